@@ -1,0 +1,31 @@
+/* labcert.h - the lab's certificate authority and leaves, made at start-up.
+ *
+ * One CA (ECDSA P-256, "edgeshake lab CA") per lab run; leaves on demand,
+ * cached by (name, kind, key). Everything lives until es_labcerts_free. */
+#ifndef EDGESHAKE_LABCERT_H
+#define EDGESHAKE_LABCERT_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "edgeshake/labspec-t.h"
+
+struct es_labcerts;
+
+struct es_lableaf {
+    X509 *cert;     /* borrowed */
+    EVP_PKEY *key;  /* borrowed */
+    X509 *issuer;   /* the CA to send as chain, NULL for self-signed */
+};
+
+/* Makes the CA. Fatal (exit 1, message) when OpenSSL fails. */
+struct es_labcerts *es_labcerts_new(void);
+void es_labcerts_free(struct es_labcerts *c);
+/* A leaf for name of the given kind and key type (made once, then cached). */
+struct es_lableaf es_labcerts_leaf(struct es_labcerts *c, const char *name,
+                                   enum es_lab_certkind kind, enum es_lab_keykind key);
+/* Writes the CA certificate as PEM. Returns 0 or -errno. */
+int es_labcerts_write_ca(const struct es_labcerts *c, const char *path);
+X509 *es_labcerts_ca(const struct es_labcerts *c);
+
+#endif

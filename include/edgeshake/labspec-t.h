@@ -1,0 +1,101 @@
+/* labspec-t.h - a parsed lab spec (DESIGN §3.5): resolvers, hosts, edges. */
+#ifndef EDGESHAKE_LABSPEC_T_H
+#define EDGESHAKE_LABSPEC_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "edgeshake/net-t.h"
+
+/* TLS versions as bits (edge `tls=`). */
+#define ES_TLS_1_0 (1u << 0)
+#define ES_TLS_1_1 (1u << 1)
+#define ES_TLS_1_2 (1u << 2)
+#define ES_TLS_1_3 (1u << 3)
+
+enum es_lab_fault {
+    ES_FAULT_NONE = 0,
+    ES_FAULT_REFUSE,    /* nothing listening: connect gets RST */
+    ES_FAULT_BLACKHOLE, /* accept, never send a byte */
+    ES_FAULT_RESET,     /* read the ClientHello, then RST (SO_LINGER 0) */
+    ES_FAULT_GARBAGE,   /* answer the ClientHello with random bytes, then close */
+    ES_FAULT_HTTP,      /* answer with a plain HTTP/1.1 400 response, then close */
+    ES_FAULT_DRIP,      /* a valid handshake, one byte per second */
+};
+
+enum es_lab_certkind {
+    ES_CERT_GOOD = 0,   /* leaf for the name, signed by the lab CA, valid now */
+    ES_CERT_EXPIRED,    /* notAfter in the past */
+    ES_CERT_FUTURE,     /* notBefore in the future */
+    ES_CERT_WRONG,      /* a valid leaf for another name ("wrong.NAME.invalid") */
+    ES_CERT_SELFSIGNED, /* leaf for the name, signed by itself */
+};
+
+enum es_lab_keykind { ES_KEY_ECDSA = 0, ES_KEY_RSA };
+
+/* What a resolver does with a query (resolver `fault=`, host answers). */
+enum es_lab_dnsfault {
+    ES_DNS_ANSWER = 0, /* answer normally */
+    ES_DNS_NXDOMAIN,
+    ES_DNS_SERVFAIL,
+    ES_DNS_REFUSED,
+    ES_DNS_DROP, /* never answer */
+};
+
+struct es_lab_edge {
+    unsigned line;
+    struct es_endpoint addr;
+    char *cert_name; /* never NULL after parsing: explicit, else the first host
+                        whose answers include this IP, else "edge.lab.test" */
+    enum es_lab_certkind cert_kind;
+    enum es_lab_keykind key;
+    unsigned tls;       /* ES_TLS_* accepted; default ES_TLS_1_2 | ES_TLS_1_3 */
+    char *ciphers;      /* NULL = OpenSSL default */
+    char *ciphersuites; /* NULL = OpenSSL default */
+    char *groups;       /* NULL = OpenSSL default */
+    char *alpn;         /* accepted protocols, comma-separated; default "h2,http/1.1";
+                           NULL when alpn=none (the extension is ignored) */
+    bool alpn_strict;   /* no overlap -> alert 120 (else: no ALPN selected) */
+    bool sni_strict;    /* missing or unknown SNI -> alert 112 */
+    bool h2_broken;     /* after h2, close instead of answering with SETTINGS */
+    unsigned delay_ms;  /* wait before answering the ClientHello */
+    unsigned flaky_pct; /* P% of handshakes are reset after the ClientHello */
+    enum es_lab_fault fault;
+};
+
+struct es_lab_resolver {
+    unsigned line;
+    char *label;
+    struct es_endpoint addr; /* UDP */
+    enum es_lab_dnsfault fault; /* ES_DNS_ANSWER unless fault=drop|servfail|refused */
+};
+
+/* One answer rule of a host: for one resolver label, or for an ECS subnet. */
+struct es_lab_answer {
+    unsigned line;
+    char *label;            /* resolver label; NULL for an ECS rule */
+    struct es_ip ecs;       /* ECS rule: the subnet ... */
+    unsigned ecs_prefix;    /* ... and its prefix length */
+    enum es_lab_dnsfault kind; /* ES_DNS_ANSWER: ips below */
+    struct es_ip *ips;
+    size_t nips;
+};
+
+struct es_lab_host {
+    unsigned line; /* first line that named it */
+    char *name;    /* lower case, no trailing dot */
+    struct es_lab_answer *answers;
+    size_t nanswers;
+};
+
+struct es_labspec {
+    char *path;
+    struct es_lab_resolver *resolvers;
+    size_t nresolvers;
+    struct es_lab_host *hosts;
+    size_t nhosts;
+    struct es_lab_edge *edges;
+    size_t nedges;
+};
+
+#endif
