@@ -162,7 +162,7 @@ static const struct command commands[] = {
     {ES_CMD_BENCH, "bench", "[TARGET] [options]", "handshake throughput and latency benchmark", 0,
      1},
     {ES_CMD_LAB, "lab", "SPEC [--state DIR]",
-     "run the simulated CDN (TLS edges + DNS resolvers) until SIGINT/SIGTERM", 1, 1},
+     "run the simulated CDN (TLS edges + DNS resolvers)", 1, 1},
     {ES_CMD_DEMO, "demo", "[--out DIR]", "start the built-in lab, scan it, print the report", 0,
      0},
 };
@@ -382,9 +382,32 @@ void es_cli_parse(int argc, char **argv, struct es_config *cfg)
     }
 }
 
+/* Prints text from column `col` on, wrapping at 79 columns with continuation
+ * lines indented to `indent`. */
+static void wrap(FILE *f, const char *text, int col, int indent)
+{
+    while (*text) {
+        while (*text == ' ')
+            text++;
+        size_t word = strcspn(text, " ");
+        if (col > indent && col + 1 + (int)word > 79) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", (int)word, text);
+        col += (int)word;
+        text += word;
+    }
+    fputc('\n', f);
+}
+
 static void help_option(FILE *f, const struct option *o)
 {
-    char left[96];
+    enum { INDENT = 31 };
+    char left[96], text[512];
     int n;
     if (o->short_name)
         n = snprintf(left, sizeof left, "  -%c, --%s", o->short_name, o->name);
@@ -392,15 +415,16 @@ static void help_option(FILE *f, const struct option *o)
         n = snprintf(left, sizeof left, "      --%s", o->name);
     if (o->arg && n > 0 && (size_t)n < sizeof left)
         snprintf(left + n, sizeof left - (size_t)n, " %s", o->arg);
-    const char *def = o->shown ? o->shown : o->def;
-    if (strlen(left) > 30)
-        fprintf(f, "%s\n%-31s", left, "");
+    if (strlen(left) >= INDENT)
+        fprintf(f, "%s\n%*s", left, INDENT, "");
     else
-        fprintf(f, "%-31s", left);
-    fprintf(f, "%s", o->help);
+        fprintf(f, "%-*s", INDENT, left);
+    const char *def = o->shown ? o->shown : o->def;
     if (def)
-        fprintf(f, " [%s]", def);
-    fputc('\n', f);
+        snprintf(text, sizeof text, "%s [%s]", o->help, def);
+    else
+        snprintf(text, sizeof text, "%s", o->help);
+    wrap(f, text, INDENT, INDENT);
 }
 
 void es_cli_help(FILE *f, enum es_command cmd)
@@ -410,8 +434,8 @@ void es_cli_help(FILE *f, enum es_command cmd)
                    "usage:\n",
                 ES_VERSION);
         for (size_t i = 0; i < ES_ARRAY_LEN(commands); i++)
-            fprintf(f, "  edgeshake %-6s %-26s %s\n", commands[i].name, commands[i].usage,
-                    commands[i].summary);
+            fprintf(f, "  edgeshake %-6s %s\n%*s%s\n", commands[i].name, commands[i].usage, 19,
+                    "", commands[i].summary);
         fprintf(f, "  edgeshake --version | --help | COMMAND --help\n");
         return;
     }

@@ -16,7 +16,7 @@ static const struct cli_case cases[] = {
     {{"--version"}, 0, "edgeshake 0.", NULL},
     {{"--help"}, 0, "edgeshake report [options] FILE...", NULL},
     {{"scan", "--help"}, 0, "--connect-timeout MS", NULL},
-    {{"scan", "--help"}, 0, "whole-probe deadline: connect + handshake + h2 check [5000]", NULL},
+    {{"scan", "--help"}, 0, "check [5000]", NULL},
     {{"report", "--help"}, 0, "--format text|csv|json|html", NULL},
     {{"lab", "--help"}, 0, "usage: edgeshake lab SPEC [--state DIR]", NULL},
     {{NULL}, 2, NULL, "usage:"},
