@@ -4,6 +4,8 @@
 
 #include "edgeshake/cli.h"
 #include "edgeshake/lab.h"
+#include "edgeshake/report.h"
+#include "edgeshake/scan.h"
 #include "edgeshake/util.h"
 
 int main(int argc, char **argv)
@@ -15,8 +17,12 @@ int main(int argc, char **argv)
     case ES_CMD_LAB:
         es_progname = "edgeshake lab";
         return es_lab_main(&cfg);
-    case ES_CMD_SCAN:
     case ES_CMD_REPORT:
+        es_progname = "edgeshake report";
+        return es_report_main(&cfg);
+    case ES_CMD_SCAN:
+        es_progname = "edgeshake scan";
+        return es_scan_main(&cfg);
     case ES_CMD_BENCH:
     case ES_CMD_DEMO:
     case ES_CMD_NONE:

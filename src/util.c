@@ -175,3 +175,52 @@ bool es_cursor_skip(struct es_cursor *c, size_t n)
     c->off += n;
     return true;
 }
+
+void es_sb_addn(struct es_sb *b, const char *s, size_t n)
+{
+    b->s = es_xgrow(b->s, &b->cap, b->len + n + 1, 1);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void es_sb_add(struct es_sb *b, const char *s)
+{
+    es_sb_addn(b, s, strlen(s));
+}
+
+void es_sb_vprintf(struct es_sb *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return;
+    b->s = es_xgrow(b->s, &b->cap, b->len + (size_t)n + 1, 1);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void es_sb_printf(struct es_sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    es_sb_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+char *es_sb_take(struct es_sb *b)
+{
+    char *s = b->s ? b->s : es_xstrdup("");
+    b->s = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void es_sb_free(struct es_sb *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}

@@ -96,6 +96,7 @@ struct es_labspec {
     size_t nhosts;
     struct es_lab_edge *edges;
     size_t nedges;
+    void *_index; /* private to labspec.c: host-name lookup table (NULL: linear search) */
 };
 
 #endif

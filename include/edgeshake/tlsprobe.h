@@ -6,7 +6,25 @@
  * client probe and a server SSL in memory.
  *
  * Threading: an es_tls_ctxset belongs to one worker (no locks); it holds one
- * SSL_CTX per variant, built once, and the worker's verification cache. */
+ * SSL_CTX per variant, built once, and the worker's verification cache. The
+ * trust store and the key log file are loaded once per process and shared by
+ * every ctxset (X509_STORE lookups are thread-safe; key log lines are written
+ * under a mutex).
+ *
+ * Outcomes are the tokens of token.h (status, error, stage, verify, h2),
+ * compared by pointer. Notes on what the columns mean here:
+ *   - stage is how far the handshake got: client_hello (nothing useful back),
+ *     server_hello, certificate, finished (handshake complete), h2 (the
+ *     --h2-check ran, whatever its result).
+ *   - status ok means the handshake completed; a failed --h2-check keeps
+ *     status ok and says what failed in the h2 column. When the h2 check is
+ *     ended by a peer alert (a TLS 1.3 server that rejects the client after
+ *     its Finished, e.g. certificate_required), the alert columns say so.
+ *   - the certificate columns and verify are filled whenever the server sent
+ *     a certificate, even when the handshake then failed.
+ *   - verify checks the SNI name in SNI mode NAME, otherwise the target host
+ *     (its IP for IP targets, also in SNI mode none). Results are cached per
+ *     ctxset by xxh3-128 of (chain DER, name) for ES_TLS_VERIFY_CACHE_TTL_S. */
 #ifndef EDGESHAKE_TLSPROBE_H
 #define EDGESHAKE_TLSPROBE_H
 
@@ -34,17 +52,49 @@ struct es_tlsprobe;
 struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_t nvariants,
                                         const struct es_tls_opts *opts, char *err, size_t errlen);
 void es_tls_ctxset_free(struct es_tls_ctxset *set);
+/* The variants array must outlive the set (the set keeps a pointer to it). */
+
+/* Verify cache: entries (direct-mapped, replaced on collision) and how long
+ * a result is reused. */
+#define ES_TLS_VERIFY_CACHE_SIZE  4096
+#define ES_TLS_VERIFY_CACHE_TTL_S 600
+/* Chain verifications this set has actually run (cache misses). */
+uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set);
+
+/* The SNI name probe p sends with variant v, or NULL when it sends none (SNI
+ * mode none, or mode host on an IP target). Borrowed from v or the edge. */
+const char *es_tls_sni_name(const struct es_variant *v, const struct es_edge *edge);
+
+/* The one mapping of SSL_get_error (every SSL call goes through it):
+ * ssl_error is what SSL_get_error returned, err the first code of the OpenSSL
+ * error queue (ERR_peek_error(), 0 when empty). On ES_TLS_IO_FAILED *reason
+ * is an error token of token.h: eof_during_handshake, wrong_version_number,
+ * no_shared_cipher or handshake_error; otherwise *reason is NULL. Alerts are
+ * not derived from err: they come from the info callback. */
+enum es_tls_io {
+    ES_TLS_IO_DONE,
+    ES_TLS_IO_WANT_READ,
+    ES_TLS_IO_WANT_WRITE,
+    ES_TLS_IO_FAILED,
+};
+enum es_tls_io es_tls_map_error(int ssl_error, unsigned long err, const char **reason);
 
 /* What the probe needs next. */
 enum es_tls_want {
-    ES_TLS_WANT_IO,   /* send es_tlsprobe_pending() bytes if any, and read more */
-    ES_TLS_DONE,      /* finished (ok or failed): fill the row */
+    ES_TLS_WANT_IO, /* send es_tlsprobe_pending() bytes if any, and read more */
+    ES_TLS_DONE,    /* finished (ok or failed): fill the row */
 };
+/* After ES_TLS_DONE bytes may still be pending (the client Finished, the
+ * SETTINGS ACK, a close_notify, a fatal alert): send them if the socket takes
+ * them without waiting, then close. Later calls of input/eof/reset/timeout
+ * are no-ops that return ES_TLS_DONE. */
 
 /* Starts a probe: new SSL for variant p->variant with SNI by mode; produces
  * the ClientHello (see es_tlsprobe_pending). The probe memory is owned by the
  * caller (es_tlsprobe_size() bytes, e.g. in a slot pool). Returns ES_TLS_WANT_IO,
  * or ES_TLS_DONE on a local failure. */
+/* now_ns is es_now_ns() (CLOCK_MONOTONIC); eof/reset/timeout read it
+ * themselves. The memory must be aligned for any type (max_align_t). */
 size_t es_tlsprobe_size(void);
 enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset *set,
                                    const struct es_probe *p, uint64_t now_ns);
@@ -58,9 +108,10 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp);
-/* Fills status, error, alert*, stage, tls_version, cipher, group, alpn,
- * verify, cert_*, ocsp_stapled, h2 and handshake_ms. Strings point into tp
- * and stay valid until es_tlsprobe_end. */
+/* Fills sni, status, error, alert*, stage, tls_version, cipher, group, alpn,
+ * verify, cert_*, ocsp_stapled, h2 and handshake_ms (from es_tlsprobe_start
+ * to the end of the handshake, ok or failed). Strings point into tp or are
+ * static and stay valid until es_tlsprobe_end. Only after ES_TLS_DONE. */
 void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row);
 /* Frees the SSL and everything the probe holds; tp may then be started again. */
 void es_tlsprobe_end(struct es_tlsprobe *tp);

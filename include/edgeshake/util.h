@@ -3,6 +3,7 @@
 #ifndef EDGESHAKE_UTIL_H
 #define EDGESHAKE_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,19 @@ uint64_t es_wall_ms(void);
 
 /* Parses a whole decimal string into [min, max]. Returns false on any junk, sign or overflow. */
 bool es_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A growable string. Zero-initialise; es_sb_take hands the string over
+ * (malloc'd, "" when empty) and resets the builder. Fatal on OOM. */
+struct es_sb {
+    char *s;
+    size_t len, cap;
+};
+void es_sb_addn(struct es_sb *b, const char *s, size_t n);
+void es_sb_add(struct es_sb *b, const char *s);
+void es_sb_vprintf(struct es_sb *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void es_sb_printf(struct es_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *es_sb_take(struct es_sb *b);
+void es_sb_free(struct es_sb *b);
 
 /* A cursor over untrusted bytes. Every getter returns false and leaves *out
  * untouched when fewer bytes remain than asked for. */

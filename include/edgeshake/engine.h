@@ -1,0 +1,170 @@
+/* engine.h - the probe engine: runs every probe of a scan on per-core
+ * io_uring workers and produces exactly one row per probe (DESIGN §2, §5).
+ *
+ * Input: the frozen config, the planner's edges and the variant matrix. The
+ * engine expands them into probes itself, edges x variants x attempts:
+ *
+ *  - Workers. `-t` threads (0 = online cores), each with its own io_uring
+ *    ring (SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them), a fixed
+ *    pool of connection slots allocated at start (`-c` split across the
+ *    workers that have work), receive buffers from a provided-buffer ring,
+ *    one es_tls_ctxset. Socket, connect, send, recv, cancel and close go
+ *    through the ring; each CQE's user_data carries {op, generation, slot}
+ *    (below) and is dispatched by one switch.
+ *  - Dealing (sched.h). Edges are dealt to workers by a hash of their host;
+ *    each worker runs attempt 1 over all its edges and variants, then
+ *    attempt 2, and so on (--repeat never hits one node back to back).
+ *  - Politeness. --per-ip N: at most N probes in flight per edge IP *per
+ *    worker* (and so per shard: one edge IP serving hosts of several workers
+ *    or shards sees up to N from each); probes over the limit wait in a FIFO
+ *    per IP, nothing is dropped. --rate R: new connections per second over
+ *    all workers, each worker pacing its share R/workers with a token bucket
+ *    (a worker that runs out of work leaves its share unused).
+ *  - Deadlines. --connect-timeout (default: --timeout) is a linked timeout on
+ *    the connect; --timeout bounds the whole probe from its start (a FIFO of
+ *    deadlines per worker: one timeout for all probes keeps it sorted). A
+ *    probe that runs out of time is one row: status `timeout`, error
+ *    `connect_timeout` or `handshake_timeout`, the stage it reached.
+ *  - Failures are data (tokens of token.h, stage `connect` before TLS):
+ *    refused -> connect_error/connection_refused, ENETUNREACH ->
+ *    connect_error/network_unreachable, EHOSTUNREACH -> host_unreachable,
+ *    reset during connect -> connection_reset, anything else at connect
+ *    (EACCES from a firewall, say) -> connect_failed; during TLS, resets and
+ *    EOF go to the TLS probe (tlsprobe.h), which names them. Local resource trouble is never a
+ *    failed probe: EMFILE/ENFILE/ENOBUFS/ENOMEM at socket, EADDRNOTAVAIL/
+ *    EAGAIN at connect, a full or busy ring -> the probe is retried from the
+ *    start after a back-off that doubles up to 1 s (the retries are counted
+ *    and reported), and the worker starts nothing new meanwhile.
+ *  - Sockets close with SO_LINGER 0 (an RST, no TIME_WAIT): a sweep, and a
+ *    benchmark against one server, would otherwise run out of local ports.
+ *  - Rows. Each row is formatted (es_row_format) into the worker's buffer,
+ *    which goes to the writer every ES_WRITER_BATCH_BYTES or 100 ms. At the
+ *    end the engine checks rows == planned and says so on stderr.
+ *  - Operations. A status line on stderr once a second (cfg->progress, or
+ *    stderr is a TTY, and not cfg->quiet). SIGINT/SIGTERM while running:
+ *    start nothing new, let the probes in flight finish or time out, flush,
+ *    and return ES_ENGINE_INTERRUPTED; the probes that never started have
+ *    no rows and the summary says how many. A second signal kills the process
+ *    at once. RLIMIT_NOFILE is raised to its hard limit; when that is still
+ *    short of -c, -c is lowered with a warning.
+ *
+ * Times in rows come from a clock read once per loop iteration, so they
+ * include the time the worker took to get to the completion. */
+#ifndef EDGESHAKE_ENGINE_H
+#define EDGESHAKE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeshake/config-t.h"
+#include "edgeshake/probe-t.h"
+#include "edgeshake/row-t.h"
+#include "edgeshake/variant-t.h"
+#include "edgeshake/writer.h"
+
+/* Called on the worker thread for every finished probe, before the row is
+ * formatted; the row's strings are valid only during the call. */
+typedef void (*es_engine_row_fn)(void *arg, unsigned worker, const struct es_row *row);
+
+struct es_engine_params {
+    const struct es_config *cfg; /* concurrency, threads, rate, per_ip, timeout_ms,
+                                    connect_timeout_ms, repeat, progress, quiet,
+                                    vantage (NULL = host name), ca_file, no_verify,
+                                    h2_check, keylog */
+    const struct es_edge *edges; /* borrowed; must outlive the run */
+    size_t nedges;
+    const struct es_variant *variants; /* borrowed */
+    size_t nvariants;
+    struct es_writer *writer; /* rows go here (format below); NULL = no file */
+    enum es_format format;
+    es_engine_row_fn on_row; /* optional, e.g. bench statistics or tests */
+    void *on_row_arg;
+    bool spread; /* deal probes round robin over the workers instead of by host
+                    (one target, many workers: bench); --per-ip is then per worker */
+};
+
+enum es_engine_status {
+    ES_ENGINE_DONE = 0,        /* every planned probe has its row */
+    ES_ENGINE_INTERRUPTED = 1, /* SIGINT/SIGTERM: rows for the probes that ran */
+    ES_ENGINE_FAILED = 2,      /* could not start (io_uring unavailable, TLS set-up)
+                                  or the writer failed: message in result.error */
+};
+
+struct es_engine_result {
+    uint64_t planned;     /* edges x variants x repeat */
+    uint64_t rows;        /* rows handed to the writer (or on_row) */
+    uint64_t ok, failed;  /* rows with status ok / any other status */
+    uint64_t not_run;     /* planned - rows: probes that never started (interrupted) */
+    uint64_t retries;     /* probes restarted after local resource trouble */
+    unsigned threads;     /* workers that ran */
+    uint64_t concurrency; /* effective -c (after RLIMIT_NOFILE) */
+    double elapsed_s;
+    char error[512]; /* ES_ENGINE_FAILED: the message (already printed) */
+};
+
+/* Runs the whole scan; returns when every probe has its row, after an
+ * interrupt, or on failure. Prints the status line, the summary and
+ * "edgeshake: N rows written, M planned" on stderr (unless cfg->quiet; errors
+ * always). Rows go to p->writer, which the caller still owns: it flushes and
+ * closes it afterwards (es_writer_close), and handles a write error found
+ * there. *res is always filled. Exit status for the caller:
+ * es_engine_exit_code(). */
+enum es_engine_status es_engine_run(const struct es_engine_params *p,
+                                    struct es_engine_result *res);
+
+/* DONE -> 0, INTERRUPTED -> 130, FAILED -> 1 (DESIGN §3.1). */
+int es_engine_exit_code(enum es_engine_status st);
+
+/* Checks that this process can set up an io_uring ring. Returns 0, or -errno
+ * with one line in msg naming the cause and the fix (see es_uring_explain).
+ * Cheap; the scan command calls it before resolving anything. The test hook
+ * ES_TEST_URING_FAIL=EPERM|ENOSYS|ENOMEM|EINVAL in the environment makes every
+ * ring set-up fail that way. */
+int es_engine_check_uring(char *msg, size_t len);
+
+/* The message for an io_uring set-up failure err (positive errno), given the
+ * value of /proc/sys/kernel/io_uring_disabled (-1 = unreadable). */
+void es_uring_explain(int err, int disabled, char *msg, size_t len);
+
+/* ---- user_data: {op:8 | generation:24 | slot:32} --------------------------
+ * Exposed for the tests. A slot's generation changes with every probe it
+ * runs; a CQE whose generation is not the slot's current one belongs to an
+ * earlier probe and is dropped. */
+enum es_op {
+    ES_OP_NONE = 0,
+    ES_OP_SOCKET,   /* IORING_OP_SOCKET */
+    ES_OP_CONNECT,  /* IORING_OP_CONNECT, linked to ... */
+    ES_OP_CTIMEOUT, /* ... IORING_OP_LINK_TIMEOUT (--connect-timeout) */
+    ES_OP_SEND,
+    ES_OP_RECV,
+    ES_OP_CANCEL, /* IORING_OP_ASYNC_CANCEL of one of the above */
+    ES_OP_CLOSE,
+    ES_OP_COUNT
+};
+
+#define ES_UD_GEN_MASK 0xffffffu
+
+static inline uint64_t es_ud_make(enum es_op op, uint32_t gen, uint32_t slot)
+{
+    return (uint64_t)op << 56 | (uint64_t)(gen & ES_UD_GEN_MASK) << 32 | slot;
+}
+static inline enum es_op es_ud_op(uint64_t ud)
+{
+    return (enum es_op)(ud >> 56);
+}
+static inline uint32_t es_ud_gen(uint64_t ud)
+{
+    return (uint32_t)(ud >> 32) & ES_UD_GEN_MASK;
+}
+static inline uint32_t es_ud_slot(uint64_t ud)
+{
+    return (uint32_t)ud;
+}
+/* True when ud belongs to the probe that slot generation gen is running. */
+static inline bool es_ud_current(uint64_t ud, uint32_t gen)
+{
+    return es_ud_gen(ud) == (gen & ES_UD_GEN_MASK);
+}
+
+#endif

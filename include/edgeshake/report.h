@@ -1,0 +1,102 @@
+/* report.h - `edgeshake report`: findings from scan files (DESIGN §3.3).
+ *
+ * report.c streams any number of scan files (CSV or JSONL) by column name
+ * into hash tables keyed by (host, port, variant), (host, port, ip) and
+ * (host, port, ip, variant) — memory grows with distinct keys, never with
+ * rows — and applies the rules of docs/findings.md. reportout.c writes the
+ * findings as text, csv, json or html. */
+#ifndef EDGESHAKE_REPORT_H
+#define EDGESHAKE_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeshake/config-t.h"
+
+#define ES_REPORT_MAX_RESOLVERS 64
+
+/* Kinds in order of importance (text output lists them in this order). */
+enum es_finding_kind {
+    ES_FINDING_DOWN,
+    ES_FINDING_REGION,
+    ES_FINDING_NODE,
+    ES_FINDING_VARIANT,
+    ES_FINDING_CERT,
+    ES_FINDING_H2,
+    ES_FINDING_INTERMITTENT,
+    ES_FINDING_DNS,
+    ES_FINDING_NKINDS,
+};
+
+/* "node", "region", ...; es_finding_kind_parse returns -1 for an unknown name. */
+const char *es_finding_kind_name(enum es_finding_kind kind);
+int es_finding_kind_parse(const char *name, size_t len);
+
+/* One finding: the columns of DESIGN §3.3. host/variant point into the
+ * report's tables; the char * fields are owned (freed by es_findings_free). */
+struct es_finding {
+    enum es_finding_kind kind;
+    const char *host; /* "*" for a resolver dead for every host */
+    int port;         /* 0 with host "*" */
+    const char *variant; /* "" when the finding does not depend on the variant */
+    char *failure;
+    char *failing_ips, *passing_ips;             /* ';'-joined */
+    char *failing_resolvers, *passing_resolvers; /* ';'-joined */
+    uint64_t failed, attempts;
+    char *explain, *repro;
+};
+
+struct es_findings {
+    struct es_finding *v;
+    size_t n, cap;
+};
+
+/* Sorts by host, kind (importance), port, variant. */
+void es_findings_sort(struct es_findings *fs);
+void es_findings_free(struct es_findings *fs);
+
+/* What was read: the tables (private) and counts. */
+struct es_report_input {
+    void *_r;
+    uint64_t rows, planned, bad_rows;
+    size_t nfiles, nhosts;
+};
+
+/* min_repeat: attempts a (host, ip, variant) needs before a mix of successes
+ * and failures is called intermittent. Free with es_report_input_free. */
+void es_report_input_init(struct es_report_input *in, unsigned min_repeat);
+void es_report_input_free(struct es_report_input *in);
+/* Streams files into the tables. A missing column or an unreadable file is
+ * an error; a malformed row is an error ("FILE:LINE: ...") unless skip_bad,
+ * which counts it. Returns 0, or -1 with the message in err. */
+int es_report_read(struct es_report_input *in, const char *const *files, size_t nfiles,
+                   bool skip_bad, struct es_findings *fs, char *err, size_t errlen);
+/* Applies the rules (docs/findings.md) and sorts the findings. */
+void es_report_judge(struct es_report_input *in, struct es_findings *fs);
+
+/* One heat-map cell: (host, port, variant) x ip. */
+struct es_heat_cell {
+    const char *host;
+    int port;
+    const char *variant, *ip, *resolvers, *failure;
+    uint64_t ok, fail;
+};
+typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
+/* Calls fn for every cell, grouped by host and variant. */
+void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *arg);
+
+enum es_report_format { ES_REPORT_TEXT, ES_REPORT_CSV, ES_REPORT_JSON, ES_REPORT_HTML };
+/* --format wins; else from the -o suffix (.txt .csv .json .html); else text
+ * when stdout is a TTY and csv otherwise. */
+enum es_report_format es_report_format_pick(const char *explicit_name, const char *path);
+/* Writes the findings to path ("-" = stdout). Returns 0, or -1 with "cannot
+ * write PATH: cause" in err. */
+int es_report_write(const struct es_report_input *in, const struct es_findings *fs,
+                    enum es_report_format fmt, const char *path, char *err, size_t errlen);
+
+/* Runs the report command: 0, 2 on bad input (message printed), 1 when the
+ * output cannot be written, 3 when --fail-on kinds were found. */
+int es_report_main(const struct es_config *cfg);
+
+#endif

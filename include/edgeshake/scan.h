@@ -1,0 +1,22 @@
+/* scan.h - `edgeshake scan`: validate everything, resolve every host through
+ * every resolver, plan the edges, then run the engine (or, with --dry-run,
+ * write one `planned` row per probe). DESIGN §3.1. */
+#ifndef EDGESHAKE_SCAN_H
+#define EDGESHAKE_SCAN_H
+
+#include "edgeshake/config-t.h"
+#include "edgeshake/probe-t.h"
+#include "edgeshake/row-t.h"
+#include "edgeshake/variant-t.h"
+
+/* Runs the scan command; returns the exit status of DESIGN §3.1 (0, 1, 2, 130). */
+int es_scan_main(const struct es_config *cfg);
+
+/* Fills the columns of row that come from the plan: vantage, host, port, ip,
+ * family, resolver, ecs, sni, variant and its offered columns, attempt and
+ * dns_ms; every other column is empty. ipbuf (ES_IP_TEXT bytes) holds the ip
+ * text the row points to. */
+void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *e,
+                 const struct es_variant *v, uint32_t attempt, char *ipbuf);
+
+#endif

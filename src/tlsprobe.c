@@ -1,0 +1,1115 @@
+/* tlsprobe.c - the client TLS state machine of one probe; see
+ * include/edgeshake/tlsprobe.h.
+ *
+ * A probe is an SSL over two memory BIOs: bytes from the network go into
+ * rbio, bytes for the network come out of wbio into the probe's own out[]
+ * buffer, so the pointer handed to the engine for a SEND stays valid however
+ * much OpenSSL writes meanwhile. The probe walks
+ *
+ *   TP_IDLE -> TP_HANDSHAKE -> [TP_H2] -> TP_DONE
+ *
+ * and every entry point asserts the state it expects. Alerts and the stage
+ * come from the SSL_CTX's info and message callbacks (never from error
+ * text); every SSL call is preceded by ERR_clear_error() and its result goes
+ * through es_tls_map_error. */
+#include "edgeshake/tlsprobe.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <xxhash.h>
+
+#include "edgeshake/token.h"
+#include "edgeshake/util.h"
+
+/* ------------------------------------------------------------------------ */
+/* Process-wide: the trust store and the key log file.                       */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The shared store: valid while g_store_users > 0; each user holds one
+ * reference of its own. A ctxset that asks for another CA file while the
+ * shared one is in use gets a private store. */
+static X509_STORE *g_store;
+static char *g_store_path; /* NULL = the system default paths */
+static size_t g_store_users;
+
+static pthread_mutex_t g_keylog_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *g_keylog;
+static char *g_keylog_path;
+static size_t g_keylog_users;
+
+/* Equal strings, NULL equal only to NULL. */
+static bool streq0(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The first OpenSSL error as text (for start-up messages only), then clears. */
+static const char *ossl_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+    snprintf(buf, len, "%s", e ? ERR_reason_error_string(e) : "unknown error");
+    if (!buf[0] || !e)
+        snprintf(buf, len, "rejected");
+    ERR_clear_error();
+    return buf;
+}
+
+static X509_STORE *load_store(const char *ca_file, char *err, size_t errlen)
+{
+    X509_STORE *s = X509_STORE_new();
+    if (!s) {
+        snprintf(err, errlen, "cannot create the trust store (out of memory)");
+        return NULL;
+    }
+    ERR_clear_error();
+    int ok = ca_file ? X509_STORE_load_file(s, ca_file) : X509_STORE_set_default_paths(s);
+    if (!ok) {
+        char why[160];
+        if (ca_file)
+            snprintf(err, errlen, "--ca-file %s: cannot load certificates: %s", ca_file,
+                     ossl_reason(why, sizeof why));
+        else
+            snprintf(err, errlen, "cannot load the system trust store: %s",
+                     ossl_reason(why, sizeof why));
+        X509_STORE_free(s);
+        return NULL;
+    }
+    ERR_clear_error();
+    return s;
+}
+
+static X509_STORE *store_acquire(const char *ca_file, char *err, size_t errlen)
+{
+    X509_STORE *s = NULL;
+    pthread_mutex_lock(&g_lock);
+    if (g_store_users > 0 && streq0(g_store_path, ca_file)) {
+        if (X509_STORE_up_ref(g_store)) {
+            g_store_users++;
+            s = g_store;
+        } else {
+            snprintf(err, errlen, "cannot share the trust store");
+        }
+    } else if (g_store_users == 0) {
+        s = load_store(ca_file, err, errlen);
+        if (s) {
+            g_store = s;
+            g_store_path = ca_file ? es_xstrdup(ca_file) : NULL;
+            g_store_users = 1;
+        }
+    } else {
+        s = load_store(ca_file, err, errlen); /* private: another CA file */
+    }
+    pthread_mutex_unlock(&g_lock);
+    return s;
+}
+
+static void store_release(X509_STORE *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&g_lock);
+    if (s == g_store && --g_store_users == 0) {
+        g_store = NULL;
+        free(g_store_path);
+        g_store_path = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+    X509_STORE_free(s);
+}
+
+/* Opens the key log (0600, appended) or shares the open one. */
+static bool keylog_acquire(const char *path, char *err, size_t errlen)
+{
+    bool ok = true;
+    pthread_mutex_lock(&g_keylog_lock);
+    if (g_keylog_users > 0) {
+        if (streq0(g_keylog_path, path)) {
+            g_keylog_users++;
+        } else {
+            snprintf(err, errlen, "--keylog %s: another key log (%s) is already open", path,
+                     g_keylog_path);
+            ok = false;
+        }
+        goto out;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "--keylog %s: %s", path, strerror(errno));
+        ok = false;
+        goto out;
+    }
+    /* The file holds session secrets: owner-only even if it existed. */
+    (void)fchmod(fd, 0600);
+    g_keylog = fdopen(fd, "a");
+    if (!g_keylog) {
+        snprintf(err, errlen, "--keylog %s: %s", path, strerror(errno));
+        close(fd);
+        ok = false;
+        goto out;
+    }
+    g_keylog_path = es_xstrdup(path);
+    g_keylog_users = 1;
+out:
+    pthread_mutex_unlock(&g_keylog_lock);
+    return ok;
+}
+
+static void keylog_release(void)
+{
+    pthread_mutex_lock(&g_keylog_lock);
+    if (g_keylog_users > 0 && --g_keylog_users == 0) {
+        fclose(g_keylog);
+        g_keylog = NULL;
+        free(g_keylog_path);
+        g_keylog_path = NULL;
+    }
+    pthread_mutex_unlock(&g_keylog_lock);
+}
+
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+    (void)ssl;
+    pthread_mutex_lock(&g_keylog_lock);
+    if (g_keylog) {
+        fputs(line, g_keylog);
+        fputc('\n', g_keylog);
+        fflush(g_keylog);
+    }
+    pthread_mutex_unlock(&g_keylog_lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The probe.                                                                */
+
+enum tp_state {
+    TP_IDLE = 0,
+    TP_HANDSHAKE, /* ClientHello sent, driving SSL_do_handshake */
+    TP_H2,        /* handshake done, preface sent, waiting for the server's SETTINGS */
+    TP_DONE,      /* outcome decided; only pending bytes and the row are left */
+};
+
+#define OUT_CAP    2048  /* one ClientHello in one SEND, usually */
+#define NAME_CAP   256   /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
+#define H2_MAX_LEN 16384 /* SETTINGS_MAX_FRAME_SIZE default: we never raise it */
+
+struct h2_reader {
+    uint8_t hdr[9];
+    uint8_t hdr_n;
+    bool in_payload;
+    uint8_t type;
+    uint32_t left; /* payload bytes still to come */
+    uint8_t pl[8]; /* GOAWAY: last stream id and error code */
+    uint8_t pl_n;
+};
+
+struct es_tlsprobe {
+    enum tp_state state;
+    struct es_tls_ctxset *set;
+    const struct es_edge *edge;
+    const struct es_variant *variant;
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    uint64_t start_ns, hs_end_ns;
+    bool rx_any, first_byte_bad, ssl_failed;
+
+    /* alerts as the callbacks saw them: -1 = none */
+    int peer_alert, local_alert;
+    bool peer_alert_fatal;
+
+    /* the outcome */
+    const char *sni, *status, *error, *stage, *alert_from;
+    int alert;
+    const char *tls_version, *cipher, *group, *verify, *h2;
+    int ocsp;
+    char alpn[64];
+    char sha256[65];
+    char subject[NAME_CAP], issuer[NAME_CAP];
+    char not_before[24], not_after[24];
+    char goaway[24];
+    struct h2_reader h2r;
+
+    /* bytes for the network, taken from wbio */
+    uint16_t out_len, out_off;
+    uint8_t out[OUT_CAP];
+};
+
+struct vcache_entry {
+    XXH128_hash_t key;
+    const char *verify; /* NULL = empty slot */
+    uint64_t when_ns;
+};
+
+struct es_tls_ctxset {
+    const struct es_variant *variants;
+    size_t nvariants;
+    SSL_CTX **ctx; /* by variant; variants that differ only in SNI share one */
+    bool no_verify, h2_check, keylog;
+    X509_STORE *store;
+    X509_STORE_CTX *vctx;
+    BIO *namebio;
+    XXH3_state_t *xxh;
+    uint8_t *der;
+    size_t dercap;
+    struct vcache_entry *vcache;
+    uint64_t verifications;
+};
+
+static const char none_text[] = "none";
+
+size_t es_tlsprobe_size(void)
+{
+    return sizeof(struct es_tlsprobe);
+}
+
+uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set)
+{
+    return set->verifications;
+}
+
+const char *es_tls_sni_name(const struct es_variant *v, const struct es_edge *edge)
+{
+    switch (v->sni_mode) {
+    case ES_SNI_HOST: return edge->host_is_ip ? NULL : edge->host;
+    case ES_SNI_NONE: return NULL;
+    case ES_SNI_NAME: return v->sni_name;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The one SSL_get_error mapping.                                            */
+
+enum es_tls_io es_tls_map_error(int ssl_error, unsigned long err, const char **reason)
+{
+    *reason = NULL;
+    switch (ssl_error) {
+    case SSL_ERROR_NONE: return ES_TLS_IO_DONE;
+    case SSL_ERROR_WANT_READ: return ES_TLS_IO_WANT_READ;
+    case SSL_ERROR_WANT_WRITE: return ES_TLS_IO_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN: /* close_notify */
+        *reason = es_tok_eof_during_handshake;
+        return ES_TLS_IO_FAILED;
+    case SSL_ERROR_SYSCALL:
+        /* A memory BIO has no errno: an empty queue means the BIO said EOF. */
+        *reason = err ? es_tok_handshake_error : es_tok_eof_during_handshake;
+        return ES_TLS_IO_FAILED;
+    case SSL_ERROR_SSL:
+        *reason = es_tok_handshake_error;
+        if (err && !ERR_SYSTEM_ERROR(err) && ERR_GET_LIB(err) == ERR_LIB_SSL) {
+            switch (ERR_GET_REASON(err)) {
+            case SSL_R_WRONG_VERSION_NUMBER: *reason = es_tok_wrong_version_number; break;
+            case SSL_R_UNEXPECTED_EOF_WHILE_READING: *reason = es_tok_eof_during_handshake; break;
+            case SSL_R_NO_SHARED_CIPHER:
+            case SSL_R_NO_CIPHERS_AVAILABLE:
+            case SSL_R_NO_CIPHER_MATCH: *reason = es_tok_no_shared_cipher; break;
+            default: break;
+            }
+        }
+        return ES_TLS_IO_FAILED;
+    default: /* WANT_X509_LOOKUP, WANT_ASYNC, ...: never asked for */
+        *reason = es_tok_handshake_error;
+        return ES_TLS_IO_FAILED;
+    }
+}
+
+/* Classifies the result r of the SSL call just made, then leaves the error
+ * queue empty for whoever runs next on this thread. */
+static enum es_tls_io ssl_result(struct es_tlsprobe *tp, int r, const char **reason)
+{
+    enum es_tls_io io = es_tls_map_error(SSL_get_error(tp->ssl, r), ERR_peek_error(), reason);
+    ERR_clear_error();
+    if (io == ES_TLS_IO_FAILED)
+        tp->ssl_failed = true;
+    return io;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks (per SSL_CTX; the probe is the SSL's app data).                 */
+
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+    if (!(where & SSL_CB_ALERT))
+        return;
+    struct es_tlsprobe *tp = SSL_get_app_data(ssl);
+    if (!tp)
+        return;
+    int level = (ret >> 8) & 0xff, code = ret & 0xff;
+    bool fatal = level == SSL3_AL_FATAL;
+    if (where & SSL_CB_READ) {
+        if (!tp->peer_alert_fatal) { /* the first fatal one wins */
+            tp->peer_alert = code;
+            tp->peer_alert_fatal = fatal;
+        }
+    } else if (fatal && tp->local_alert < 0) {
+        tp->local_alert = code;
+    }
+}
+
+static const char *const stage_order[] = {es_tok_client_hello, es_tok_server_hello,
+                                          es_tok_certificate, es_tok_finished, es_tok_h2};
+
+static int stage_rank(const char *stage)
+{
+    for (size_t i = 0; i < ES_ARRAY_LEN(stage_order); i++)
+        if (stage_order[i] == stage)
+            return (int)i;
+    return -1;
+}
+
+/* Stages only move forward (a HelloRetryRequest is a second ServerHello). */
+static void advance_stage(struct es_tlsprobe *tp, const char *stage)
+{
+    if (stage_rank(stage) > stage_rank(tp->stage))
+        tp->stage = stage;
+}
+
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1)
+        return;
+    struct es_tlsprobe *tp = SSL_get_app_data(ssl);
+    if (!tp)
+        return;
+    switch (((const uint8_t *)buf)[0]) {
+    case SSL3_MT_SERVER_HELLO: advance_stage(tp, es_tok_server_hello); break;
+    case SSL3_MT_CERTIFICATE: advance_stage(tp, es_tok_certificate); break;
+    default: break;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The set of SSL_CTXs.                                                      */
+
+/* Variants that differ only in SNI mode can share an SSL_CTX. */
+static bool same_ctx_config(const struct es_variant *a, const struct es_variant *b)
+{
+    return a->tls_min == b->tls_min && a->tls_max == b->tls_max && streq0(a->ciphers, b->ciphers) &&
+           streq0(a->ciphersuites, b->ciphersuites) && streq0(a->groups, b->groups) &&
+           a->alpn_wire_len == b->alpn_wire_len &&
+           (a->alpn_wire_len == 0 || memcmp(a->alpn_wire, b->alpn_wire, a->alpn_wire_len) == 0);
+}
+
+static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *opts, char *err,
+                         size_t errlen)
+{
+    char why[160];
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        snprintf(err, errlen, "variant %s: cannot create an SSL_CTX: %s", v->name,
+                 ossl_reason(why, sizeof why));
+        return NULL;
+    }
+    /* TLS 1.0 and 1.1 are refused at the default security level. Set before
+     * the cipher string, so that an explicit @SECLEVEL in it wins. */
+    if (v->tls_min && v->tls_min < TLS1_2_VERSION)
+        SSL_CTX_set_security_level(ctx, 0);
+    const char *what = NULL, *value = NULL;
+    if (!SSL_CTX_set_min_proto_version(ctx, v->tls_min) ||
+        !SSL_CTX_set_max_proto_version(ctx, v->tls_max)) {
+        what = "--tls", value = v->tls_offered;
+    } else if (v->ciphers && !SSL_CTX_set_cipher_list(ctx, v->ciphers)) {
+        what = "--ciphers", value = v->ciphers;
+    } else if (v->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, v->ciphersuites)) {
+        what = "--ciphersuites", value = v->ciphersuites;
+    } else if (v->groups && !SSL_CTX_set1_groups_list(ctx, v->groups)) {
+        what = "--groups", value = v->groups;
+    } else if (v->alpn_wire &&
+               SSL_CTX_set_alpn_protos(ctx, v->alpn_wire, (unsigned)v->alpn_wire_len) != 0) {
+        what = "--alpn", value = v->alpn_offered;
+    }
+    if (what) {
+        snprintf(err, errlen, "variant %s: %s '%s' rejected by OpenSSL: %s", v->name, what, value,
+                 ossl_reason(why, sizeof why));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* Verification is ours, after the handshake, and never fatal. */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* Every probe is a full handshake; idle buffers go back to the heap. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
+    SSL_CTX_set_info_callback(ctx, info_cb);
+    SSL_CTX_set_msg_callback(ctx, msg_cb);
+    if (opts->keylog)
+        SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+    ERR_clear_error();
+    return ctx;
+}
+
+struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_t nvariants,
+                                        const struct es_tls_opts *opts, char *err, size_t errlen)
+{
+    struct es_tls_ctxset *set = es_xcalloc(1, sizeof *set);
+    set->variants = variants;
+    set->nvariants = nvariants;
+    set->no_verify = opts->no_verify;
+    set->h2_check = opts->h2_check;
+    set->ctx = es_xcalloc(nvariants, sizeof *set->ctx);
+    if (opts->keylog) {
+        if (!keylog_acquire(opts->keylog, err, errlen))
+            goto fail;
+        set->keylog = true;
+    }
+    for (size_t i = 0; i < nvariants; i++) {
+        for (size_t j = 0; j < i && !set->ctx[i]; j++) {
+            if (same_ctx_config(&variants[i], &variants[j]) && SSL_CTX_up_ref(set->ctx[j]))
+                set->ctx[i] = set->ctx[j];
+        }
+        if (!set->ctx[i] && !(set->ctx[i] = make_ctx(&variants[i], opts, err, errlen)))
+            goto fail;
+    }
+    if (!set->no_verify) {
+        set->store = store_acquire(opts->ca_file, err, errlen);
+        if (!set->store)
+            goto fail;
+        set->vctx = X509_STORE_CTX_new();
+        if (!set->vctx) {
+            snprintf(err, errlen, "cannot create a verification context (out of memory)");
+            goto fail;
+        }
+        set->vcache = es_xcalloc(ES_TLS_VERIFY_CACHE_SIZE, sizeof *set->vcache);
+        set->xxh = XXH3_createState();
+        if (!set->xxh)
+            es_die(ES_EXIT_RUNTIME, "out of memory allocating an xxh3 state");
+    }
+    set->namebio = BIO_new(BIO_s_mem());
+    if (!set->namebio) {
+        snprintf(err, errlen, "cannot create a memory BIO (out of memory)");
+        goto fail;
+    }
+    return set;
+fail:
+    es_tls_ctxset_free(set);
+    return NULL;
+}
+
+void es_tls_ctxset_free(struct es_tls_ctxset *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->nvariants; i++)
+        SSL_CTX_free(set->ctx[i]); /* shared ones hold one reference per variant */
+    free(set->ctx);
+    store_release(set->store);
+    X509_STORE_CTX_free(set->vctx);
+    BIO_free(set->namebio);
+    XXH3_freeState(set->xxh);
+    free(set->der);
+    free(set->vcache);
+    if (set->keylog)
+        keylog_release();
+    free(set);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Certificates.                                                             */
+
+/* i2d of x appended at set->der[off]; returns its length, or -1. The buffer
+ * grows to the largest chain seen, then stays (no allocation per probe). */
+static int der_append(struct es_tls_ctxset *set, X509 *x, size_t off)
+{
+    int n = i2d_X509(x, NULL);
+    if (n <= 0)
+        return -1;
+    set->der = es_xgrow(set->der, &set->dercap, off + (size_t)n, 1);
+    unsigned char *p = set->der + off;
+    if (i2d_X509(x, &p) != n)
+        return -1;
+    return n;
+}
+
+static void name_text(struct es_tls_ctxset *set, const X509_NAME *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    (void)BIO_reset(set->namebio);
+    if (X509_NAME_print_ex(set->namebio, name, 0, XN_FLAG_RFC2253) < 0)
+        return;
+    char *data;
+    long n = BIO_get_mem_data(set->namebio, &data);
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n < cap - 1 ? (size_t)n : cap - 1;
+    memcpy(out, data, len);
+    out[len] = '\0';
+}
+
+static void time_text(const ASN1_TIME *t, char *out, size_t cap)
+{
+    struct tm tm;
+    out[0] = '\0';
+    if (!t || !ASN1_TIME_to_tm(t, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        out[0] = '\0';
+}
+
+static const char *verify_token(int err)
+{
+    switch (err) {
+    case X509_V_OK: return es_tok_ok;
+    case X509_V_ERR_CERT_HAS_EXPIRED: return es_tok_expired;
+    case X509_V_ERR_CERT_NOT_YET_VALID: return es_tok_not_yet_valid;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: return es_tok_hostname_mismatch;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: return es_tok_self_signed;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: return es_tok_unknown_ca;
+    default: return es_tok_untrusted;
+    }
+}
+
+static bool is_ip_text(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* The name a client of this probe would check: the SNI name in SNI mode
+ * NAME, else the target host (an IP for IP targets). */
+static const char *verify_name(const struct es_tlsprobe *tp, bool *is_ip)
+{
+    if (tp->variant->sni_mode == ES_SNI_NAME && tp->variant->sni_name) {
+        *is_ip = is_ip_text(tp->variant->sni_name);
+        return tp->variant->sni_name;
+    }
+    *is_ip = tp->edge->host_is_ip;
+    return tp->edge->host;
+}
+
+static const char *verify_chain(struct es_tls_ctxset *set, X509 *leaf, STACK_OF(X509) * chain,
+                                const char *name, bool is_ip)
+{
+    X509_STORE_CTX *c = set->vctx;
+    set->verifications++;
+    ERR_clear_error();
+    if (!X509_STORE_CTX_init(c, set->store, leaf, chain)) {
+        ERR_clear_error();
+        return es_tok_untrusted;
+    }
+    X509_STORE_CTX_set_default(c, "ssl_server");
+    X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(c);
+    int set_ok =
+        is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name) : X509_VERIFY_PARAM_set1_host(vp, name, 0);
+    const char *tok = es_tok_untrusted;
+    if (set_ok)
+        tok = X509_verify_cert(c) == 1 ? es_tok_ok : verify_token(X509_STORE_CTX_get_error(c));
+    X509_STORE_CTX_cleanup(c);
+    ERR_clear_error();
+    return tok;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Verifies through the cache: key = xxh3-128 of each certificate's DER
+ * (length-prefixed) and the name. The leaf's DER is at set->der[0..leaf_len). */
+static const char *verify_cached(struct es_tlsprobe *tp, X509 *leaf, size_t leaf_len,
+                                 uint64_t now_ns)
+{
+    struct es_tls_ctxset *set = tp->set;
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(tp->ssl); /* client side: leaf first */
+    bool is_ip;
+    const char *name = verify_name(tp, &is_ip);
+
+    XXH3_128bits_reset(set->xxh);
+    uint32_t n32 = (uint32_t)leaf_len;
+    XXH3_128bits_update(set->xxh, &n32, sizeof n32);
+    XXH3_128bits_update(set->xxh, set->der, leaf_len);
+    for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        if (i == 0 && X509_cmp(x, leaf) == 0)
+            continue; /* the leaf, hashed above */
+        int n = der_append(set, x, leaf_len);
+        if (n < 0)
+            return es_tok_untrusted;
+        n32 = (uint32_t)n;
+        XXH3_128bits_update(set->xxh, &n32, sizeof n32);
+        XXH3_128bits_update(set->xxh, set->der + leaf_len, (size_t)n);
+    }
+    n32 = (uint32_t)strlen(name) | (is_ip ? 0x80000000u : 0);
+    XXH3_128bits_update(set->xxh, &n32, sizeof n32);
+    XXH3_128bits_update(set->xxh, name, strlen(name));
+    XXH128_hash_t key = XXH3_128bits_digest(set->xxh);
+
+    struct vcache_entry *e = &set->vcache[key.low64 & (ES_TLS_VERIFY_CACHE_SIZE - 1)];
+    if (e->verify && XXH128_isEqual(e->key, key) &&
+        now_ns - e->when_ns < (uint64_t)ES_TLS_VERIFY_CACHE_TTL_S * 1000000000u)
+        return e->verify;
+    e->key = key;
+    e->verify = verify_chain(set, leaf, chain, name, is_ip);
+    e->when_ns = now_ns;
+    return e->verify;
+}
+
+/* Fills the certificate columns and verify from the peer's certificate, if
+ * the server sent one. */
+static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
+{
+    X509 *leaf = SSL_get0_peer_certificate(tp->ssl);
+    if (!leaf)
+        return;
+    struct es_tls_ctxset *set = tp->set;
+    int n = der_append(set, leaf, 0);
+    if (n > 0) {
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        if (EVP_Digest(set->der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32)
+            hex(md, mdlen, tp->sha256);
+    }
+    name_text(set, X509_get_subject_name(leaf), tp->subject, sizeof tp->subject);
+    name_text(set, X509_get_issuer_name(leaf), tp->issuer, sizeof tp->issuer);
+    time_text(X509_get0_notBefore(leaf), tp->not_before, sizeof tp->not_before);
+    time_text(X509_get0_notAfter(leaf), tp->not_after, sizeof tp->not_after);
+    if (set->no_verify)
+        tp->verify = es_tok_off;
+    else
+        tp->verify = n > 0 ? verify_cached(tp, leaf, (size_t)n, now_ns) : es_tok_untrusted;
+    ERR_clear_error();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Negotiated parameters.                                                    */
+
+static const char *version_text(int v)
+{
+    switch (v) {
+    case TLS1_3_VERSION: return "1.3";
+    case TLS1_2_VERSION: return "1.2";
+    case TLS1_1_VERSION: return "1.1";
+    case TLS1_VERSION: return "1.0";
+    default: return NULL;
+    }
+}
+
+/* The group in the spelling --groups takes: "X25519", "P-256", "ffdhe2048". */
+static const char *group_text(SSL *ssl)
+{
+    int nid = SSL_get_negotiated_group(ssl);
+    if (nid <= 0 || nid == NID_undef)
+        return NULL;
+    if (nid & TLSEXT_nid_unknown)
+        return SSL_group_to_name(ssl, nid); /* a provider's group */
+    const char *nist = EC_curve_nid2nist(nid);
+    return nist ? nist : OBJ_nid2sn(nid);
+}
+
+static void collect_params(struct es_tlsprobe *tp)
+{
+    SSL *ssl = tp->ssl;
+    tp->tls_version = version_text(SSL_version(ssl));
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    tp->cipher = c ? SSL_CIPHER_get_name(c) : NULL;
+    tp->group = group_text(ssl);
+    const unsigned char *alpn;
+    unsigned alpn_len;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len >= sizeof tp->alpn)
+        alpn_len = sizeof tp->alpn - 1;
+    memcpy(tp->alpn, alpn ? (const char *)alpn : "", alpn ? alpn_len : 0);
+    tp->alpn[alpn ? alpn_len : 0] = '\0';
+    const unsigned char *resp;
+    long n = SSL_get_tlsext_status_ocsp_resp(ssl, &resp);
+    tp->ocsp = n > 0 && resp ? 1 : 0;
+    ERR_clear_error();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ending.                                                                   */
+
+/* Queues a close_notify when the connection is still healthy. */
+static void polite_close(struct es_tlsprobe *tp)
+{
+    if (tp->ssl_failed)
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(tp->ssl);
+    ERR_clear_error();
+}
+
+/* The handshake failed: status, error and alert from what we know, in
+ * order of precedence (see token.h). */
+static enum es_tls_want fail(struct es_tlsprobe *tp, const char *reason, uint64_t now_ns)
+{
+    assert(tp->state == TP_HANDSHAKE);
+    tp->hs_end_ns = now_ns;
+    tp->state = TP_DONE;
+    tp->ssl_failed = true;
+    if (tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+        tp->status = es_tok_alert;
+        tp->alert = tp->peer_alert;
+        tp->alert_from = es_tok_peer;
+        tp->error = es_alert_name(tp->alert);
+    } else {
+        tp->status = reason == es_tok_handshake_timeout ? es_tok_timeout : es_tok_tls_error;
+        /* Not TLS answered: whatever OpenSSL made of it. A timeout or a
+         * reset is still what ended the probe. */
+        if (tp->first_byte_bad && reason != es_tok_handshake_timeout &&
+            reason != es_tok_connection_reset)
+            reason = es_tok_wrong_version_number;
+        tp->error = reason;
+        /* On EOF OpenSSL "sends" decode_error into the closed connection:
+         * a consequence, not the cause, so it is not reported. */
+        if (tp->local_alert >= 0 && reason != es_tok_eof_during_handshake) {
+            tp->alert = tp->local_alert;
+            tp->alert_from = es_tok_local;
+            if (reason == es_tok_handshake_error)
+                tp->error = es_alert_name(tp->alert);
+        } else if (tp->peer_alert >= 0) { /* a warning (close_notify, user_canceled) */
+            tp->alert = tp->peer_alert;
+            tp->alert_from = es_tok_peer;
+        }
+    }
+    if (tp->ssl)
+        collect_cert(tp, now_ns);
+    return ES_TLS_DONE;
+}
+
+static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
+{
+    assert(tp->state == TP_H2);
+    tp->h2 = h2;
+    tp->state = TP_DONE;
+    if (h2 == es_tok_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+        tp->alert = tp->peer_alert;
+        tp->alert_from = es_tok_peer;
+    }
+    if (h2 == es_tok_ok) {
+        static const uint8_t settings_ack[9] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
+        const char *reason;
+        ERR_clear_error();
+        int r = SSL_write(tp->ssl, settings_ack, sizeof settings_ack);
+        (void)ssl_result(tp, r, &reason);
+    }
+    polite_close(tp);
+    return ES_TLS_DONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --h2-check: RFC 9113 §3.4, the server's preface is a SETTINGS frame.       */
+
+/* Feeds decrypted bytes to the frame reader. Returns the h2 token once the
+ * first frame decides it, NULL while more bytes are needed. */
+static const char *h2_feed(struct es_tlsprobe *tp, const uint8_t *p, size_t len)
+{
+    struct h2_reader *h = &tp->h2r;
+    while (len > 0) {
+        if (!h->in_payload) {
+            size_t n = sizeof h->hdr - h->hdr_n;
+            n = n < len ? n : len;
+            memcpy(h->hdr + h->hdr_n, p, n);
+            h->hdr_n += (uint8_t)n;
+            p += n, len -= n;
+            if (h->hdr_n < sizeof h->hdr)
+                return NULL;
+            uint32_t flen = (uint32_t)h->hdr[0] << 16 | (uint32_t)h->hdr[1] << 8 | h->hdr[2];
+            uint8_t type = h->hdr[3], flags = h->hdr[4];
+            uint32_t stream = ((uint32_t)h->hdr[5] << 24 | (uint32_t)h->hdr[6] << 16 |
+                               (uint32_t)h->hdr[7] << 8 | h->hdr[8]) &
+                              0x7fffffffu;
+            if (flen > H2_MAX_LEN)
+                return es_tok_bad_frame;
+            switch (type) {
+            case 4: /* SETTINGS */
+                if (stream != 0 || flen % 6 != 0 || ((flags & 1) && flen != 0))
+                    return es_tok_bad_frame;
+                if (flags & 1) /* an ACK before the server's own SETTINGS */
+                    return es_tok_no_settings;
+                break;
+            case 7: /* GOAWAY */
+                if (stream != 0 || flen < 8)
+                    return es_tok_bad_frame;
+                break;
+            default: return es_tok_no_settings;
+            }
+            h->type = type;
+            h->left = flen;
+            h->in_payload = true;
+        } else {
+            size_t n = h->left < len ? h->left : len;
+            for (size_t i = 0; i < n && h->pl_n < sizeof h->pl; i++)
+                h->pl[h->pl_n++] = p[i];
+            h->left -= (uint32_t)n;
+            p += n, len -= n;
+        }
+        if (h->in_payload && h->left == 0) {
+            if (h->type == 4)
+                return es_tok_ok;
+            uint32_t code = (uint32_t)h->pl[4] << 24 | (uint32_t)h->pl[5] << 16 |
+                            (uint32_t)h->pl[6] << 8 | h->pl[7];
+            const char *tok = es_h2_goaway_token(code);
+            if (!tok) {
+                snprintf(tp->goaway, sizeof tp->goaway, "goaway_%u", code);
+                tok = tp->goaway;
+            }
+            return tok;
+        }
+    }
+    return NULL;
+}
+
+static enum es_tls_want h2_step(struct es_tlsprobe *tp)
+{
+    assert(tp->state == TP_H2);
+    uint8_t buf[4096];
+    for (;;) {
+        const char *reason;
+        ERR_clear_error();
+        int r = SSL_read(tp->ssl, buf, sizeof buf);
+        if (r > 0) {
+            const char *tok = h2_feed(tp, buf, (size_t)r);
+            if (tok)
+                return h2_finish(tp, tok);
+            continue;
+        }
+        switch (ssl_result(tp, r, &reason)) {
+        case ES_TLS_IO_WANT_READ:
+        case ES_TLS_IO_WANT_WRITE: return ES_TLS_WANT_IO;
+        case ES_TLS_IO_DONE:
+        case ES_TLS_IO_FAILED: return h2_finish(tp, es_tok_eof);
+        }
+    }
+}
+
+static enum es_tls_want h2_start(struct es_tlsprobe *tp)
+{
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                     "\x00\x00\x00\x04\x00\x00\x00\x00\x00"; /* empty SETTINGS */
+    const char *reason;
+    tp->state = TP_H2;
+    tp->stage = es_tok_h2;
+    ERR_clear_error();
+    int r = SSL_write(tp->ssl, preface, sizeof preface - 1);
+    if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
+        return h2_finish(tp, es_tok_eof);
+    return h2_step(tp); /* the SETTINGS may have come with the handshake */
+}
+
+/* ------------------------------------------------------------------------ */
+/* The handshake.                                                            */
+
+static bool alpn_is_h2(const struct es_tlsprobe *tp)
+{
+    return strcmp(tp->alpn, "h2") == 0;
+}
+
+static enum es_tls_want handshake_done(struct es_tlsprobe *tp, uint64_t now_ns)
+{
+    tp->hs_end_ns = now_ns;
+    tp->status = es_tok_ok;
+    tp->error = NULL;
+    tp->stage = es_tok_finished;
+    collect_params(tp);
+    collect_cert(tp, now_ns);
+    if (tp->set->h2_check && alpn_is_h2(tp))
+        return h2_start(tp);
+    tp->state = TP_DONE;
+    polite_close(tp);
+    return ES_TLS_DONE;
+}
+
+static enum es_tls_want handshake_step(struct es_tlsprobe *tp, uint64_t now_ns)
+{
+    assert(tp->state == TP_HANDSHAKE);
+    const char *reason;
+    ERR_clear_error();
+    int r = SSL_do_handshake(tp->ssl);
+    switch (ssl_result(tp, r, &reason)) {
+    case ES_TLS_IO_DONE: return handshake_done(tp, now_ns);
+    case ES_TLS_IO_WANT_READ:
+    case ES_TLS_IO_WANT_WRITE: return ES_TLS_WANT_IO;
+    case ES_TLS_IO_FAILED: break;
+    }
+    return fail(tp, reason, now_ns);
+}
+
+enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset *set,
+                                   const struct es_probe *p, uint64_t now_ns)
+{
+    assert(p->variant < set->nvariants);
+    memset(tp, 0, offsetof(struct es_tlsprobe, out));
+    tp->state = TP_HANDSHAKE;
+    tp->set = set;
+    tp->edge = p->edge;
+    tp->variant = &set->variants[p->variant];
+    tp->start_ns = now_ns;
+    tp->peer_alert = tp->local_alert = tp->alert = -1;
+    tp->ocsp = -1;
+    tp->stage = es_tok_client_hello;
+    tp->sni = es_tls_sni_name(tp->variant, tp->edge);
+
+    ERR_clear_error();
+    tp->ssl = SSL_new(set->ctx[p->variant]);
+    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+    if (!tp->ssl || !rbio || !wbio) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        ERR_clear_error();
+        return fail(tp, es_tok_handshake_error, now_ns);
+    }
+    BIO_set_mem_eof_return(rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
+    SSL_set_bio(tp->ssl, rbio, wbio);
+    tp->rbio = rbio;
+    tp->wbio = wbio;
+    SSL_set_app_data(tp->ssl, tp);
+    SSL_set_connect_state(tp->ssl);
+    if (tp->sni && !SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
+        ERR_clear_error();
+        return fail(tp, es_tok_handshake_error, now_ns);
+    }
+    return handshake_step(tp, now_ns);
+}
+
+size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data)
+{
+    if (tp->out_off == tp->out_len) {
+        tp->out_off = tp->out_len = 0;
+        if (tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
+            int n = BIO_read(tp->wbio, tp->out, sizeof tp->out);
+            if (n > 0)
+                tp->out_len = (uint16_t)n;
+        }
+    }
+    *data = tp->out + tp->out_off;
+    return (size_t)(tp->out_len - tp->out_off);
+}
+
+void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n)
+{
+    assert(n <= (size_t)(tp->out_len - tp->out_off));
+    tp->out_off += (uint16_t)n;
+}
+
+/* TLS record content types: change_cipher_spec, alert, handshake,
+ * application_data, heartbeat. Anything else first means "not TLS". */
+static bool tls_record_type(uint8_t b)
+{
+    return b >= 20 && b <= 24;
+}
+
+enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
+                                   uint64_t now_ns)
+{
+    if (tp->state == TP_DONE)
+        return ES_TLS_DONE;
+    assert(tp->state == TP_HANDSHAKE || tp->state == TP_H2);
+    if (len == 0)
+        return ES_TLS_WANT_IO;
+    if (!tp->rx_any) {
+        tp->rx_any = true;
+        tp->first_byte_bad = !tls_record_type(data[0]);
+    }
+    while (len > 0) {
+        int n = len > INT_MAX ? INT_MAX : (int)len;
+        if (BIO_write(tp->rbio, data, n) != n) { /* out of memory */
+            ERR_clear_error();
+            tp->ssl_failed = true;
+            if (tp->state == TP_H2)
+                return h2_finish(tp, es_tok_eof);
+            return fail(tp, es_tok_handshake_error, now_ns);
+        }
+        data += n, len -= (size_t)n;
+    }
+    if (tp->state == TP_H2)
+        return h2_step(tp);
+    return handshake_step(tp, now_ns);
+}
+
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
+{
+    switch (tp->state) {
+    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, es_now_ns());
+    case TP_H2: BIO_set_mem_eof_return(tp->rbio, 0); return h2_step(tp);
+    case TP_IDLE:
+    case TP_DONE: break;
+    }
+    return ES_TLS_DONE;
+}
+
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
+{
+    switch (tp->state) {
+    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, es_now_ns());
+    case TP_H2: tp->ssl_failed = true; return h2_finish(tp, es_tok_eof);
+    case TP_IDLE:
+    case TP_DONE: break;
+    }
+    return ES_TLS_DONE;
+}
+
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp)
+{
+    switch (tp->state) {
+    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, es_now_ns());
+    case TP_H2: return h2_finish(tp, es_tok_timeout);
+    case TP_IDLE:
+    case TP_DONE: break;
+    }
+    return ES_TLS_DONE;
+}
+
+static const char *or_null(const char *s)
+{
+    return s && s[0] ? s : NULL;
+}
+
+void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
+{
+    assert(tp->state == TP_DONE);
+    row->sni = tp->sni ? tp->sni : none_text;
+    row->status = tp->status;
+    row->error = tp->error;
+    row->alert = tp->alert;
+    row->alert_name = tp->alert >= 0 ? es_alert_name(tp->alert) : NULL;
+    row->alert_from = tp->alert >= 0 ? tp->alert_from : NULL;
+    row->stage = tp->stage;
+    row->tls_version = tp->tls_version;
+    row->cipher = tp->cipher;
+    row->group = tp->group;
+    row->alpn = or_null(tp->alpn);
+    row->verify = tp->verify;
+    row->cert_sha256 = or_null(tp->sha256);
+    row->cert_subject = tp->verify ? tp->subject : NULL;
+    row->cert_issuer = tp->verify ? tp->issuer : NULL;
+    row->cert_not_before = or_null(tp->not_before);
+    row->cert_not_after = or_null(tp->not_after);
+    row->ocsp_stapled = tp->ocsp;
+    row->h2 = tp->h2;
+    row->handshake_ms =
+        tp->hs_end_ns >= tp->start_ns ? (double)(tp->hs_end_ns - tp->start_ns) / 1e6 : -1.0;
+}
+
+void es_tlsprobe_end(struct es_tlsprobe *tp)
+{
+    SSL_free(tp->ssl); /* frees both BIOs */
+    tp->ssl = NULL;
+    tp->rbio = tp->wbio = NULL;
+    tp->out_len = tp->out_off = 0;
+    tp->state = TP_IDLE;
+}

@@ -1,0 +1,351 @@
+/* test_report.c - the report's reader, rules and formats on hand-written
+ * scan files (the lab-driven end-to-end test is test_demo.c). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edgeshake/report.h"
+#include "testlib.h"
+
+static const char *header =
+    "time,vantage,host,port,ip,family,resolver,ecs,sni,variant,tls_offered,alpn_offered,"
+    "ciphers_offered,groups_offered,attempt,status,error,alert,alert_name,alert_from,stage,"
+    "tls_version,cipher,group,alpn,verify,cert_sha256,cert_subject,cert_issuer,"
+    "cert_not_before,cert_not_after,ocsp_stapled,h2,dns_ms,connect_ms,handshake_ms,total_ms\n";
+
+/* A scan row from the few columns the rules read. */
+static void row(char **buf, const char *host, const char *ip, const char *resolver,
+                const char *variant, const char *status, const char *error, int alert,
+                const char *verify, const char *sha, const char *h2)
+{
+    static const struct {
+        int code;
+        const char *name;
+    } names[] = {{40, "handshake_failure"}, {70, "protocol_version"}, {112, "unrecognized_name"},
+                 {120, "no_application_protocol"}};
+    const char *aname = "";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].code == alert)
+            aname = names[i].name;
+    const char *tls = strncmp(variant, "tls1.2", 6) ? "1.3" : "1.2";
+    char alerttext[8] = "";
+    if (alert >= 0)
+        snprintf(alerttext, sizeof alerttext, "%d", alert);
+    char *old = *buf;
+    ck_assert(asprintf(buf,
+                       "%s2026-11-23T00:00:00.000Z,v,%s,8443,%s,4,%s,,%s,%s,%s,h2,,,1,%s,%s,%s,"
+                       "%s,%s,,,,,,%s,%s,CN=x,CN=ca,,,no,%s,1.000,1.000,1.000,3.000\n",
+                       old, host, ip, resolver, host, variant, tls, status, error, alerttext,
+                       aname, alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
+    free(old);
+}
+
+static void ok(char **b, const char *host, const char *ip, const char *res, const char *variant)
+{
+    row(b, host, ip, res, variant, "ok", "", -1, "ok", "aaaa", "");
+}
+
+/* Runs the rules over text and returns the findings as CSV (without the header). */
+static char *findings_csv(const char *text, unsigned min_repeat)
+{
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "scan.csv", text);
+    char *out;
+    ck_assert(asprintf(&out, "%s/findings.csv", dir) > 0);
+    struct es_report_input in;
+    struct es_findings fs = {0};
+    char err[512];
+    es_report_input_init(&in, min_repeat);
+    const char *files[] = {path};
+    ck_assert_msg(es_report_read(&in, files, 1, false, &fs, err, sizeof err) == 0, "%s", err);
+    es_report_judge(&in, &fs);
+    ck_assert(es_report_write(&in, &fs, ES_REPORT_CSV, out, err, sizeof err) == 0);
+    es_findings_free(&fs);
+    es_report_input_free(&in);
+    char *csv = tl_read_file(out, NULL);
+    char *body = strdup(strchr(csv, '\n') + 1);
+    free(csv);
+    tl_rmtree(dir);
+    free(dir);
+    free(path);
+    free(out);
+    return body;
+}
+
+/* The first `ncols` cells of each finding line, one line per finding. */
+static char *cut(const char *csv, int ncols)
+{
+    char *out = calloc(1, strlen(csv) + 1);
+    size_t o = 0;
+    int col = 0;
+    bool quoted = false;
+    for (const char *p = csv; *p; p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        if (!quoted && *p == '\n') {
+            out[o++] = '\n';
+            col = 0;
+            continue;
+        }
+        if (!quoted && *p == ',')
+            col++;
+        if (col < ncols)
+            out[o++] = *p;
+    }
+    return out;
+}
+
+START_TEST(test_healthy_host_no_finding)
+{
+    char *b = strdup(header);
+    ok(&b, "a.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    ok(&b, "a.test", "127.0.0.2", "eu;us", "tls1.3/h2/sni");
+    ok(&b, "a.test", "127.0.0.1", "eu", "tls1.2/h2/sni");
+    ok(&b, "a.test", "127.0.0.2", "eu;us", "tls1.2/h2/sni");
+    char *csv = findings_csv(b, 2);
+    ck_assert_str_eq(csv, "");
+    free(csv);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_region_vs_node)
+{
+    char *b = strdup(header);
+    /* us returns only .3, which lacks TLS 1.3: region. */
+    ok(&b, "r.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    ok(&b, "r.test", "127.0.0.2", "eu", "tls1.3/h2/sni");
+    row(&b, "r.test", "127.0.0.3", "us", "tls1.3/h2/sni", "alert", "protocol_version", 70, "",
+        "", "");
+    ok(&b, "r.test", "127.0.0.3", "us", "tls1.2/h2/sni");
+    /* eu returns .5 (bad) and .4 (good): node. */
+    ok(&b, "n.test", "127.0.0.4", "eu", "tls1.3/h2/sni");
+    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "",
+        "", "");
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 9);
+    ck_assert_str_eq(c, "node,n.test,8443,tls1.3/h2/sni,alert 112 unrecognized_name,127.0.0.5,"
+                        "127.0.0.4,eu,\n"
+                        "region,r.test,8443,tls1.3/h2/sni,alert 70 protocol_version,127.0.0.3,"
+                        "127.0.0.1;127.0.0.2,us,eu\n");
+    ck_assert(strstr(csv, "users of us reach only failing nodes: the node does not speak TLS 1.3"));
+    ck_assert(strstr(csv, "openssl s_client -connect 127.0.0.3:8443 -servername r.test -tls1_3 "
+                          "-alpn h2 </dev/null"));
+    free(c);
+    free(csv);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_variant_and_down)
+{
+    char *b = strdup(header);
+    /* Every edge fails TLS 1.3, TLS 1.2 works: variant. */
+    row(&b, "v.test", "127.0.0.1", "eu", "tls1.3/h2/sni", "alert", "protocol_version", 70, "", "",
+        "");
+    row(&b, "v.test", "127.0.0.2", "us", "tls1.3/h2/sni", "alert", "protocol_version", 70, "", "",
+        "");
+    ok(&b, "v.test", "127.0.0.1", "eu", "tls1.2/h2/sni");
+    ok(&b, "v.test", "127.0.0.2", "us", "tls1.2/h2/sni");
+    /* Nothing works: down, once. */
+    row(&b, "d.test", "127.0.0.9", "eu", "tls1.3/h2/sni", "timeout", "handshake_timeout", -1, "",
+        "", "");
+    row(&b, "d.test", "127.0.0.9", "eu", "tls1.2/h2/sni", "timeout", "handshake_timeout", -1, "",
+        "", "");
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "down,d.test,8443,,handshake_timeout,127.0.0.9,,eu,,2,2\n"
+                        "variant,v.test,8443,tls1.3/h2/sni,alert 70 protocol_version,"
+                        "127.0.0.1;127.0.0.2,,eu;us,,2,2\n");
+    free(c);
+    free(csv);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_intermittent_min_repeat)
+{
+    char *b = strdup(header);
+    ok(&b, "f.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    ok(&b, "f.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    row(&b, "f.test", "127.0.0.1", "eu", "tls1.3/h2/sni", "tls_error", "connection_reset", -1, "",
+        "", "");
+    ok(&b, "f.test", "127.0.0.2", "eu", "tls1.3/h2/sni");
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "intermittent,f.test,8443,tls1.3/h2/sni,connection_reset,127.0.0.1,"
+                        "127.0.0.2,eu,,1,3\n");
+    free(c);
+    free(csv);
+    /* With --min-repeat 4 three attempts are not enough to call it. */
+    csv = findings_csv(b, 4);
+    ck_assert_str_eq(csv, "");
+    free(csv);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_cert_and_h2)
+{
+    char *b = strdup(header);
+    row(&b, "c.test", "127.0.0.1", "eu", "tls1.3/h2/sni", "ok", "", -1, "ok", "aa", "ok");
+    row(&b, "c.test", "127.0.0.2", "eu", "tls1.3/h2/sni", "ok", "", -1, "expired", "bb", "ok");
+    row(&b, "c.test", "127.0.0.3", "us", "tls1.3/h2/sni", "ok", "", -1, "ok", "aa", "eof");
+    row(&b, "c.test", "127.0.0.4", "us", "tls1.3/h2/sni", "ok", "", -1, "ok", "cc", "ok");
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "cert,c.test,8443,,2 different certificates,127.0.0.4,"
+                        "127.0.0.1;127.0.0.3,us,,1,3\n"
+                        "cert,c.test,8443,,verify expired,127.0.0.2,127.0.0.1;127.0.0.3;"
+                        "127.0.0.4,eu,us,1,4\n"
+                        "h2,c.test,8443,tls1.3/h2/sni,h2 eof,127.0.0.3,127.0.0.1;127.0.0.2;"
+                        "127.0.0.4,us,,1,4\n");
+    ck_assert(strstr(csv, "curl -sv --http2 --resolve c.test:8443:127.0.0.3 "
+                          "https://c.test:8443/"));
+    free(c);
+    free(csv);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_dns_findings)
+{
+    char *b = strdup(header);
+    static const char *dns_row = "t,v,%s,8443,,,%s,,,,,,,,,dns_error,%s,,,,,,,,,,,,,,,,,,,,\n";
+    char line[256];
+    /* ap says nxdomain for x.test while eu answers; dead fails for both. */
+    ok(&b, "x.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    ok(&b, "y.test", "127.0.0.2", "eu", "tls1.3/h2/sni");
+    char *old = b;
+    snprintf(line, sizeof line, dns_row, "x.test", "ap", "nxdomain");
+    ck_assert(asprintf(&b, "%s%s", old, line) > 0);
+    free(old);
+    const char *dead[] = {"x.test", "y.test"};
+    for (int i = 0; i < 2; i++) {
+        old = b;
+        snprintf(line, sizeof line, dns_row, dead[i], "dead", "dns_timeout");
+        ck_assert(asprintf(&b, "%s%s", old, line) > 0);
+        free(old);
+    }
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "dns,*,,,dns_timeout,,,dead,,2,2\n"
+                        "dns,x.test,8443,,nxdomain,,,ap,eu,1,2\n");
+    free(c);
+    free(csv);
+    free(b);
+}
+END_TEST
+
+struct bad_case {
+    const char *text;
+    const char *message;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"", "empty file"},
+    {"host,port\nx,1\n", "no column 'ip'"},
+    {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,v,ok\n", ":2: 6 fields, the "
+                                                                            "header has 7"},
+    {"host,port,ip,resolver,variant,status,error\nx,99999,127.0.0.1,-,v,ok,\n",
+     ":2: host 'x' or port '99999' is not valid"},
+    {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,v,fine,\n",
+     ":2: status 'fine' is not one of"},
+    {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,\"v,ok,\n",
+     ":2: quoted field not closed"},
+    {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,v\"v,ok,\n",
+     ":2: quote inside an unquoted field"},
+    {"{\"host\":\"x\",\"port\":1,\"ip\":\"127.0.0.1\",\"resolver\":\"-\",\"variant\":\"v\","
+     "\"status\":\"ok\",\"error\":null}\n{\"host\":\"x\",\"port\":1,\n",
+     ":2: malformed JSON object"},
+    {"{\"host\":\"x\"}\n", "no column 'port'"},
+};
+
+START_TEST(test_bad_input)
+{
+    const struct bad_case *c = &bad_cases[_i];
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "bad.csv", c->text);
+    char *err;
+    const char *argv[] = {"report", "--format", "csv", path, NULL};
+    int status = tl_run(argv, NULL, NULL, &err, 10000);
+    ck_assert_msg(status == 2, "case %d: status %d: %s", _i, status, err);
+    ck_assert_msg(strstr(err, c->message), "case %d: '%s' not in: %s", _i, c->message, err);
+    ck_assert_msg(strstr(err, path), "case %d: no file name in: %s", _i, err);
+    free(err);
+    /* --skip-bad-rows goes on past malformed rows (not past a bad header). */
+    if (strstr(c->message, ":2:")) {
+        const char *argv2[] = {"report", "--skip-bad-rows", "--format", "csv", path, NULL};
+        status = tl_run(argv2, NULL, NULL, &err, 10000);
+        ck_assert_msg(status == 0, "case %d: skip: status %d: %s", _i, status, err);
+        ck_assert_msg(strstr(err, "skipped 1 malformed rows"), "case %d: %s", _i, err);
+        free(err);
+    }
+    tl_rmtree(dir);
+    free(dir);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_fail_on_and_formats)
+{
+    char *b = strdup(header);
+    ok(&b, "n.test", "127.0.0.4", "eu", "tls1.3/h2/sni");
+    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "",
+        "", "");
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "scan.csv", b);
+    char *out, *err;
+    const char *a1[] = {"report", "--fail-on", "region,node", "--format", "json", path, NULL};
+    ck_assert_int_eq(tl_run(a1, NULL, &out, NULL, 10000), 3);
+    ck_assert(strstr(out, "\"kind\":\"node\",\"host\":\"n.test\",\"port\":8443"));
+    free(out);
+    const char *a2[] = {"report", "--fail-on", "dns", "--format", "text", path, NULL};
+    ck_assert_int_eq(tl_run(a2, NULL, &out, NULL, 10000), 0);
+    ck_assert(strstr(out, "n.test:8443\n  node         tls1.3/h2/sni\n"));
+    free(out);
+    const char *a3[] = {"report", "--fail-on", "nodes", path, NULL};
+    ck_assert_int_eq(tl_run(a3, NULL, NULL, &err, 10000), 2);
+    ck_assert(strstr(err, "--fail-on: unknown kind 'nodes'"));
+    free(err);
+    /* html: self-contained, escaped. */
+    char *html;
+    ck_assert(asprintf(&html, "%s/r.html", dir) > 0);
+    const char *a4[] = {"report", "-o", html, path, NULL};
+    ck_assert_int_eq(tl_run(a4, NULL, NULL, NULL, 10000), 0);
+    char *page = tl_read_file(html, NULL);
+    ck_assert(strstr(page, "<!doctype html>"));
+    ck_assert(strstr(page, "<h3>n.test:8443</h3>"));
+    ck_assert(strstr(page, "title=\"127.0.0.5 via eu: 0 ok, 1 failed: alert 112"));
+    ck_assert(!strstr(page, "http://") && !strstr(page, "https://"));
+    free(page);
+    free(html);
+    tl_rmtree(dir);
+    free(dir);
+    free(path);
+    free(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("report");
+    TCase *tc = tcase_create("rules");
+    tcase_add_test(tc, test_healthy_host_no_finding);
+    tcase_add_test(tc, test_region_vs_node);
+    tcase_add_test(tc, test_variant_and_down);
+    tcase_add_test(tc, test_intermittent_min_repeat);
+    tcase_add_test(tc, test_cert_and_h2);
+    tcase_add_test(tc, test_dns_findings);
+    suite_add_tcase(s, tc);
+    TCase *io = tcase_create("io");
+    tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
+    tcase_add_test(io, test_fail_on_and_formats);
+    suite_add_tcase(s, io);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
