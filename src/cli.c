@@ -82,7 +82,7 @@ static const struct option options[] = {
     {"h2-check", 0, ARG_FLAG, SCAN, F(h2_check), NULL, NULL,
      "after ALPN h2, send the HTTP/2 preface and wait for the server's SETTINGS"},
     /* scan and bench: verification and deadlines */
-    {"ca-file", 0, ARG_STR, SCAN, F(ca_file), "FILE", NULL,
+    {"ca-file", 0, ARG_STR, SCAN | BENCH, F(ca_file), "FILE", NULL,
      "trust store for verification (recorded, never fatal)", 0, 0, NULL, "system store"},
     {"no-verify", 0, ARG_FLAG, SCAN | BENCH, F(no_verify), NULL, NULL,
      "do not verify certificates (verify column = off)"},
@@ -402,6 +402,17 @@ static void wrap(FILE *f, const char *text, int col, int indent)
         text += word;
     }
     fputc('\n', f);
+}
+
+void es_cli_free(struct es_config *cfg)
+{
+    struct es_strlist *lists[] = {&cfg->args,  &cfg->resolvers, &cfg->tls,          &cfg->alpn,
+                                  &cfg->sni,   &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
+    for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
+        free(lists[i]->v);
+        lists[i]->v = NULL;
+        lists[i]->n = lists[i]->cap = 0;
+    }
 }
 
 static void help_option(FILE *f, const struct option *o)

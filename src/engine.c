@@ -169,6 +169,7 @@ struct engine {
     int go;           /* 0 wait, 1 run, -1 abort */
     _Atomic unsigned nfinished;
     _Atomic int write_err; /* first writer error (positive errno), stops the scan */
+    uint64_t stop_at_ns;   /* p->stop_after_ms as a deadline on es_now_ns(); 0 = none */
 };
 
 /* The signal that asked for a stop (0 = none). Lock-free, so the handler may set it. */
@@ -177,7 +178,8 @@ static atomic_int g_stop;
 static bool stopping(const struct worker *w)
 {
     return atomic_load_explicit(&g_stop, memory_order_relaxed) != 0 ||
-           atomic_load_explicit(&w->eng->write_err, memory_order_relaxed) != 0;
+           atomic_load_explicit(&w->eng->write_err, memory_order_relaxed) != 0 ||
+           (w->eng->stop_at_ns && w->now_ns >= w->eng->stop_at_ns);
 }
 
 static void stat_add(_Atomic uint64_t *c, uint64_t n)
@@ -381,7 +383,7 @@ static bool bufring_setup(struct worker *w)
     }
     w->br = mem;
     w->nbufs = n;
-    w->bufs = es_xmalloc((size_t)n * RECV_SIZE);
+    w->bufs = es_xcalloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
     io_uring_buf_ring_init(w->br);
     for (unsigned i = 0; i < n; i++)
         io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * RECV_SIZE, RECV_SIZE,
@@ -1181,7 +1183,7 @@ static void worker_alloc(struct worker *w)
         es_die(ES_EXIT_RUNTIME, "too many slots");
     w->tp_mem = es_xcalloc(w->nslots, tpsize);
     if (!w->br)
-        w->slot_bufs = es_xmalloc((size_t)w->nslots * RECV_SIZE);
+        w->slot_bufs = es_xcalloc(w->nslots, RECV_SIZE);
     w->free_head = NIL;
     for (uint32_t i = w->nslots; i-- > 0;) {
         struct slot *s = &w->slots[i];
@@ -1557,6 +1559,7 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p,
     sigaction(SIGTERM, &sa, &old_term);
 
     uint64_t t0 = es_now_ns();
+    eng.stop_at_ns = p->stop_after_ms ? t0 + p->stop_after_ms * 1000000u : 0;
     bool thread_err = false;
     int err = start_workers(&eng, &thread_err);
     if (!err)
@@ -1602,10 +1605,12 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p,
                 sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)res->not_run,
                 (unsigned long long)res->planned);
     }
-    if (!cfg->quiet || (st == ES_ENGINE_DONE && res->rows != res->planned))
+    /* Stopped by stop_after_ms: the probes never started have no row. */
+    uint64_t expect = eng.stop_at_ns && !sig ? res->planned - res->not_run : res->planned;
+    if (!cfg->quiet || (st == ES_ENGINE_DONE && res->rows != expect))
         fprintf(stderr, "%s: %llu rows written, %llu planned\n", es_progname,
                 (unsigned long long)res->rows, (unsigned long long)res->planned);
-    if (st == ES_ENGINE_DONE && res->rows != res->planned) {
+    if (st == ES_ENGINE_DONE && res->rows != expect) {
         snprintf(msg, sizeof msg, "internal error: %llu rows for %llu planned probes",
                  (unsigned long long)res->rows, (unsigned long long)res->planned);
         return fail(res, msg);

@@ -2,33 +2,42 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "edgeshake/bench.h"
 #include "edgeshake/cli.h"
+#include "edgeshake/demo.h"
 #include "edgeshake/lab.h"
 #include "edgeshake/report.h"
 #include "edgeshake/scan.h"
 #include "edgeshake/util.h"
+
+/* Runs the parsed subcommand; returns its exit status. */
+static int run(const struct es_config *cfg)
+{
+    static const struct {
+        enum es_command cmd;
+        const char *name;
+        int (*main)(const struct es_config *cfg);
+    } table[] = {
+        {ES_CMD_SCAN, "edgeshake scan", es_scan_main},
+        {ES_CMD_REPORT, "edgeshake report", es_report_main},
+        {ES_CMD_BENCH, "edgeshake bench", es_bench_main},
+        {ES_CMD_LAB, "edgeshake lab", es_lab_main},
+        {ES_CMD_DEMO, "edgeshake demo", es_demo_main},
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(table); i++)
+        if (table[i].cmd == cfg->cmd) {
+            es_progname = table[i].name;
+            return table[i].main(cfg);
+        }
+    return ES_EXIT_USAGE;
+}
 
 int main(int argc, char **argv)
 {
     struct es_config cfg;
     signal(SIGPIPE, SIG_IGN);
     es_cli_parse(argc, argv, &cfg);
-    switch (cfg.cmd) {
-    case ES_CMD_LAB:
-        es_progname = "edgeshake lab";
-        return es_lab_main(&cfg);
-    case ES_CMD_REPORT:
-        es_progname = "edgeshake report";
-        return es_report_main(&cfg);
-    case ES_CMD_SCAN:
-        es_progname = "edgeshake scan";
-        return es_scan_main(&cfg);
-    case ES_CMD_BENCH:
-    case ES_CMD_DEMO:
-    case ES_CMD_NONE:
-        break;
-    }
-    es_warn("'%s' is not built yet in this version; see README.md for what works",
-            es_cli_command_name(cfg.cmd));
-    return ES_EXIT_RUNTIME;
+    int status = run(&cfg);
+    es_cli_free(&cfg);
+    return status;
 }

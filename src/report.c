@@ -43,6 +43,7 @@ struct host {
     int port;
     uint32_t first_hv, first_hi; /* chains, index + 1 */
     uint64_t ok, attempts;
+    size_t nvariants;
     uint64_t answered;   /* resolvers that returned an address (probe rows) */
     uint64_t dns_failed; /* resolvers with a dns_error row */
     const char *dns_token[ES_REPORT_MAX_RESOLVERS];
@@ -61,7 +62,8 @@ struct hi { /* (host, port, ip) */
     uint64_t resolvers;
     uint64_t vok, vfail;
     const char *vtoken, *sha;
-    uint64_t nsha; /* handshakes that carried sha */
+    uint64_t nsha;         /* handshakes that carried sha */
+    const char *flaky_sig; /* set when some variant both passed and failed here */
 };
 
 struct hiv { /* (host, port, ip, variant) */
@@ -219,6 +221,7 @@ static uint32_t hv_get(struct report *r, uint32_t host, const char *variant)
     e->variant = variant;
     e->next = r->hosts[host].first_hv;
     r->hosts[host].first_hv = (uint32_t)r->nhvs + 1;
+    r->hosts[host].nvariants++;
     r->thv.slots[s] = (uint32_t)++r->nhvs;
     table_grow(&r->thv, hv_hash, r);
     return (uint32_t)r->nhvs - 1;
@@ -647,6 +650,7 @@ static struct es_finding *add_finding(struct es_findings *fs, enum es_finding_ki
     f->kind = kind;
     f->host = host->name;
     f->port = host->port;
+    f->_host_variants = host->nvariants;
     f->variant = variant ? variant : "";
     return f;
 }
@@ -668,6 +672,59 @@ static const struct hiv *most_common(const struct report *r, const uint32_t *ks,
     return best;
 }
 
+/* node, region or variant for the edges fail[0..nf) of hv that fail the
+ * same way. */
+static void judge_failure(const struct report *r, const struct hv *hv, struct es_findings *fs,
+                          const uint32_t *fail, size_t nf, uint64_t failed, const uint32_t *pass,
+                          size_t np, const uint32_t *flaky, size_t nk)
+{
+    const struct host *host = &r->hosts[hv->host];
+    const struct hiv *x = &r->hivs[fail[0]];
+    struct es_finding *f;
+    if (!np && !nk) {
+        /* No edge passes this variant: `variant` when other variants work. */
+        if (!host->ok)
+            return; /* the host is down: one `down` finding says it */
+        f = add_finding(fs, ES_FINDING_VARIANT, host, hv->variant);
+        f->explain = es_xstrdup(explain_failure(hv, x));
+    } else {
+        /* Region: some resolvers return only edges failing this way, and
+         * those resolvers' edges are exactly the failing ones. */
+        uint64_t any = 0, bad = 0, failres = 0;
+        for (size_t i = 0; i < nf; i++)
+            failres |= r->his[r->hivs[fail[i]].hi].resolvers;
+        for (size_t i = 0; i < np; i++)
+            any |= r->his[r->hivs[pass[i]].hi].resolvers;
+        for (size_t i = 0; i < nk; i++)
+            any |= r->his[r->hivs[flaky[i]].hi].resolvers;
+        bad = failres & ~any; /* resolvers that returned no passing edge */
+        bool region = bad != 0;
+        for (size_t i = 0; region && i < nf; i++)
+            region = (r->his[r->hivs[fail[i]].hi].resolvers & bad) != 0;
+        f = add_finding(fs, region ? ES_FINDING_REGION : ES_FINDING_NODE, host, hv->variant);
+        f->failing_resolvers = join_resolvers(r, region ? bad : failres);
+        f->passing_resolvers = join_resolvers(r, any & ~failres);
+        struct es_sb b = {0};
+        if (region)
+            es_sb_printf(&b, "users of %s reach only failing nodes: ", f->failing_resolvers);
+        es_sb_add(&b, explain_failure(hv, x));
+        f->explain = es_sb_take(&b);
+    }
+    f->failure = es_xstrdup(x->sig);
+    f->failing_ips = join_ips(r, fail, nf);
+    f->passing_ips = join_ips(r, pass, np);
+    if (!f->failing_resolvers) {
+        uint64_t res = 0;
+        for (size_t i = 0; i < nf; i++)
+            res |= r->his[r->hivs[fail[i]].hi].resolvers;
+        f->failing_resolvers = join_resolvers(r, res);
+        f->passing_resolvers = es_xstrdup("");
+    }
+    f->failed = failed;
+    f->attempts = hv->attempts;
+    f->repro = repro_s_client(r, hv, r->his[x->hi].ip, false);
+}
+
 /* node / region / variant / intermittent / h2 for one (host, port, variant). */
 static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs, uint32_t *fail,
                      uint32_t *pass, uint32_t *flaky)
@@ -675,18 +732,18 @@ static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs,
     const struct hv *hv = &r->hvs[v];
     const struct host *host = &r->hosts[hv->host];
     size_t nf = 0, np = 0, nk = 0;
-    uint64_t fail_attempts = 0, flaky_failed = 0, flaky_attempts = 0;
+    uint64_t flaky_failed = 0, flaky_attempts = 0;
     struct es_sb h2fail = {0}, h2pass = {0};
     const struct hiv *h2x = NULL;
     uint64_t h2failed = 0, h2all = 0;
     for (uint32_t k = hv->first_hiv; k; k = r->hivs[k - 1].next) {
         const struct hiv *x = &r->hivs[k - 1];
+        bool chance = x->fail && !x->ok && x->sig == r->his[x->hi].flaky_sig;
         if (x->ok && !x->fail) {
             pass[np++] = k - 1;
-        } else if (x->fail && !x->ok) {
+        } else if (x->fail && !x->ok && !chance) {
             fail[nf++] = k - 1;
-            fail_attempts += x->fail;
-        } else if (x->ok + x->fail >= r->min_repeat) {
+        } else if (chance || x->ok + x->fail >= r->min_repeat) {
             flaky[nk++] = k - 1;
             flaky_failed += x->fail;
             flaky_attempts += x->ok + x->fail;
@@ -741,56 +798,35 @@ static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs,
     }
     if (!nf)
         return;
-    const struct hiv *x = most_common(r, fail, nf);
-    struct es_finding *f;
-    if (!np && !nk) {
-        /* Fails on every edge; `variant` only when other variants work. */
-        if (!host->ok)
-            return; /* the host is down: one `down` finding says it */
-        f = add_finding(fs, ES_FINDING_VARIANT, host, hv->variant);
-        f->explain = es_xstrdup(explain_failure(hv, x));
-    } else {
-        /* Region: some resolvers return only failing edges, and those
-         * resolvers' edges are exactly the failing ones. */
-        uint64_t any = 0, bad = 0, failres = 0;
-        for (size_t i = 0; i < nf; i++)
-            failres |= r->his[r->hivs[fail[i]].hi].resolvers;
-        for (size_t i = 0; i < np; i++)
-            any |= r->his[r->hivs[pass[i]].hi].resolvers;
-        for (size_t i = 0; i < nk; i++)
-            any |= r->his[r->hivs[flaky[i]].hi].resolvers;
-        bad = failres & ~any; /* resolvers that returned only failing edges */
-        bool region = bad != 0;
-        for (size_t i = 0; region && i < nf; i++)
-            region = (r->his[r->hivs[fail[i]].hi].resolvers & bad) != 0;
-        f = add_finding(fs, region ? ES_FINDING_REGION : ES_FINDING_NODE, host, hv->variant);
-        f->failing_resolvers = join_resolvers(r, region ? bad : failres);
-        f->passing_resolvers = join_resolvers(r, any & ~failres);
-        struct es_sb b = {0};
-        if (region)
-            es_sb_printf(&b, "users of %s reach only failing nodes: ", f->failing_resolvers);
-        es_sb_add(&b, explain_failure(hv, x));
-        f->explain = es_sb_take(&b);
+    /* One finding per failure: edges that fail differently are not lumped
+     * together (insertion sort by failure, then one run per failure). */
+    for (size_t i = 1; i < nf; i++)
+        for (size_t j = i; j > 0 && r->hivs[fail[j - 1]].sig > r->hivs[fail[j]].sig; j--) {
+            uint32_t t = fail[j];
+            fail[j] = fail[j - 1];
+            fail[j - 1] = t;
+        }
+    for (size_t i = 0; i < nf;) {
+        size_t j = i;
+        uint64_t failed = 0;
+        while (j < nf && r->hivs[fail[j]].sig == r->hivs[fail[i]].sig)
+            failed += r->hivs[fail[j++]].fail;
+        judge_failure(r, hv, fs, fail + i, j - i, failed, pass, np, flaky, nk);
+        i = j;
     }
-    f->failure = es_xstrdup(x->sig);
-    f->failing_ips = join_ips(r, fail, nf);
-    f->passing_ips = join_ips(r, pass, np);
-    if (!f->failing_resolvers) {
-        uint64_t res = 0;
-        for (size_t i = 0; i < nf; i++)
-            res |= r->his[r->hivs[fail[i]].hi].resolvers;
-        f->failing_resolvers = join_resolvers(r, res);
-        f->passing_resolvers = es_xstrdup("");
-    }
-    f->failed = fail_attempts;
-    f->attempts = hv->attempts;
-    f->repro = repro_s_client(r, hv, r->his[x->hi].ip, false);
 }
 
 /* cert: verification failures per token, and edges serving different leaves. */
 static void judge_cert(const struct report *r, const struct host *host, struct es_findings *fs)
 {
+    /* Reproduce with SNI when some variant sent it: a server may answer a
+     * ClientHello without SNI with another (default) certificate. */
     const struct hv *sample = host->first_hv ? &r->hvs[host->first_hv - 1] : NULL;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
+        if (r->hvs[v - 1].sni && *r->hvs[v - 1].sni && strcmp(r->hvs[v - 1].sni, "none")) {
+            sample = &r->hvs[v - 1];
+            break;
+        }
     for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
         const char *token = r->his[i - 1].vtoken;
         bool first = true;
@@ -1079,9 +1115,120 @@ int es_report_read(struct es_report_input *in, const char *const *files, size_t 
     return 0;
 }
 
+/* Intermittence is a property of the node: an edge that both passed and
+ * failed on some variant, and failed every attempt of another variant with
+ * the same failure, is flaky there too, not failing (docs/findings.md). */
+static void mark_flaky(struct report *r)
+{
+    for (size_t k = 0; k < r->nhivs; k++) {
+        const struct hiv *x = &r->hivs[k];
+        if (x->ok && x->fail && x->ok + x->fail >= r->min_repeat && !r->his[x->hi].flaky_sig)
+            r->his[x->hi].flaky_sig = x->sig;
+    }
+}
+
+static bool per_variant(enum es_finding_kind k)
+{
+    return k == ES_FINDING_NODE || k == ES_FINDING_REGION || k == ES_FINDING_VARIANT ||
+           k == ES_FINDING_H2 || k == ES_FINDING_INTERMITTENT;
+}
+
+static int merge_cmp(const void *a, const void *b)
+{
+    const struct es_finding *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
+    if (!c)
+        c = x->port - y->port;
+    if (!c)
+        c = (int)x->kind - (int)y->kind;
+    if (!c)
+        c = strcmp(x->failure, y->failure);
+    if (!c)
+        c = strcmp(x->failing_ips, y->failing_ips);
+    if (!c)
+        c = strcmp(x->failing_resolvers, y->failing_resolvers);
+    return c ? c : strcmp(x->variant, y->variant);
+}
+
+static bool same_problem(const struct es_finding *x, const struct es_finding *y)
+{
+    return per_variant(x->kind) && x->kind == y->kind && x->port == y->port &&
+           !strcmp(x->host, y->host) && !strcmp(x->failure, y->failure) &&
+           !strcmp(x->failing_ips, y->failing_ips) &&
+           !strcmp(x->failing_resolvers, y->failing_resolvers);
+}
+
+/* Keeps the ';'-items of *list that are also in other. */
+static void intersect(char **list, const char *other)
+{
+    struct es_sb b = {0};
+    for (const char *p = *list; *p;) {
+        size_t n = strcspn(p, ";");
+        bool found = false;
+        for (const char *q = other; *q && !found;) {
+            size_t m = strcspn(q, ";");
+            found = m == n && !memcmp(p, q, n);
+            q += m + (q[m] == ';');
+        }
+        if (found) {
+            if (b.len)
+                es_sb_add(&b, ";");
+            es_sb_addn(&b, p, n);
+        }
+        p += n + (p[n] == ';');
+    }
+    free(*list);
+    *list = es_sb_take(&b);
+}
+
+/* One finding per problem, not per variant: findings of the same kind, host,
+ * failure and failing edges merge; variant becomes the ';'-joined list ("" =
+ * every variant probed on the host), the counts add up, and passing edges
+ * and resolvers are those that passed on every merged variant. */
+static void merge_variants(struct es_findings *fs)
+{
+    if (fs->n < 2)
+        return;
+    qsort(fs->v, fs->n, sizeof *fs->v, merge_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < fs->n;) {
+        size_t j = i + 1;
+        while (j < fs->n && same_problem(&fs->v[i], &fs->v[j]))
+            j++;
+        struct es_finding m = fs->v[i];
+        if (j - i > 1) {
+            struct es_sb b = {0};
+            for (size_t k = i; k < j; k++) {
+                es_sb_printf(&b, "%s%s", k > i ? ";" : "", fs->v[k].variant);
+                if (k == i)
+                    continue;
+                m.failed += fs->v[k].failed;
+                m.attempts += fs->v[k].attempts;
+                intersect(&m.passing_ips, fs->v[k].passing_ips);
+                intersect(&m.passing_resolvers, fs->v[k].passing_resolvers);
+                struct es_finding *d = &fs->v[k];
+                free(d->failure);
+                free(d->failing_ips);
+                free(d->passing_ips);
+                free(d->failing_resolvers);
+                free(d->passing_resolvers);
+                free(d->explain);
+                free(d->repro);
+                free(d->_variants);
+            }
+            m._variants = es_sb_take(&b);
+            m.variant = j - i == m._host_variants ? "" : m._variants;
+        }
+        fs->v[out++] = m;
+        i = j;
+    }
+    fs->n = out;
+}
+
 void es_report_judge(struct es_report_input *in, struct es_findings *fs)
 {
     struct report *r = in->_r;
+    mark_flaky(r);
     uint64_t dead = judge_dead_resolvers(r, fs);
     size_t most = 1;
     for (size_t h = 0; h < r->nhosts; h++) {
@@ -1094,6 +1241,7 @@ void es_report_judge(struct es_report_input *in, struct es_findings *fs)
     for (size_t h = 0; h < r->nhosts; h++)
         judge_host(r, (uint32_t)h, fs, dead, scratch, most);
     free(scratch);
+    merge_variants(fs);
     es_findings_sort(fs);
     in->rows = r->rows;
     in->planned = r->planned;

@@ -59,6 +59,7 @@ void es_findings_free(struct es_findings *fs)
         free(f->passing_resolvers);
         free(f->explain);
         free(f->repro);
+        free(f->_variants);
     }
     free(fs->v);
     memset(fs, 0, sizeof *fs);
@@ -140,8 +141,17 @@ static void write_text(FILE *f, const struct es_report_input *in, const struct e
         const char *kc = "";
         if (color)
             kc = x->kind <= ES_FINDING_NODE ? "\033[31m" : "\033[33m";
-        fprintf(f, "  %s%-12s%s %s\n", kc, es_finding_kind_name(x->kind), off,
-                *x->variant ? x->variant : "(all variants)");
+        fprintf(f, "  %s%-12s%s", kc, es_finding_kind_name(x->kind), off);
+        if (!*x->variant) {
+            fputs(" (all variants)\n", f);
+        } else {
+            /* A merged list: one variant per line, aligned. */
+            for (const char *p = x->variant; *p;) {
+                size_t n = strcspn(p, ";");
+                fprintf(f, "%s%.*s\n", p == x->variant ? " " : "               ", (int)n, p);
+                p += n + (p[n] == ';');
+            }
+        }
         char line[512];
         snprintf(line, sizeof line, "%s: %llu of %llu failed", x->failure,
                  (unsigned long long)x->failed, (unsigned long long)x->attempts);

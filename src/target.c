@@ -477,6 +477,12 @@ bool es_target_parse(const char *text, size_t len, uint16_t default_port, struct
     memcpy(buf, text, len);
     buf[len] = '\0';
     memset(out, 0, sizeof *out);
+    if (strstr(buf, "://")) {
+        char shown[256];
+        snprintf(err, errlen, "'%s' is a URL; give HOST or HOST:PORT",
+                 show(buf, len, shown, sizeof shown));
+        return false;
+    }
     char *at = strchr(buf, '@');
     if (at) {
         *at = '\0';
@@ -771,7 +777,8 @@ static int block_cmp(const void *a, const void *b)
  * contains, so comparing with the last kept block is enough. */
 static void edges_merge(struct es_edges *e)
 {
-    qsort(e->b, e->n, sizeof *e->b, block_cmp);
+    if (e->n > 1)
+        qsort(e->b, e->n, sizeof *e->b, block_cmp);
     size_t kept = 0;
     for (size_t i = 0; i < e->n; i++) {
         const struct edge_block *last = kept ? &e->b[kept - 1] : NULL;

@@ -18,6 +18,7 @@ const char es_tok_connection_reset[] = "connection_reset";
 const char es_tok_network_unreachable[] = "network_unreachable";
 const char es_tok_host_unreachable[] = "host_unreachable";
 const char es_tok_connect_timeout[] = "connect_timeout";
+const char es_tok_connect_failed[] = "connect_failed";
 const char es_tok_handshake_timeout[] = "handshake_timeout";
 const char es_tok_eof_during_handshake[] = "eof_during_handshake";
 const char es_tok_wrong_version_number[] = "wrong_version_number";

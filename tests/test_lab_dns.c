@@ -5,7 +5,9 @@
  * corrupted queries) with the loop on a thread.
  *
  * Addresses: 127.11.0.0/16 only (testlib.h). The lab listens on
- * 127.11.0.1-5, in-process resolvers on 127.11.1.x, clients bind 127.11.0.200. */
+ * 127.11.0.1-5, in-process resolvers on 127.11.1.x, clients bind 127.11.0.200.
+ * The UDP port is picked at start among free ones, so two runs of this suite
+ * (two build directories) do not collide. */
 #include <arpa/inet.h>
 #include <ares.h>
 #include <check.h>
@@ -23,15 +25,17 @@
 #include "edgeshake/loop.h"
 #include "testlib.h"
 
-#define PORT 5300
+/* The resolvers' UDP port, chosen by main before any test runs. */
+static uint16_t port;
 
-static const char lab_spec[] =
+/* The lab spec, with %u for the port (five times). */
+static const char lab_spec_fmt[] =
     "# test_lab_dns: five resolvers, three of them faulty\n"
-    "resolver eu 127.11.0.1:5300\n"
-    "resolver us 127.11.0.2:5300\n"
-    "resolver dead 127.11.0.3:5300 fault=drop\n"
-    "resolver sick 127.11.0.4:5300 fault=servfail\n"
-    "resolver closed 127.11.0.5:5300 fault=refused\n"
+    "resolver eu 127.11.0.1:%u\n"
+    "resolver us 127.11.0.2:%u\n"
+    "resolver dead 127.11.0.3:%u fault=drop\n"
+    "resolver sick 127.11.0.4:%u fault=servfail\n"
+    "resolver closed 127.11.0.5:%u fault=refused\n"
     "host shop.example.test eu=127.11.2.1,127.11.2.2,::ffff:127.11.2.5,::1 us=127.11.2.3 "
     "dead=127.11.2.4 sick=127.11.2.4 closed=127.11.2.4\n"
     "host shop.example.test ecs:127.11.100.0/24=127.11.2.9\n"
@@ -52,12 +56,23 @@ static int client_socket(void)
     return fd;
 }
 
-static void send_to(int fd, const char *addr, uint16_t port, const uint8_t *msg, size_t len)
+static void send_to(int fd, const char *addr, uint16_t p, const uint8_t *msg, size_t len)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p)};
     ck_assert_int_eq(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
     ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof sa);
     ck_assert_msg(n == (ssize_t)len, "sendto %s: %s", addr, strerror(errno));
+}
+
+/* True when a UDP socket can be bound to addr:port right now. */
+static bool can_bind(const char *addr, uint16_t p)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p)};
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
 }
 
 /* One datagram within timeout_ms, or -1 when none came. */
@@ -137,7 +152,9 @@ static int lab_exit_status; /* set by the teardown, checked by main */
 
 static void lab_up(void)
 {
-    tl_lab_start(&lab, lab_spec);
+    char spec[2048];
+    snprintf(spec, sizeof spec, lab_spec_fmt, port, port, port, port, port);
+    tl_lab_start(&lab, spec);
 }
 
 static void lab_down(void)
@@ -217,7 +234,7 @@ START_TEST(test_query)
     unsigned short id = (unsigned short)(0x4000 + _i);
     size_t qlen = make_query(c->name, c->qtype, id, c->ecs, q, sizeof q, &sent);
     int fd = client_socket();
-    send_to(fd, c->server, PORT, q, qlen);
+    send_to(fd, c->server, port, q, qlen);
     ssize_t n = recv_within(fd, r, sizeof r, c->rcode == NO_ANSWER ? 1000 : 5000);
     close(fd);
     if (c->rcode == NO_ANSWER) {
@@ -247,7 +264,10 @@ START_TEST(test_query)
     answers_text(r, (size_t)n, c->qtype, got, sizeof got);
     ck_assert_msg(strcmp(got, c->answers) == 0, "%s: answers '%s', want '%s'", c->what, got,
                   c->answers);
-    ck_assert_uint_eq(m.ancount, c->answers[0] ? 1 + (unsigned)!!strchr(c->answers, ',') : 0);
+    unsigned want_an = c->answers[0] != '\0';
+    for (const char *t = c->answers; *t; t++)
+        want_an += *t == ',';
+    ck_assert_uint_eq(m.ancount, want_an);
 
     int scope = -2;
     if (c->ecs) {
@@ -280,12 +300,12 @@ START_TEST(test_formerr)
     uint8_t r[1500];
     int fd = client_socket();
 
-    send_to(fd, "127.11.0.1", PORT, badlabel, sizeof badlabel);
+    send_to(fd, "127.11.0.1", port, badlabel, sizeof badlabel);
     ssize_t n = recv_within(fd, r, sizeof r, 5000);
     ck_assert_int_eq(n, 12);
     ck_assert_mem_eq(r, want_badlabel, 12);
 
-    send_to(fd, "127.11.0.2", PORT, badecs, sizeof badecs);
+    send_to(fd, "127.11.0.2", port, badecs, sizeof badecs);
     n = recv_within(fd, r, sizeof r, 5000);
     ck_assert_int_eq(n, 12 + 14);
     struct es_dnsmsg m;
@@ -295,13 +315,13 @@ START_TEST(test_formerr)
     ck_assert_str_eq(m.qname, "foo.test");
     ck_assert(!m.has_opt);
 
-    send_to(fd, "127.11.0.1", PORT, twoq, sizeof twoq);
+    send_to(fd, "127.11.0.1", port, twoq, sizeof twoq);
     n = recv_within(fd, r, sizeof r, 5000);
     ck_assert_int_eq(n, 12);
     ck_assert_mem_eq(r, want_twoq, 12);
 
     /* A fault=servfail resolver still says FORMERR to a malformed query. */
-    send_to(fd, "127.11.0.4", PORT, badlabel, sizeof badlabel);
+    send_to(fd, "127.11.0.4", port, badlabel, sizeof badlabel);
     n = recv_within(fd, r, sizeof r, 5000);
     ck_assert_int_eq(n, 12);
     ck_assert_mem_eq(r, want_badlabel, 12);
@@ -318,16 +338,16 @@ START_TEST(test_silence_then_answer)
     size_t qlen = make_query("shop.example.test", ES_DNS_TYPE_A, 0x7777, NULL, q, sizeof q, NULL);
     int fd = client_socket();
 
-    send_to(fd, "127.11.0.1", PORT, five, sizeof five);
+    send_to(fd, "127.11.0.1", port, five, sizeof five);
     ck_assert_int_eq(recv_within(fd, r, sizeof r, 1000), -1);
-    send_to(fd, "127.11.0.1", PORT, q, 0); /* an empty datagram */
+    send_to(fd, "127.11.0.1", port, q, 0); /* an empty datagram */
     ck_assert_int_eq(recv_within(fd, r, sizeof r, 500), -1);
     q[2] |= 0x80; /* the query with QR set: a response, never answered */
-    send_to(fd, "127.11.0.1", PORT, q, qlen);
+    send_to(fd, "127.11.0.1", port, q, qlen);
     ck_assert_int_eq(recv_within(fd, r, sizeof r, 500), -1);
     q[2] &= 0x7f;
 
-    send_to(fd, "127.11.0.1", PORT, q, qlen);
+    send_to(fd, "127.11.0.1", port, q, qlen);
     ssize_t n = recv_within(fd, r, sizeof r, 5000);
     ck_assert_int_gt(n, 0);
     char got[256];
@@ -351,7 +371,7 @@ START_TEST(test_burst)
         uint8_t q[512];
         size_t qlen = make_query(names[i % 2], ES_DNS_TYPE_A, (unsigned short)(1000 + i), NULL, q,
                                  sizeof q, NULL);
-        send_to(fd, "127.11.0.1", PORT, q, qlen);
+        send_to(fd, "127.11.0.1", port, q, qlen);
     }
     unsigned char seen[N] = {0};
     for (int got = 0; got < N; got++) {
@@ -418,26 +438,19 @@ static void inproc_stop(struct inproc *ip)
     es_labspec_free(ip->spec);
 }
 
-/* True when a UDP socket can be bound to addr:port right now. */
-static bool can_bind(const char *addr, uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, addr, &sa.sin_addr);
-    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
 /* A stream of corrupted queries: every answer the resolver sends is a
  * well-formed response, malformed ones get FORMERR, and afterwards a good
  * query is answered exactly. Runs in process so valgrind watches labdns.c. */
 START_TEST(test_inproc_corrupted_stream)
 {
     struct inproc ip;
-    inproc_start(&ip, "resolver eu 127.11.1.1:5301\n"
-                      "host shop.example.test eu=127.11.2.1\n"
-                      "host shop.example.test ecs:127.11.100.0/24=127.11.2.9\n");
+    char text[256];
+    snprintf(text, sizeof text,
+             "resolver eu 127.11.1.1:%u\n"
+             "host shop.example.test eu=127.11.2.1\n"
+             "host shop.example.test ecs:127.11.100.0/24=127.11.2.9\n",
+             port);
+    inproc_start(&ip, text);
     uint8_t base[512], q[512], r[1500];
     struct es_dnsmsg_ecs sent;
     size_t blen =
@@ -455,7 +468,7 @@ START_TEST(test_inproc_corrupted_stream)
             q[2 + (x >> 8) % (blen - 2)] = (uint8_t)x; /* keep the ID: 0x1111 */
             if (k % 4 == 0)
                 len = (size_t)(x >> 32) % blen;
-            send_to(fd, "127.11.1.1", 5301, q, len);
+            send_to(fd, "127.11.1.1", port, q, len);
         }
         ssize_t n;
         while ((n = recv_within(fd, r, sizeof r, 100)) >= 0) {
@@ -475,7 +488,7 @@ START_TEST(test_inproc_corrupted_stream)
     /* A good query with a new ID; late answers to the stream are skipped. */
     blen =
         make_query("shop.example.test", ES_DNS_TYPE_A, 0x2222, "127.11.100.1/24", base, 512, &sent);
-    send_to(fd, "127.11.1.1", 5301, base, blen);
+    send_to(fd, "127.11.1.1", port, base, blen);
     ssize_t n;
     do
         n = recv_within(fd, r, sizeof r, 5000);
@@ -497,19 +510,26 @@ END_TEST
 START_TEST(test_inproc_bind_error)
 {
     int busy = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5309)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.11.1.9", &sa.sin_addr);
     ck_assert_int_eq(bind(busy, (struct sockaddr *)&sa, sizeof sa), 0);
 
-    struct es_labspec *spec = parse_spec("resolver a 127.11.1.2:5302\n"
-                                         "# the next one cannot bind\n"
-                                         "resolver b 127.11.1.9:5309\n");
+    char text[256], want[256];
+    snprintf(text, sizeof text,
+             "resolver a 127.11.1.2:%u\n"
+             "# the next one cannot bind\n"
+             "resolver b 127.11.1.9:%u\n",
+             port, port);
+    snprintf(want, sizeof want,
+             "inproc.lab:3: resolver b: cannot bind UDP 127.11.1.9:%u: Address already in use "
+             "(is another lab or DNS server running there?)",
+             port);
+    struct es_labspec *spec = parse_spec(text);
     struct es_loop *loop = es_loop_new();
     char err[512] = "";
     ck_assert_ptr_null(es_lab_dns_start(loop, spec, err, sizeof err));
-    ck_assert_str_eq(err, "inproc.lab:3: resolver b: cannot bind UDP 127.11.1.9:5309: Address "
-                          "already in use (is another lab or DNS server running there?)");
-    ck_assert(can_bind("127.11.1.2", 5302));
+    ck_assert_str_eq(err, want);
+    ck_assert(can_bind("127.11.1.2", port));
     close(busy);
     es_loop_free(loop);
     es_labspec_free(spec);
@@ -519,24 +539,49 @@ END_TEST
 /* es_lab_dns_free closes every socket: the ports can be bound again. */
 START_TEST(test_inproc_free_releases)
 {
-    struct es_labspec *spec = parse_spec("resolver a 127.11.1.3:5303\n"
-                                         "resolver b 127.11.1.4:5303 fault=drop\n");
+    char text[256];
+    snprintf(text, sizeof text, "resolver a 127.11.1.3:%u\nresolver b 127.11.1.4:%u fault=drop\n",
+             port, port);
+    struct es_labspec *spec = parse_spec(text);
     struct es_loop *loop = es_loop_new();
     char err[512];
     struct es_lab_dns *dns = es_lab_dns_start(loop, spec, err, sizeof err);
     ck_assert_msg(dns != NULL, "%s", err);
-    ck_assert(!can_bind("127.11.1.3", 5303));
-    ck_assert(!can_bind("127.11.1.4", 5303));
+    ck_assert(!can_bind("127.11.1.3", port));
+    ck_assert(!can_bind("127.11.1.4", port));
     es_lab_dns_free(dns);
-    ck_assert(can_bind("127.11.1.3", 5303));
-    ck_assert(can_bind("127.11.1.4", 5303));
+    ck_assert(can_bind("127.11.1.3", port));
+    ck_assert(can_bind("127.11.1.4", port));
     es_loop_free(loop);
     es_labspec_free(spec);
 }
 END_TEST
 
+/* A UDP port free on every address this suite binds, starting from one
+ * that depends on the pid; 0 when none of 200 tries is free. */
+static uint16_t pick_port(void)
+{
+    static const char *const addrs[] = {"127.11.0.1", "127.11.0.2", "127.11.0.3", "127.11.0.4",
+                                        "127.11.0.5", "127.11.1.1", "127.11.1.2", "127.11.1.3",
+                                        "127.11.1.4", "127.11.1.9"};
+    for (unsigned i = 0; i < 200; i++) {
+        uint16_t p = (uint16_t)(20000 + ((unsigned)getpid() * 7 + i * 131) % 30000);
+        bool free_everywhere = true;
+        for (size_t a = 0; a < sizeof addrs / sizeof addrs[0] && free_everywhere; a++)
+            free_everywhere = can_bind(addrs[a], p);
+        if (free_everywhere)
+            return p;
+    }
+    return 0;
+}
+
 int main(void)
 {
+    port = pick_port();
+    if (!port) {
+        fprintf(stderr, "lab_dns: no UDP port is free on 127.11.0.1-5 and 127.11.1.x\n");
+        return EXIT_FAILURE;
+    }
     Suite *s = suite_create("lab_dns");
     TCase *tc = tcase_create("lab");
     /* One lab for the whole test case, started and stopped by the runner. */

@@ -170,6 +170,7 @@ static const struct bad_case bad_cases[] = {
     {"[::1]x", "unexpected 'x' after ']'; expected ':PORT'"},
     {"2001:db8::zz", "bad IPv6 address '2001:db8::zz'"},
     {"fe80::1%eth0", "bad IPv6 address 'fe80::1%eth0'"},
+    {"https://shop.example/", "'https://shop.example/' is a URL; give HOST or HOST:PORT"},
 };
 
 /* Reads the file through a reader; expects a.example, b.example, then the

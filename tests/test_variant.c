@@ -459,7 +459,7 @@ END_TEST
 
 START_TEST(test_max)
 {
-    static char alpn[64][8], sni[64][24];
+    static char alpn[64][16], sni[64][32];
     struct es_config cfg;
     const char *alpnv[64], *sniv[64];
     for (int i = 0; i < 64; i++) {

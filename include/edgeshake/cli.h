@@ -17,6 +17,9 @@
  * error. On return cfg->cmd is set and every default applied. */
 void es_cli_parse(int argc, char **argv, struct es_config *cfg);
 
+/* Frees the lists es_cli_parse allocated (the strings are argv's). */
+void es_cli_free(struct es_config *cfg);
+
 /* Prints the help of one subcommand (ES_CMD_NONE: the overview) to f. */
 void es_cli_help(FILE *f, enum es_command cmd);
 

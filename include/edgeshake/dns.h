@@ -13,12 +13,23 @@
  * subnet gets one OPT record carrying the Client Subnet option (RFC 7871,
  * dnsmsg.h); the others get plain queries without EDNS. The channel's EDNS
  * flag is never set, so a FORMERR answer can never make c-ares turn EDNS off
- * for the channel: it is reported as es_dns_formerr for that query.
+ * for the channel: it is reported as es_dns_formerr for that query. (Without
+ * that flag c-ares 1.18 takes any UDP answer over 512 bytes as truncated and
+ * asks again over TCP, ECS or not: slower, never wrong.)
+ *
+ * Every answer counts as it is: SERVFAIL and REFUSED are results, not
+ * reasons to try again (ARES_FLAG_NOCHECKRESP). Only a timeout is retried:
+ * opts.retries more times, each try waiting opts.timeout_ms, so a resolver
+ * that never answers costs timeout_ms * (retries + 1) per query (times the
+ * number of servers for `system` with several nameservers, tried in order).
+ * A closed port (ICMP port unreachable) ends the query that sees the error
+ * with dns_error; queries in flight beside it time out.
  *
  * At most opts.max_inflight queries are in flight across all channels; the
  * rest wait in one FIFO and start as others finish.
  *
- * Not thread-safe: one es_dns per thread, used from its loop's thread. */
+ * Not thread-safe: one es_dns per thread, used from its loop's thread; create
+ * and free them from one thread (c-ares' library init is counted here). */
 #ifndef EDGESHAKE_DNS_H
 #define EDGESHAKE_DNS_H
 
@@ -72,7 +83,8 @@ struct es_dns_opts {
  *     that a broken resolver is never reported as a missing name; in order:
  *     dns_timeout, servfail, dns_refused, dns_formerr, dns_error, nxdomain,
  *     no_address.
- * host is the string given to es_dns_resolve. The callback may call
+ * host is dns's copy of the name given to es_dns_resolve (valid during the
+ * call). resolver indexes the array given to es_dns_new. The callback may call
  * es_dns_resolve; it must not call es_dns_free. */
 typedef void (*es_dns_cb)(void *arg, const char *host, size_t resolver, const struct es_ip *ips,
                           size_t n, const char *error, double dns_ms);

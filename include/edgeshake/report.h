@@ -45,6 +45,8 @@ struct es_finding {
     char *failing_resolvers, *passing_resolvers; /* ';'-joined */
     uint64_t failed, attempts;
     char *explain, *repro;
+    size_t _host_variants; /* variants probed on the host (for merging) */
+    char *_variants;       /* owned ';'-joined list when merged (variant points here) */
 };
 
 struct es_findings {

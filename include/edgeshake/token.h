@@ -38,6 +38,7 @@ extern const char es_tok_connection_reset[];
 extern const char es_tok_network_unreachable[];
 extern const char es_tok_host_unreachable[];
 extern const char es_tok_connect_timeout[];
+extern const char es_tok_connect_failed[]; /* connect failed otherwise (EACCES, EPERM, ...) */
 extern const char es_tok_handshake_timeout[];
 extern const char es_tok_eof_during_handshake[];
 extern const char es_tok_wrong_version_number[]; /* not TLS answered (e.g. "HTTP/1.1 400") */

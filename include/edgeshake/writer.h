@@ -149,9 +149,10 @@ int es_writer_error(struct es_writer *w);
 uint64_t es_writer_rows(struct es_writer *w);
 
 /* Writes what is queued, stops the thread, closes the file (unless it came
- * from es_writer_fdopen or is stdout) and frees w. Stores the rows written in
- * *rows (may be NULL). Returns 0, or -errno of the first error (write or
- * close) with "cannot write PATH: REASON" in err. */
+ * from es_writer_fdopen or is stdout) and frees w. Call it once, after every
+ * submitting thread is done (their buffers stay theirs to es_rowbuf_free).
+ * Stores the rows written in *rows (may be NULL). Returns 0, or -errno of
+ * the first error (write or close) with "cannot write PATH: REASON" in err. */
 int es_writer_close(struct es_writer *w, uint64_t *rows, char *err, size_t errlen);
 
 /* Test hook: replaces write(2) for the batches written from now on. fn must

@@ -1,0 +1,1228 @@
+/* test_engine.c - the probe engine: the user_data codec, the scheduler
+ * (dealing order, per-IP gate, token bucket), the io_uring failure messages,
+ * and whole runs of es_engine_run against real loopback listeners started
+ * here (blackhole, closed port, reset) and against `edgeshake lab` (real
+ * handshakes). Addresses: 127.21.0.0/16 only. No assertion on speed; the
+ * time bounds below are lower bounds that politeness (--per-ip, --rate)
+ * guarantees, or generous hang detectors. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "edgeshake/engine.h"
+#include "edgeshake/net.h"
+#include "edgeshake/sched.h"
+#include "edgeshake/token.h"
+#include "edgeshake/util.h"
+#include "edgeshake/variant.h"
+#include "edgeshake/writer.h"
+#include "testlib.h"
+
+/* ---- the user_data codec ------------------------------------------------- */
+
+static const struct {
+    enum es_op op;
+    uint32_t gen, slot;
+} ud_cases[] = {
+    {ES_OP_SOCKET, 0, 0},
+    {ES_OP_CONNECT, 1, 1},
+    {ES_OP_CTIMEOUT, 0xffffff, 0xffffffffu},
+    {ES_OP_SEND, 0x123456, 42},
+    {ES_OP_RECV, 0xabcdef, 0x80000000u},
+    {ES_OP_CANCEL, 7, 65535},
+    {ES_OP_CLOSE, 0x800000, 3},
+};
+
+START_TEST(test_ud_roundtrip)
+{
+    uint64_t ud = es_ud_make(ud_cases[_i].op, ud_cases[_i].gen, ud_cases[_i].slot);
+    ck_assert_int_eq(es_ud_op(ud), ud_cases[_i].op);
+    ck_assert_uint_eq(es_ud_gen(ud), ud_cases[_i].gen);
+    ck_assert_uint_eq(es_ud_slot(ud), ud_cases[_i].slot);
+    ck_assert(es_ud_current(ud, ud_cases[_i].gen));
+    /* The next probe in the slot (and the one before) do not own this CQE. */
+    ck_assert(!es_ud_current(ud, ud_cases[_i].gen + 1));
+    ck_assert(!es_ud_current(ud, ud_cases[_i].gen - 1));
+}
+END_TEST
+
+START_TEST(test_ud_layout)
+{
+    /* op:8 | generation:24 | slot:32, and the generation wraps at 24 bits. */
+    ck_assert_uint_eq(es_ud_make(ES_OP_RECV, 0x123456, 0x9abcdef0u), 0x051234569abcdef0ull);
+    uint64_t ud = es_ud_make(ES_OP_SEND, 0x1000001, 5);
+    ck_assert_uint_eq(es_ud_gen(ud), 1);
+    ck_assert_uint_eq(es_ud_slot(ud), 5);
+    ck_assert(es_ud_current(ud, 0x1000001));
+    ck_assert(es_ud_current(ud, 1));
+    /* liburing's internal timeout (all ones) never decodes to one of our ops. */
+    ck_assert_uint_ge(es_ud_op(UINT64_MAX), ES_OP_COUNT);
+    ck_assert_int_eq(es_ud_op(0), ES_OP_NONE);
+}
+END_TEST
+
+/* ---- dealing ---------------------------------------------------------------- */
+
+START_TEST(test_deal_order)
+{
+    /* 3 edges x 2 variants x repeat 2: attempt outermost, then edges, then variants. */
+    static const uint32_t edges[] = {4, 7, 9};
+    static const uint32_t want[][3] = {
+        {4, 0, 1}, {4, 1, 1}, {7, 0, 1}, {7, 1, 1}, {9, 0, 1}, {9, 1, 1},
+        {4, 0, 2}, {4, 1, 2}, {7, 0, 2}, {7, 1, 2}, {9, 0, 2}, {9, 1, 2},
+    };
+    struct es_deal d;
+    es_deal_init(&d, edges, 3, 2, 2, 0, 1);
+    ck_assert_uint_eq(es_deal_left(&d), 12);
+    struct es_probe_ref r;
+    for (size_t i = 0; i < ES_ARRAY_LEN(want); i++) {
+        ck_assert_msg(es_deal_next(&d, &r), "ended after %zu", i);
+        ck_assert_msg(r.edge == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2],
+                      "probe %zu: (%u, %u, %u), want (%u, %u, %u)", i, r.edge, r.variant,
+                      r.attempt, want[i][0], want[i][1], want[i][2]);
+        ck_assert_uint_eq(es_deal_left(&d), ES_ARRAY_LEN(want) - i - 1);
+    }
+    ck_assert(!es_deal_next(&d, &r));
+    ck_assert(!es_deal_next(&d, &r));
+}
+END_TEST
+
+START_TEST(test_deal_stride)
+{
+    /* Spread mode: worker 1 of 2 takes every other probe of the same order. */
+    static const uint32_t edges[] = {0, 1};
+    struct es_deal d;
+    es_deal_init(&d, edges, 2, 2, 2, 1, 2);
+    ck_assert_uint_eq(es_deal_left(&d), 4);
+    static const uint32_t want[][3] = {{0, 1, 1}, {1, 1, 1}, {0, 1, 2}, {1, 1, 2}};
+    struct es_probe_ref r;
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert(es_deal_next(&d, &r));
+        ck_assert(r.edge == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2]);
+    }
+    ck_assert(!es_deal_next(&d, &r));
+    ck_assert_uint_eq(es_deal_left(&d), 0);
+    /* No edges: nothing to deal. */
+    es_deal_init(&d, edges, 0, 2, 3, 0, 1);
+    ck_assert(!es_deal_next(&d, &r));
+}
+END_TEST
+
+START_TEST(test_deal_split)
+{
+    enum { N = 400, W = 3 };
+    static struct es_edge edges[N];
+    static char names[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "host%d.example.test", i / 2); /* 2 edges per host */
+        edges[i].host = names[i];
+    }
+    uint32_t order[N];
+    size_t first[W + 1];
+    es_deal_split(edges, N, W, order, first);
+    ck_assert_uint_eq(first[0], 0);
+    ck_assert_uint_eq(first[W], N);
+    int seen[N] = {0};
+    for (unsigned w = 0; w < W; w++) {
+        ck_assert_uint_gt(first[w + 1], first[w]); /* every worker gets some */
+        for (size_t k = first[w]; k < first[w + 1]; k++) {
+            ck_assert_uint_eq(es_deal_worker(edges[order[k]].host, W), w);
+            if (k > first[w])
+                ck_assert_uint_gt(order[k], order[k - 1]); /* edge order kept */
+            seen[order[k]]++;
+        }
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
+    /* Both edges of a host are on one worker. */
+    for (int i = 0; i < N; i += 2)
+        ck_assert_uint_eq(es_deal_worker(names[i], W), es_deal_worker(names[i + 1], W));
+    ck_assert_uint_eq(es_deal_worker("anything", 1), 0);
+}
+END_TEST
+
+START_TEST(test_deal_not_shard)
+{
+    /* The hosts of one --shard (XXH3(host) % 2 == 0) must still spread over
+     * 2 workers: dealing uses its own seed. */
+    unsigned count[2] = {0, 0};
+    for (int i = 0; i < 2000; i++) {
+        char h[32];
+        snprintf(h, sizeof h, "h%d.test", i);
+        if (XXH3_64bits(h, strlen(h)) % 2 != 0)
+            continue;
+        count[es_deal_worker(h, 2)]++;
+    }
+    ck_assert_uint_gt(count[0], 300);
+    ck_assert_uint_gt(count[1], 300);
+}
+END_TEST
+
+/* ---- the per-IP gate -------------------------------------------------------- */
+
+static struct es_ip ip4(const char *s)
+{
+    struct es_ip ip;
+    ck_assert(es_ip_parse(s, &ip));
+    return ip;
+}
+
+static struct es_probe_ref pref(uint32_t e, uint32_t v, uint32_t a)
+{
+    struct es_probe_ref r = {e, v, a};
+    return r;
+}
+
+START_TEST(test_ipgate_basic)
+{
+    struct es_ipgate g;
+    es_ipgate_init(&g, 2, 8, 3);
+    struct es_ip a = ip4("127.21.0.1"), b = ip4("127.21.0.2"), a6 = ip4("::1");
+    ck_assert(es_ipgate_enter(&g, &a));
+    ck_assert(es_ipgate_enter(&g, &a));
+    ck_assert(!es_ipgate_enter(&g, &a)); /* at its limit */
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 2);
+    ck_assert(es_ipgate_enter(&g, &b)); /* other IPs are not affected */
+    ck_assert(es_ipgate_enter(&g, &a6));
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &b), 1);
+
+    struct es_probe_ref p1 = pref(1, 0, 1), p2 = pref(2, 1, 1), p3 = pref(3, 0, 2), next;
+    ck_assert(es_ipgate_wait(&g, &a, &p1));
+    ck_assert(es_ipgate_wait(&g, &a, &p2));
+    ck_assert(es_ipgate_wait(&g, &a, &p3));
+    ck_assert_uint_eq(es_ipgate_waiting(&g), 3);
+    ck_assert(es_ipgate_pool_full(&g));
+    struct es_probe_ref p4 = pref(4, 0, 1);
+    ck_assert(!es_ipgate_wait(&g, &a, &p4)); /* the pool holds 3 */
+
+    /* Places go to the waiters in FIFO order; in flight stays at the limit. */
+    ck_assert(es_ipgate_leave(&g, &a, &next));
+    ck_assert_uint_eq(next.edge, 1);
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 2);
+    ck_assert(es_ipgate_wait(&g, &a, &p4)); /* room again */
+    ck_assert(es_ipgate_leave(&g, &a, &next));
+    ck_assert(next.edge == 2 && next.variant == 1 && next.attempt == 1);
+    ck_assert(es_ipgate_leave(&g, &a, &next));
+    ck_assert(next.edge == 3 && next.attempt == 2);
+    ck_assert(es_ipgate_leave(&g, &a, &next));
+    ck_assert_uint_eq(next.edge, 4);
+    ck_assert_uint_eq(es_ipgate_waiting(&g), 0);
+    ck_assert(!es_ipgate_leave(&g, &a, &next));
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 1);
+    ck_assert(!es_ipgate_leave(&g, &a, &next));
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 0);
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &b), 1);
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a6), 1);
+    ck_assert(es_ipgate_enter(&g, &a)); /* the entry was removed and comes back */
+    ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 1);
+    es_ipgate_free(&g);
+}
+END_TEST
+
+START_TEST(test_ipgate_model)
+{
+    /* Random enters and leaves over many IPs (probe runs collide, entries are
+     * removed with backward shifts) against a plain array model. */
+    enum { NIP = 300, LIMIT = 3, MAXIN = 256 };
+    struct es_ipgate g;
+    es_ipgate_init(&g, LIMIT, MAXIN, 64);
+    unsigned model[NIP] = {0}, total = 0;
+    uint64_t x = 88172645463325252ull;
+    for (int step = 0; step < 200000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned k = (unsigned)(x % NIP);
+        char s[32];
+        snprintf(s, sizeof s, "127.21.%u.%u", k / 200, k % 200 + 1);
+        struct es_ip ip = ip4(s);
+        bool enter = (x >> 32) % 2 == 0;
+        if (enter && total < MAXIN) {
+            bool ok = es_ipgate_enter(&g, &ip);
+            ck_assert_int_eq(ok, model[k] < LIMIT);
+            if (ok)
+                model[k]++, total++;
+        } else if (model[k] > 0) {
+            struct es_probe_ref next;
+            ck_assert(!es_ipgate_leave(&g, &ip, &next));
+            model[k]--, total--;
+        }
+        if (step % 997 == 0)
+            for (unsigned j = 0; j < NIP; j++) {
+                snprintf(s, sizeof s, "127.21.%u.%u", j / 200, j % 200 + 1);
+                struct es_ip q = ip4(s);
+                ck_assert_uint_eq(es_ipgate_inflight(&g, &q), model[j]);
+            }
+    }
+    es_ipgate_free(&g);
+}
+END_TEST
+
+/* ---- the token bucket ------------------------------------------------------- */
+
+START_TEST(test_bucket)
+{
+    const uint64_t ms = 1000000;
+    struct es_bucket b;
+    es_bucket_init(&b, 10, 1, 1000 * ms);
+    ck_assert(es_bucket_take(&b, 1000 * ms));
+    ck_assert(!es_bucket_take(&b, 1000 * ms));
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1000 * ms), 100 * ms + 1);
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1050 * ms), 50 * ms + 1);
+    ck_assert(!es_bucket_take(&b, 1099 * ms));
+    ck_assert(es_bucket_take(&b, 1101 * ms));
+    /* A long pause saves up at most burst tokens. */
+    ck_assert(es_bucket_take(&b, 9000 * ms));
+    ck_assert(!es_bucket_take(&b, 9000 * ms));
+
+    es_bucket_init(&b, 100, 5, 0);
+    int n = 0;
+    while (es_bucket_take(&b, 0))
+        n++;
+    ck_assert_int_eq(n, 5);
+    /* 1 s at 100/s: 100 more, never more than the burst at once. */
+    n = 0;
+    for (uint64_t t = 0; t <= 1000 * ms; t += ms)
+        while (es_bucket_take(&b, t))
+            n++;
+    ck_assert_int_ge(n, 99);
+    ck_assert_int_le(n, 101);
+
+    es_bucket_init(&b, 0, 0, 0); /* no limit */
+    for (int i = 0; i < 1000; i++)
+        ck_assert(es_bucket_take(&b, 0));
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 0), 0);
+}
+END_TEST
+
+/* ---- io_uring failure messages ---------------------------------------------- */
+
+static const struct {
+    int err, disabled;
+    const char *want[3];
+} explain_cases[] = {
+    {EPERM, 2, {"kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0", NULL}},
+    {EPERM, 1, {"kernel.io_uring_disabled=1", "kernel.io_uring_group", NULL}},
+    {EPERM, 0, {"seccomp", "io_uring_setup, io_uring_enter and io_uring_register", NULL}},
+    {EPERM, -1, {"seccomp", "Operation not permitted", NULL}},
+    {ENOSYS, 0, {"no io_uring", "Linux 5.19", "seccomp"}},
+    {ENOMEM, 0, {"ulimit -l", "lower -c", NULL}},
+    {EINVAL, 0, {"Invalid argument", "Linux 5.19", NULL}},
+};
+
+START_TEST(test_uring_explain)
+{
+    char msg[512];
+    es_uring_explain(explain_cases[_i].err, explain_cases[_i].disabled, msg, sizeof msg);
+    for (int k = 0; k < 3 && explain_cases[_i].want[k]; k++)
+        ck_assert_msg(strstr(msg, explain_cases[_i].want[k]), "case %d lacks '%s': %s", _i,
+                      explain_cases[_i].want[k], msg);
+    ck_assert_ptr_null(strchr(msg, '\n'));
+}
+END_TEST
+
+/* ---- whole runs: helpers ---------------------------------------------------- */
+
+/* Deadlines in these tests separate "hangs" from "answers": under valgrind
+ * (its preload library is mapped into the process) a handshake takes far
+ * longer, so every deadline and delay is stretched by this factor. */
+static uint64_t tscale(void)
+{
+    static int scale;
+    if (!scale) {
+        char *maps = tl_read_file("/proc/self/maps", NULL);
+        scale = maps && strstr(maps, "vgpreload") ? 10 : 1;
+        free(maps);
+    }
+    return (uint64_t)scale;
+}
+
+struct crow {
+    char host[64], ip[48], variant[96], status[32], error[48], stage[32], tls_version[8];
+    int attempt, port;
+    unsigned worker;
+    uint64_t time_ms;
+    double connect_ms, total_ms;
+};
+
+struct collect {
+    pthread_mutex_t mu;
+    struct crow *rows;
+    size_t n, cap;
+};
+
+static void cpy(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+static void collect_row(void *arg, unsigned worker, const struct es_row *row)
+{
+    struct collect *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->rows = realloc(c->rows, c->cap * sizeof *c->rows);
+    }
+    struct crow *r = &c->rows[c->n++];
+    cpy(r->host, sizeof r->host, row->host);
+    cpy(r->ip, sizeof r->ip, row->ip);
+    cpy(r->variant, sizeof r->variant, row->variant);
+    cpy(r->status, sizeof r->status, row->status);
+    cpy(r->error, sizeof r->error, row->error);
+    cpy(r->stage, sizeof r->stage, row->stage);
+    cpy(r->tls_version, sizeof r->tls_version, row->tls_version);
+    r->attempt = row->attempt;
+    r->port = row->port;
+    r->worker = worker;
+    r->time_ms = row->time_ms;
+    r->connect_ms = row->connect_ms;
+    r->total_ms = row->total_ms;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void collect_init(struct collect *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+}
+
+static void collect_free(struct collect *c)
+{
+    free(c->rows);
+    pthread_mutex_destroy(&c->mu);
+}
+
+static void cfg_init(struct es_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cmd = ES_CMD_SCAN;
+    cfg->repeat = 1;
+    cfg->timeout_ms = 2000;
+    cfg->concurrency = 100;
+    cfg->threads = 1;
+    cfg->per_ip = 8;
+    cfg->quiet = true;
+    cfg->no_verify = true;
+    cfg->vantage = "test-vantage";
+}
+
+/* The variant matrix of cfg (default: tls1.2 and tls1.3). */
+static struct es_variant *variants_of(const struct es_config *cfg, size_t *n)
+{
+    struct es_variant *v;
+    char err[256];
+    ck_assert_msg(es_variants_build(cfg, &v, n, err, sizeof err), "variants: %s", err);
+    return v;
+}
+
+static void edge_set(struct es_edge *e, const char *host, const char *ip, uint16_t port)
+{
+    memset(e, 0, sizeof *e);
+    e->host = host;
+    e->port = port;
+    ck_assert(es_ip_parse(ip, &e->ip));
+    e->resolver = "-";
+    e->ecs = "";
+    e->dns_ms = -1;
+}
+
+static enum es_engine_status run(const struct es_config *cfg, const struct es_edge *edges,
+                                 size_t nedges, const struct es_variant *v, size_t nv,
+                                 struct collect *c, struct es_engine_result *res)
+{
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = cfg;
+    p.edges = edges;
+    p.nedges = nedges;
+    p.variants = v;
+    p.nvariants = nv;
+    p.on_row = collect_row;
+    p.on_row_arg = c;
+    return es_engine_run(&p, res);
+}
+
+static int listen_on(const char *ip, uint16_t port, int backlog)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s:%u: %s", ip, port,
+                  strerror(errno));
+    ck_assert(listen(fd, backlog) == 0);
+    return fd;
+}
+
+/* A listener that reads what a client sends, then resets the connection. */
+struct resetter {
+    int lfd;
+    atomic_int stop;
+    pthread_t th;
+};
+
+static void *resetter_main(void *arg)
+{
+    struct resetter *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pl = {r->lfd, POLLIN, 0};
+        if (poll(&pl, 1, 50) <= 0)
+            continue;
+        int fd = accept(r->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        struct pollfd pc = {fd, POLLIN, 0};
+        if (poll(&pc, 1, (int)(2000 * tscale())) > 0) {
+            char buf[4096];
+            ssize_t n = read(fd, buf, sizeof buf);
+            (void)n;
+        }
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void resetter_start(struct resetter *r, const char *ip, uint16_t port)
+{
+    r->lfd = listen_on(ip, port, 128);
+    atomic_store(&r->stop, 0);
+    ck_assert(pthread_create(&r->th, NULL, resetter_main, r) == 0);
+}
+
+static void resetter_stop(struct resetter *r)
+{
+    atomic_store(&r->stop, 1);
+    pthread_join(r->th, NULL);
+    close(r->lfd);
+}
+
+static size_t count_rows(const struct collect *c, const char *status, const char *error)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->rows[i].status, status) == 0 &&
+            (!error || strcmp(c->rows[i].error, error) == 0))
+            n++;
+    return n;
+}
+
+/* ---- whole runs against listeners started here ----------------------------- */
+
+START_TEST(test_run_outcomes)
+{
+    /* One edge per outcome, both default variants, --repeat 2. */
+    int bh = listen_on("127.21.0.3", 8443, 64); /* never accepts: blackhole */
+    struct resetter rs;
+    resetter_start(&rs, "127.21.0.4", 8443);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.repeat = 2;
+    cfg.timeout_ms = 800 * tscale();
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    ck_assert_uint_eq(nv, 2);
+    struct es_edge edges[3];
+    edge_set(&edges[0], "refused.test", "127.21.0.2", 8443); /* nothing listens */
+    edge_set(&edges[1], "blackhole.test", "127.21.0.3", 8443);
+    edge_set(&edges[2], "reset.test", "127.21.0.4", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    enum es_engine_status st = run(&cfg, edges, 3, v, nv, &c, &res);
+    ck_assert_int_eq(st, ES_ENGINE_DONE);
+    ck_assert_int_eq(es_engine_exit_code(st), 0);
+    ck_assert_uint_eq(res.planned, 12);
+    ck_assert_uint_eq(res.rows, 12);
+    ck_assert_uint_eq(c.n, 12);
+    ck_assert_uint_eq(res.not_run, 0);
+    ck_assert_uint_eq(res.ok, 0);
+    ck_assert_uint_eq(res.failed, 12);
+    for (size_t i = 0; i < c.n; i++) {
+        const struct crow *r = &c.rows[i];
+        ck_assert_int_eq(r->port, 8443);
+        if (strcmp(r->host, "refused.test") == 0) {
+            ck_assert_str_eq(r->status, "connect_error");
+            ck_assert_str_eq(r->error, "connection_refused");
+            ck_assert_str_eq(r->stage, "connect");
+            ck_assert_str_eq(r->ip, "127.21.0.2");
+            ck_assert(r->connect_ms < 0);
+        } else if (strcmp(r->host, "blackhole.test") == 0) {
+            ck_assert_str_eq(r->status, "timeout");
+            ck_assert_str_eq(r->error, "handshake_timeout");
+            ck_assert_str_eq(r->stage, "client_hello");
+            ck_assert(r->connect_ms >= 0);
+            ck_assert(r->total_ms >= (double)cfg.timeout_ms - 1);
+        } else {
+            ck_assert_str_eq(r->host, "reset.test");
+            ck_assert_str_eq(r->status, "tls_error");
+            ck_assert_str_eq(r->error, "connection_reset");
+            ck_assert(r->connect_ms >= 0);
+        }
+    }
+    /* Each (edge, variant) has attempts 1 and 2. */
+    for (size_t e = 0; e < 3; e++)
+        for (size_t k = 0; k < nv; k++) {
+            int mask = 0;
+            for (size_t i = 0; i < c.n; i++)
+                if (strcmp(c.rows[i].host, edges[e].host) == 0 &&
+                    strcmp(c.rows[i].variant, v[k].name) == 0)
+                    mask |= 1 << c.rows[i].attempt;
+            ck_assert_int_eq(mask, 6);
+        }
+    collect_free(&c);
+    resetter_stop(&rs);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_order)
+{
+    /* -c 1: rows come out in start order, which must be attempt-major. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.repeat = 2;
+    cfg.concurrency = 1;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[3];
+    edge_set(&edges[0], "a.test", "127.21.0.2", 1001);
+    edge_set(&edges[1], "a.test", "127.21.0.2", 1002);
+    edge_set(&edges[2], "a.test", "127.21.0.5", 1001);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, 3, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(c.n, 12);
+    size_t i = 0;
+    for (int a = 1; a <= 2; a++)
+        for (size_t e = 0; e < 3; e++)
+            for (size_t k = 0; k < nv; k++, i++) {
+                char ip[ES_IP_TEXT];
+                ck_assert_int_eq(c.rows[i].attempt, a);
+                ck_assert_int_eq(c.rows[i].port, edges[e].port);
+                ck_assert_str_eq(c.rows[i].ip, es_ip_str(&edges[e].ip, ip, sizeof ip));
+                ck_assert_str_eq(c.rows[i].variant, v[k].name);
+                ck_assert_str_eq(c.rows[i].error, "connection_refused");
+            }
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+/* Greatest number of probes whose [start, end) intervals overlap, with the
+ * starts moved 2 ms later to absorb the ms rounding of `time`. */
+static int max_overlap(const struct collect *c)
+{
+    int best = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        double t = (double)c->rows[i].time_ms + 2;
+        int n = 0;
+        for (size_t j = 0; j < c->n; j++) {
+            double s = (double)c->rows[j].time_ms + 2, e = (double)c->rows[j].time_ms +
+                                                           c->rows[j].total_ms;
+            if (s <= t && t < e)
+                n++;
+        }
+        if (n > best)
+            best = n;
+    }
+    return best;
+}
+
+START_TEST(test_run_per_ip)
+{
+    /* 12 probes to one blackhole IP, --per-ip 3, -c 50: at most 3 at a time,
+     * so at least 4 rounds of the 300 ms timeout; nothing is dropped. */
+    int bh = listen_on("127.21.0.6", 8443, 64);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.per_ip = 3;
+    cfg.concurrency = 50;
+    cfg.timeout_ms = 300 * tscale();
+    cfg.repeat = 3;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[2];
+    edge_set(&edges[0], "p1.test", "127.21.0.6", 8443);
+    edge_set(&edges[1], "p2.test", "127.21.0.6", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    uint64_t t0 = es_now_ms();
+    ck_assert_int_eq(run(&cfg, edges, 2, v, nv, &c, &res), ES_ENGINE_DONE);
+    uint64_t took = es_now_ms() - t0;
+    ck_assert_uint_eq(c.n, 12);
+    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), 12);
+    ck_assert_int_le(max_overlap(&c), 3);
+    ck_assert_int_ge(max_overlap(&c), 2);
+    ck_assert_uint_ge(took, 4 * cfg.timeout_ms - 10);
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_rate)
+{
+    /* --rate 20 on one worker: the bucket holds 1 token, so 10 connections
+     * take at least 9 x 50 ms. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.rate = 20;
+    cfg.repeat = 5;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "rate.test", "127.21.0.2", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    uint64_t t0 = es_now_ms();
+    ck_assert_int_eq(run(&cfg, &e, 1, v, nv, &c, &res), ES_ENGINE_DONE);
+    uint64_t took = es_now_ms() - t0;
+    ck_assert_uint_eq(c.n, 10);
+    ck_assert_uint_ge(took, 9 * 50 - 5);
+    uint64_t first = UINT64_MAX, last = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        first = c.rows[i].time_ms < first ? c.rows[i].time_ms : first;
+        last = c.rows[i].time_ms > last ? c.rows[i].time_ms : last;
+    }
+    ck_assert_uint_ge(last - first, 9 * 50 - 10);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_many_blackhole)
+{
+    /* -c 2000 against a blackhole with --timeout 1000: every row a timeout,
+     * every probe accounted for, within a generous bound. */
+    int bh = listen_on("127.21.0.7", 8443, 4096);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 2000;
+    cfg.threads = 2;
+    cfg.per_ip = 2000;
+    cfg.timeout_ms = 1000 * tscale();
+    cfg.repeat = 25;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    enum { NH = 40 };
+    struct es_edge edges[NH];
+    char names[NH][32];
+    for (int i = 0; i < NH; i++) {
+        snprintf(names[i], sizeof names[i], "bh%d.test", i);
+        edge_set(&edges[i], names[i], "127.21.0.7", 8443);
+    }
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    uint64_t t0 = es_now_ms();
+    ck_assert_int_eq(run(&cfg, edges, NH, v, nv, &c, &res), ES_ENGINE_DONE);
+    uint64_t took = es_now_ms() - t0;
+    ck_assert_uint_eq(res.planned, 2000);
+    ck_assert_uint_eq(res.rows, 2000);
+    ck_assert_uint_eq(c.n, 2000);
+    ck_assert_uint_eq(count_rows(&c, "timeout", NULL), 2000);
+    ck_assert_uint_eq(res.threads, 2);
+    ck_assert_uint_lt(took, 30000 * tscale());
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_fallbacks)
+{
+    /* Without DEFER_TASKRUN, without a buffer ring, with socket(2): same rows. */
+    setenv("ES_TEST_ENGINE", "nodefer,nobufring,nosocketop", 1);
+    int bh = listen_on("127.21.0.8", 8443, 64);
+    struct resetter rs;
+    resetter_start(&rs, "127.21.0.9", 8443);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.timeout_ms = 500 * tscale();
+    cfg.repeat = 2;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[3];
+    edge_set(&edges[0], "f1.test", "127.21.0.2", 8443);
+    edge_set(&edges[1], "f2.test", "127.21.0.8", 8443);
+    edge_set(&edges[2], "f3.test", "127.21.0.9", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, 3, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(c.n, 12);
+    ck_assert_uint_eq(count_rows(&c, "connect_error", "connection_refused"), 4);
+    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), 4);
+    ck_assert_uint_eq(count_rows(&c, "tls_error", "connection_reset"), 4);
+    collect_free(&c);
+    resetter_stop(&rs);
+    close(bh);
+    es_variants_free(v, nv);
+    unsetenv("ES_TEST_ENGINE");
+}
+END_TEST
+
+/* Check runs without fork (CK_FORK=no, e.g. under valgrind): tests that lower
+ * RLIMIT_NOFILE for good do nothing then. */
+static bool nofork(void)
+{
+    const char *f = getenv("CK_FORK");
+    return f && strcmp(f, "no") == 0;
+}
+
+/* Closes the descriptors in fds after 300 ms. */
+struct closer {
+    int *fds;
+    int n;
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *c = arg;
+    usleep(300000);
+    for (int i = 0; i < c->n; i++)
+        close(c->fds[i]);
+    return NULL;
+}
+
+START_TEST(test_run_emfile)
+{
+    /* Out of descriptors: sockets fail with EMFILE until a helper frees some.
+     * That slows the scan down (retries) but fails no probe. */
+    if (nofork())
+        return; /* the lowered hard limit would outlive the test */
+    struct rlimit rl = {256, 256};
+    ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 100;
+    cfg.per_ip = 100;
+    cfg.repeat = 50;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "emfile.test", "127.21.0.2", 8443);
+    static int fds[256];
+    int n = 0, fd;
+    while (n < 256 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        fds[n++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    for (int i = 0; i < 6; i++) /* room for the rings and a few sockets */
+        close(fds[--n]);
+    struct closer cl = {fds, n};
+    pthread_t th;
+    ck_assert(pthread_create(&th, NULL, closer_main, &cl) == 0);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, &e, 1, v, nv, &c, &res), ES_ENGINE_DONE);
+    pthread_join(th, NULL);
+    ck_assert_uint_eq(res.concurrency, 100);
+    ck_assert_uint_eq(c.n, 100);
+    ck_assert_uint_eq(count_rows(&c, "connect_error", "connection_refused"), 100);
+    ck_assert_uint_gt(res.retries, 0);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_nofile_lowers_c)
+{
+    /* A hard limit below -c + slack lowers -c (with a warning) instead of failing. */
+    if (nofork())
+        return;
+    struct rlimit rl = {200, 200};
+    ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 1000;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "nofile.test", "127.21.0.2", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, &e, 1, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.concurrency, 200 - 68);
+    ck_assert_uint_eq(c.n, 2);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+/* Runs fn with stderr redirected to a file; returns what it wrote (malloc'd). */
+static char *capture_stderr(void (*fn)(void *), void *arg)
+{
+    char path[] = "/tmp/edgeshake-test-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    char *text = tl_read_file(path, NULL);
+    unlink(path);
+    return text;
+}
+
+struct run_args {
+    struct es_config cfg;
+    struct es_edge *edges;
+    size_t nedges;
+    struct es_variant *v;
+    size_t nv;
+    struct es_writer *writer;
+    struct es_engine_result res;
+    enum es_engine_status st;
+};
+
+static void run_captured(void *arg)
+{
+    struct run_args *a = arg;
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = &a->cfg;
+    p.edges = a->edges;
+    p.nedges = a->nedges;
+    p.variants = a->v;
+    p.nvariants = a->nv;
+    p.writer = a->writer;
+    p.format = ES_FORMAT_CSV;
+    a->st = es_engine_run(&p, &a->res);
+}
+
+START_TEST(test_uring_fail_hook)
+{
+    static const struct {
+        const char *env, *want1, *want2;
+    } cases[] = {
+        {"EPERM", "seccomp", "io_uring_setup, io_uring_enter and io_uring_register"},
+        {"EPERM:2", "kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0"},
+        {"ENOSYS", "no io_uring", "5.19"},
+    };
+    setenv("ES_TEST_URING_FAIL", cases[_i].env, 1);
+    char msg[512];
+    ck_assert_int_lt(es_engine_check_uring(msg, sizeof msg), 0);
+    ck_assert_msg(strstr(msg, cases[_i].want1), "%s", msg);
+
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    cfg_init(&a.cfg);
+    a.cfg.quiet = false;
+    a.v = variants_of(&a.cfg, &a.nv);
+    struct es_edge e;
+    edge_set(&e, "x.test", "127.21.0.2", 8443);
+    a.edges = &e;
+    a.nedges = 1;
+    char *err = capture_stderr(run_captured, &a);
+    ck_assert_int_eq(a.st, ES_ENGINE_FAILED);
+    ck_assert_int_eq(es_engine_exit_code(a.st), 1);
+    ck_assert_uint_eq(a.res.rows, 0);
+    ck_assert_msg(strstr(a.res.error, cases[_i].want1), "%s", a.res.error);
+    ck_assert_msg(strstr(a.res.error, cases[_i].want2), "%s", a.res.error);
+    /* One message on stderr, and it is that one. */
+    ck_assert_msg(strncmp(err, "edgeshake: ", 11) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, a.res.error));
+    ck_assert_ptr_eq(strchr(err, '\n'), err + strlen(err) - 1);
+    free(err);
+    es_variants_free(a.v, a.nv);
+    unsetenv("ES_TEST_URING_FAIL");
+}
+END_TEST
+
+START_TEST(test_run_writer)
+{
+    /* Rows through the real writer: the file holds the header and one line
+     * per probe, and stderr says "N rows written, N planned". */
+    char *dir = tl_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/scan.csv", dir);
+    char err[256];
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    a.writer = es_writer_open(path, ES_FORMAT_CSV, err, sizeof err);
+    ck_assert_msg(a.writer != NULL, "%s", err);
+    cfg_init(&a.cfg);
+    a.cfg.quiet = false;
+    a.cfg.repeat = 3;
+    a.cfg.threads = 2;
+    a.v = variants_of(&a.cfg, &a.nv);
+    struct es_edge edges[4];
+    edge_set(&edges[0], "w1.test", "127.21.0.2", 8443);
+    edge_set(&edges[1], "w2.test", "127.21.0.2", 8444);
+    edge_set(&edges[2], "w3.test", "127.21.0.10", 8443);
+    edge_set(&edges[3], "w4.test", "127.21.0.11", 8443);
+    a.edges = edges;
+    a.nedges = 4;
+    char *text = capture_stderr(run_captured, &a);
+    ck_assert_int_eq(a.st, ES_ENGINE_DONE);
+    uint64_t written;
+    ck_assert_int_eq(es_writer_close(a.writer, &written, err, sizeof err), 0);
+    ck_assert_uint_eq(written, 24);
+    ck_assert_msg(strstr(text, "edgeshake: 24 rows written, 24 planned\n"), "%s", text);
+    ck_assert_msg(strstr(text, ": 0 ok, 24 failed"), "%s", text);
+    size_t len;
+    char *csv = tl_read_file(path, &len);
+    ck_assert_ptr_nonnull(csv);
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += csv[i] == '\n';
+    ck_assert_uint_eq(lines, 25);
+    ck_assert(strncmp(csv, "time,vantage,host,port,ip,", 26) == 0);
+    ck_assert_ptr_nonnull(strstr(csv, ",test-vantage,w3.test,8443,127.21.0.10,4,-,,w3.test,"));
+    ck_assert_ptr_nonnull(strstr(csv, ",connect_error,connection_refused,,,,connect,"));
+    free(csv);
+    free(text);
+    tl_rmtree(dir);
+    free(dir);
+    es_variants_free(a.v, a.nv);
+}
+END_TEST
+
+static void *interrupter_main(void *arg)
+{
+    (void)arg;
+    usleep((useconds_t)(300000 * tscale()));
+    kill(getpid(), SIGINT);
+    return NULL;
+}
+
+START_TEST(test_run_sigint)
+{
+    /* SIGINT 300 ms into a scan whose first 10 probes hang until their 1 s
+     * deadline: those 10 finish as timeouts, the other 90 never start. */
+    int bh = listen_on("127.21.0.12", 8443, 128);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 10;
+    cfg.per_ip = 10;
+    cfg.timeout_ms = 1000 * tscale();
+    cfg.repeat = 50;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "sigint.test", "127.21.0.12", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    struct sigaction before, after;
+    sigaction(SIGINT, NULL, &before);
+    pthread_t th;
+    ck_assert(pthread_create(&th, NULL, interrupter_main, NULL) == 0);
+    enum es_engine_status st = run(&cfg, &e, 1, v, nv, &c, &res);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(st, ES_ENGINE_INTERRUPTED);
+    ck_assert_int_eq(es_engine_exit_code(st), 130);
+    ck_assert_uint_eq(res.planned, 100);
+    ck_assert_msg(res.rows == 10, "%llu rows; first: %s %s total %.1f ms (scale %llu)",
+                  (unsigned long long)res.rows, c.n ? c.rows[0].status : "",
+                  c.n ? c.rows[0].error : "", c.n ? c.rows[0].total_ms : 0.0,
+                  (unsigned long long)tscale());
+    ck_assert_uint_eq(res.not_run, 90);
+    ck_assert_uint_eq(c.n, 10);
+    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), 10);
+    /* The handler from before the run is back. */
+    sigaction(SIGINT, NULL, &after);
+    ck_assert(after.sa_handler == before.sa_handler);
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+/* ---- real handshakes against the lab --------------------------------------- */
+
+static const char lab_spec[] = "# test_engine: 127.21.1.0/24\n"
+                               "edge 127.21.1.1:8443 cert=shop.test tls=1.2,1.3\n"
+                               "edge 127.21.1.2:8443 cert=shop.test fault=reset\n"
+                               "edge 127.21.1.3:8443 cert=shop.test fault=blackhole\n"
+                               "edge 127.21.1.4:8443 cert=shop.test fault=refuse\n"
+                               "edge 127.21.1.5:8443 cert=shop.test tls=1.2\n";
+
+struct tuple {
+    char text[320];
+};
+
+static int tuple_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct tuple *)a)->text, ((const struct tuple *)b)->text);
+}
+
+struct lab_result {
+    enum es_engine_status st;
+    struct es_engine_result res;
+    struct tuple *t; /* sorted (host, ip, variant, attempt, status, error) */
+    size_t n;
+    unsigned workers; /* bit per worker that wrote rows */
+};
+
+/* Runs the lab matrix with `threads` workers. Asserts nothing, so that the
+ * caller can stop the lab first (without fork, a failed assertion would leave
+ * it running). */
+static void lab_run(unsigned threads, struct lab_result *out)
+{
+    /* Two of these hosts go to each of 2 workers. */
+    static const char *hosts[] = {"a.shop.test", "b.shop.test", "c.shop.test", "d.shop.test"};
+    static const char *ips[] = {"127.21.1.1", "127.21.1.2", "127.21.1.3", "127.21.1.4",
+                                "127.21.1.5"};
+    struct es_edge edges[20];
+    for (size_t h = 0; h < 4; h++)
+        for (size_t i = 0; i < 5; i++)
+            edge_set(&edges[h * 5 + i], hosts[h], ips[i], 8443);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.threads = threads;
+    cfg.repeat = 2;
+    cfg.timeout_ms = 1000 * tscale();
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct collect c;
+    collect_init(&c);
+    out->st = run(&cfg, edges, 20, v, nv, &c, &out->res);
+    out->t = calloc(c.n + 1, sizeof *out->t);
+    out->workers = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        const struct crow *r = &c.rows[i];
+        snprintf(out->t[i].text, sizeof out->t[i].text, "%s %s %s %d %s %s", r->host, r->ip,
+                 r->variant, r->attempt, r->status, r->error);
+        out->workers |= 1u << r->worker;
+    }
+    qsort(out->t, c.n, sizeof *out->t, tuple_cmp);
+    out->n = c.n;
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+
+static void lab_check(const struct lab_result *r)
+{
+    ck_assert_int_eq(r->st, ES_ENGINE_DONE);
+    ck_assert_uint_eq(r->res.planned, 80);
+    ck_assert_uint_eq(r->res.rows, 80);
+    ck_assert_uint_eq(r->n, 80);
+    ck_assert_uint_eq(r->res.ok, 4 * 2 * 2 + 4 * 1 * 2); /* .1 both variants, .5 TLS 1.2 */
+}
+
+static const struct {
+    const char *ip, *variant_prefix, *status, *error;
+} lab_expect[] = {
+    {"127.21.1.1", "tls1.2/", "ok", ""},
+    {"127.21.1.1", "tls1.3/", "ok", ""},
+    {"127.21.1.2", "tls1.", "tls_error", "connection_reset"},
+    {"127.21.1.3", "tls1.", "timeout", "handshake_timeout"},
+    {"127.21.1.4", "tls1.", "connect_error", "connection_refused"},
+    {"127.21.1.5", "tls1.2/", "ok", ""},
+    {"127.21.1.5", "tls1.3/", "alert", "protocol_version"},
+};
+
+START_TEST(test_lab_rows)
+{
+    struct tl_lab lab;
+    tl_lab_start(&lab, lab_spec);
+    struct lab_result r1, r2;
+    lab_run(1, &r1);
+    lab_run(2, &r2);
+    tl_lab_stop(&lab);
+    lab_check(&r1);
+    lab_check(&r2);
+    ck_assert_uint_eq(r1.workers, 1);
+    ck_assert_uint_eq(r2.workers, 3); /* both workers ran probes */
+    ck_assert_uint_eq(r2.res.threads, 2);
+    size_t n1 = r1.n;
+    struct tuple *t1 = r1.t, *t2 = r2.t;
+    for (size_t i = 0; i < n1; i++)
+        ck_assert_str_eq(t1[i].text, t2[i].text);
+    /* And the outcomes are the expected ones. */
+    for (size_t i = 0; i < n1; i++) {
+        char host[64], ip[48], variant[96], status[32], error[48] = "";
+        int attempt;
+        int k = sscanf(t1[i].text, "%63s %47s %95s %d %31s %47s", host, ip, variant, &attempt,
+                       status, error);
+        ck_assert_int_ge(k, 5);
+        bool matched = false;
+        for (size_t e = 0; e < ES_ARRAY_LEN(lab_expect); e++) {
+            if (strcmp(ip, lab_expect[e].ip) != 0 ||
+                strncmp(variant, lab_expect[e].variant_prefix,
+                        strlen(lab_expect[e].variant_prefix)) != 0)
+                continue;
+            ck_assert_msg(strcmp(status, lab_expect[e].status) == 0 &&
+                              strcmp(error, lab_expect[e].error) == 0,
+                          "%s: want %s %s", t1[i].text, lab_expect[e].status,
+                          lab_expect[e].error);
+            matched = true;
+            break;
+        }
+        ck_assert_msg(matched, "unexpected row %s", t1[i].text);
+    }
+    free(t1);
+    free(t2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("unit");
+    tcase_add_loop_test(tc, test_ud_roundtrip, 0, (int)ES_ARRAY_LEN(ud_cases));
+    tcase_add_test(tc, test_ud_layout);
+    tcase_add_test(tc, test_deal_order);
+    tcase_add_test(tc, test_deal_stride);
+    tcase_add_test(tc, test_deal_split);
+    tcase_add_test(tc, test_deal_not_shard);
+    tcase_add_test(tc, test_ipgate_basic);
+    tcase_add_test(tc, test_ipgate_model);
+    tcase_add_test(tc, test_bucket);
+    tcase_add_loop_test(tc, test_uring_explain, 0, (int)ES_ARRAY_LEN(explain_cases));
+    suite_add_tcase(s, tc);
+
+    TCase *tr = tcase_create("run");
+    tcase_set_timeout(tr, 60);
+    tcase_add_test(tr, test_run_outcomes);
+    tcase_add_test(tr, test_run_order);
+    tcase_add_test(tr, test_run_per_ip);
+    tcase_add_test(tr, test_run_rate);
+    tcase_add_test(tr, test_run_many_blackhole);
+    tcase_add_test(tr, test_run_fallbacks);
+    tcase_add_test(tr, test_run_emfile);
+    tcase_add_test(tr, test_run_nofile_lowers_c);
+    tcase_add_loop_test(tr, test_uring_fail_hook, 0, 3);
+    tcase_add_test(tr, test_run_writer);
+    tcase_add_test(tr, test_run_sigint);
+    suite_add_tcase(s, tr);
+
+    TCase *tl = tcase_create("lab");
+    tcase_set_timeout(tl, 120);
+    tcase_add_test(tl, test_lab_rows);
+    suite_add_tcase(s, tl);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

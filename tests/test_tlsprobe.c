@@ -1,0 +1,1453 @@
+/* test_tlsprobe.c - the client TLS state machine, without sockets: bytes are
+ * pumped between an es_tlsprobe and a server SSL (or a fake server) in
+ * memory. One test per outcome of DESIGN §3.2: versions, alerts, stages,
+ * non-TLS answers, EOF, reset, timeout, every verify value, the certificate
+ * fields, the verify cache, the --h2-check outcomes, SNI and ALPN as sent,
+ * the SSL_get_error mapper and the token tables. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "edgeshake/labcert.h"
+#include "edgeshake/tlsprobe.h"
+#include "edgeshake/token.h"
+#include "edgeshake/util.h"
+#include "testlib.h"
+
+#define HOST "shop.test"
+
+static const uint8_t alpn_h2_h11[] = "\x02h2\x08http/1.1";
+static const uint8_t alpn_h11[] = "\x08http/1.1";
+static const uint8_t alpn_h2[] = "\x02h2";
+
+/* ------------------------------------------------------------------------ */
+/* Fixture: lab certificates, a CA file, a probe buffer.                     */
+
+static struct es_labcerts *certs;
+static char *tmpdir, *ca_file;
+static struct es_tlsprobe *tp;
+
+static void setup(void)
+{
+    certs = es_labcerts_new();
+    tmpdir = tl_tmpdir();
+    size_t n = strlen(tmpdir) + sizeof "/ca.crt";
+    ca_file = malloc(n);
+    snprintf(ca_file, n, "%s/ca.crt", tmpdir);
+    ck_assert_int_eq(es_labcerts_write_ca(certs, ca_file), 0);
+    tp = malloc(es_tlsprobe_size());
+}
+
+static void teardown(void)
+{
+    free(tp);
+    tp = NULL;
+    tl_rmtree(tmpdir);
+    free(tmpdir);
+    free(ca_file);
+    es_labcerts_free(certs);
+    certs = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Variants, edges, ctxsets.                                                 */
+
+static struct es_variant variant(int tls_min, int tls_max, const uint8_t *alpn,
+                                 enum es_sni_mode sni)
+{
+    struct es_variant v = {
+        .name = "test",
+        .tls_min = tls_min,
+        .tls_max = tls_max,
+        .tls_offered = "test",
+        .alpn_offered = alpn ? "test" : "none",
+        .alpn_wire = alpn,
+        .alpn_wire_len = alpn ? strlen((const char *)alpn) : 0,
+        .sni_mode = sni,
+        .ciphers_offered = "",
+        .groups_offered = "",
+    };
+    return v;
+}
+
+static struct es_edge edge_for(const char *host, bool is_ip)
+{
+    struct es_edge e = {.host = host, .host_is_ip = is_ip, .port = 443, .resolver = "-"};
+    return e;
+}
+
+static struct es_tls_ctxset *mkset(const struct es_variant *v, size_t n, bool no_verify,
+                                   bool h2_check)
+{
+    struct es_tls_opts o = {.ca_file = ca_file, .no_verify = no_verify, .h2_check = h2_check};
+    char err[256] = "";
+    struct es_tls_ctxset *set = es_tls_ctxset_new(v, n, &o, err, sizeof err);
+    ck_assert_msg(set != NULL, "ctxset: %s", err);
+    return set;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The server side.                                                          */
+
+enum srv_mode {
+    SRV_TLS,       /* a real TLS server */
+    SRV_TLS_CLOSE, /* TLS, but close after its first flight */
+    SRV_RAW,       /* answer the ClientHello with raw bytes, then close */
+    SRV_EOF,       /* close after the ClientHello */
+    SRV_RESET,     /* reset after the ClientHello */
+    SRV_SILENT,    /* never answer */
+};
+
+enum srv_h2 {
+    H2_NONE,           /* no HTTP/2 behaviour */
+    H2_SETTINGS,       /* SETTINGS after the preface */
+    H2_SETTINGS_SPLIT, /* the same, in two TLS records cut inside the header */
+    H2_EOF,            /* close after the preface */
+    H2_GOAWAY1,        /* GOAWAY PROTOCOL_ERROR */
+    H2_GOAWAY_BIG,     /* GOAWAY with error code 0x1234 */
+    H2_BAD,            /* a frame length no server may send */
+    H2_HEADERS,        /* a HEADERS frame first */
+    H2_SILENT,         /* nothing after the preface */
+};
+
+struct srv_conf {
+    struct es_lableaf leaf;
+    bool no_chain; /* send the leaf alone */
+    int tls_min, tls_max;
+    const char *ciphers, *ciphersuites, *groups;
+    const uint8_t *alpn; /* accepted protocols (wire format), NULL = ignore ALPN */
+    bool alpn_strict, sni_strict, ocsp, seclevel0;
+    bool client_cert; /* require a client certificate (we never send one) */
+};
+
+enum act { ACT_NONE, ACT_EOF, ACT_RESET };
+
+struct server {
+    enum srv_mode mode;
+    enum srv_h2 h2;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    BIO *in, *out; /* owned by ssl in TLS modes */
+    const uint8_t *raw;
+    size_t rawlen, rx;
+    bool hs_done, failed, closing, replied;
+    /* what the server saw */
+    bool hello_seen, sni_ext, alpn_ext;
+    char sni[256];
+    uint8_t app[256];
+    size_t app_len;
+};
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    (void)ssl;
+    const struct srv_conf *c = arg;
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, c->alpn, (unsigned)strlen((const char *)c->alpn), in,
+                              inlen) == OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return c->alpn_strict ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
+}
+
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+    (void)al;
+    (void)arg;
+    struct server *s = SSL_get_app_data(ssl);
+    const unsigned char *ext;
+    size_t len;
+    s->hello_seen = true;
+    s->sni_ext = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1;
+    s->alpn_ext = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                            &ext, &len) == 1;
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static int servername_cb(SSL *ssl, int *al, void *arg)
+{
+    const struct srv_conf *c = arg;
+    struct server *s = SSL_get_app_data(ssl);
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    snprintf(s->sni, sizeof s->sni, "%s", name ? name : "");
+    if (c->sni_strict && (!name || strcmp(name, HOST) != 0)) {
+        *al = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int ocsp_cb(SSL *ssl, void *arg)
+{
+    (void)arg;
+    static const uint8_t fake[] = {0x30, 0x03, 0x0a, 0x01, 0x06}; /* OCSPResponse, unauthorized */
+    unsigned char *resp = OPENSSL_malloc(sizeof fake);
+    memcpy(resp, fake, sizeof fake);
+    SSL_set_tlsext_status_ocsp_resp(ssl, resp, (long)sizeof fake);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *server_ctx(const struct srv_conf *c)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(ctx);
+    if (c->seclevel0)
+        SSL_CTX_set_security_level(ctx, 0);
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, c->leaf.cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, c->leaf.key), 1);
+    if (c->leaf.issuer && !c->no_chain)
+        ck_assert_int_eq(SSL_CTX_add1_chain_cert(ctx, c->leaf.issuer), 1);
+    ck_assert_int_eq(SSL_CTX_set_min_proto_version(ctx, c->tls_min), 1);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, c->tls_max), 1);
+    if (c->ciphers)
+        ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, c->ciphers), 1);
+    if (c->ciphersuites)
+        ck_assert_int_eq(SSL_CTX_set_ciphersuites(ctx, c->ciphersuites), 1);
+    if (c->groups)
+        ck_assert_int_eq(SSL_CTX_set1_groups_list(ctx, c->groups), 1);
+    if (c->alpn)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)c);
+    SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+    SSL_CTX_set_tlsext_servername_arg(ctx, (void *)c);
+    if (c->ocsp)
+        SSL_CTX_set_tlsext_status_cb(ctx, ocsp_cb);
+    if (c->client_cert)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return ctx;
+}
+
+/* A server for conf c (kept by pointer: it must outlive the server). */
+static void server_init(struct server *s, enum srv_mode mode, const struct srv_conf *c)
+{
+    memset(s, 0, sizeof *s);
+    s->mode = mode;
+    s->in = BIO_new(BIO_s_mem());
+    s->out = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(s->in, -1);
+    if (mode == SRV_TLS || mode == SRV_TLS_CLOSE) {
+        s->ctx = server_ctx(c);
+        s->ssl = SSL_new(s->ctx);
+        SSL_set_app_data(s->ssl, s);
+        SSL_set_bio(s->ssl, s->in, s->out);
+        SSL_set_accept_state(s->ssl);
+    }
+}
+
+static void server_free(struct server *s)
+{
+    if (s->ssl) {
+        SSL_free(s->ssl);
+    } else {
+        BIO_free(s->in);
+        BIO_free(s->out);
+    }
+    SSL_CTX_free(s->ctx);
+}
+
+static void server_write(struct server *s, const void *p, size_t n)
+{
+    ck_assert_int_eq(SSL_write(s->ssl, p, (int)n), (int)n);
+}
+
+/* What the server does with the application data it read (HTTP/2). */
+static enum act server_h2(struct server *s)
+{
+    static const uint8_t settings[] = {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100};
+    static const uint8_t goaway1[] = {0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t goaway_big[] = {0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34};
+    static const uint8_t bad[] = {0xff, 0xff, 0xff, 4, 0, 0, 0, 0, 0};
+    static const uint8_t headers[] = {0, 0, 0, 1, 4, 0, 0, 0, 1};
+    for (;;) {
+        int r = SSL_read(s->ssl, s->app + s->app_len, (int)(sizeof s->app - s->app_len));
+        if (r <= 0)
+            break;
+        s->app_len += (size_t)r;
+    }
+    ERR_clear_error();
+    if (s->replied || s->app_len < 33) /* client preface + SETTINGS */
+        return ACT_NONE;
+    s->replied = true;
+    switch (s->h2) {
+    case H2_NONE:
+    case H2_SILENT: break;
+    case H2_SETTINGS: server_write(s, settings, sizeof settings); break;
+    case H2_SETTINGS_SPLIT:
+        server_write(s, settings, 5);
+        server_write(s, settings + 5, sizeof settings - 5);
+        break;
+    case H2_EOF: s->closing = true; break; /* once its tickets are out */
+    case H2_GOAWAY1: server_write(s, goaway1, sizeof goaway1); break;
+    case H2_GOAWAY_BIG: server_write(s, goaway_big, sizeof goaway_big); break;
+    case H2_BAD: server_write(s, bad, sizeof bad); break;
+    case H2_HEADERS: server_write(s, headers, sizeof headers); break;
+    }
+    return ACT_NONE;
+}
+
+/* Lets the server act on what it has read. */
+static enum act server_step(struct server *s)
+{
+    if (s->rx == 0)
+        return ACT_NONE;
+    switch (s->mode) {
+    case SRV_RAW:
+        if (s->replied)
+            return ACT_EOF;
+        BIO_write(s->out, s->raw, (int)s->rawlen);
+        s->replied = true;
+        return ACT_NONE;
+    case SRV_EOF: return ACT_EOF;
+    case SRV_RESET: return ACT_RESET;
+    case SRV_SILENT: return ACT_NONE;
+    case SRV_TLS:
+    case SRV_TLS_CLOSE: break;
+    }
+    if (s->closing || s->failed)
+        return BIO_ctrl_pending(s->out) ? ACT_NONE : ACT_EOF;
+    if (!s->hs_done) {
+        int r = SSL_do_handshake(s->ssl);
+        if (r == 1)
+            s->hs_done = true;
+        else if (SSL_get_error(s->ssl, r) != SSL_ERROR_WANT_READ)
+            s->failed = true;
+        ERR_clear_error();
+        if (s->mode == SRV_TLS_CLOSE && BIO_ctrl_pending(s->out))
+            s->closing = true;
+    }
+    if (s->hs_done && s->h2 != H2_NONE)
+        return server_h2(s);
+    return ACT_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The pump.                                                                 */
+
+static uint64_t t0;
+
+struct pump_opts {
+    bool drip_in;  /* deliver the server's bytes one at a time */
+    bool drip_out; /* take the client's bytes one at a time */
+};
+
+/* Client -> server; returns the bytes moved. */
+static size_t to_server(struct server *s, const struct pump_opts *o)
+{
+    const uint8_t *d;
+    size_t n, moved = 0;
+    while ((n = es_tlsprobe_pending(tp, &d)) > 0) {
+        if (o->drip_out)
+            n = 1;
+        ck_assert_int_eq(BIO_write(s->in, d, (int)n), (int)n);
+        es_tlsprobe_sent(tp, n);
+        s->rx += n;
+        moved += n;
+    }
+    return moved;
+}
+
+/* Runs probe (variant, edge) against s until ES_TLS_DONE; the client's last
+ * bytes are delivered and the server gets to read them. */
+static void run_probe(struct es_tls_ctxset *set, uint32_t variant, const struct es_edge *edge,
+                      struct server *s, const struct pump_opts *o, struct es_row *row)
+{
+    static const struct pump_opts plain;
+    if (!o)
+        o = &plain;
+    struct es_probe p = {.edge = edge, .variant = variant, .attempt = 1};
+    uint64_t now = t0 = es_now_ns();
+    enum es_tls_want w = es_tlsprobe_start(tp, set, &p, now);
+    for (int iter = 0; iter < 100000 && w != ES_TLS_DONE; iter++) {
+        size_t moved = to_server(s, o);
+        enum act a = server_step(s);
+        uint8_t buf[1 << 15];
+        int n = BIO_read(s->out, buf, o->drip_in ? 1 : (int)sizeof buf);
+        if (n > 0) {
+            now += 1000000; /* 1 ms per delivery */
+            w = es_tlsprobe_input(tp, buf, (size_t)n, now);
+        } else if (a == ACT_EOF) {
+            w = es_tlsprobe_eof(tp);
+        } else if (a == ACT_RESET) {
+            w = es_tlsprobe_reset(tp);
+        } else if (moved == 0) {
+            w = es_tlsprobe_timeout(tp); /* nobody has anything to say */
+        }
+    }
+    ck_assert_int_eq(w, ES_TLS_DONE);
+    to_server(s, o);
+    server_step(s);
+    memset(row, 0, sizeof *row);
+    es_tlsprobe_fill_row(tp, row);
+}
+
+/* A server conf with the lab's good leaf for HOST, TLS 1.2-1.3, ALPN h2/http1.1. */
+static struct srv_conf good_conf(void)
+{
+    struct srv_conf c = {
+        .leaf = es_labcerts_leaf(certs, HOST, ES_CERT_GOOD, ES_KEY_ECDSA),
+        .tls_min = TLS1_2_VERSION,
+        .tls_max = TLS1_3_VERSION,
+        .alpn = alpn_h2_h11,
+    };
+    return c;
+}
+
+static void assert_no_tls_params(const struct es_row *r)
+{
+    ck_assert_ptr_null(r->tls_version);
+    ck_assert_ptr_null(r->cipher);
+    ck_assert_ptr_null(r->group);
+    ck_assert_ptr_null(r->alpn);
+    ck_assert_ptr_null(r->verify);
+    ck_assert_ptr_null(r->cert_sha256);
+    ck_assert_ptr_null(r->cert_subject);
+    ck_assert_int_eq(r->ocsp_stapled, -1);
+    ck_assert_ptr_null(r->h2);
+}
+
+/* A failed probe's columns: status, error, alert and stage, all by pointer. */
+static void assert_failed(const struct es_row *r, const char *status, const char *error, int alert,
+                          const char *from, const char *stage)
+{
+    ck_assert_msg(r->status == status, "status %s, want %s", r->status, status);
+    ck_assert_msg(r->error == error, "error %s, want %s", r->error, error);
+    ck_assert_int_eq(r->alert, alert);
+    if (alert >= 0) {
+        ck_assert_ptr_eq(r->alert_name, es_alert_name(alert));
+        ck_assert_ptr_eq(r->alert_from, from);
+    } else {
+        ck_assert_ptr_null(r->alert_name);
+        ck_assert_ptr_null(r->alert_from);
+    }
+    ck_assert_msg(r->stage == stage, "stage %s, want %s", r->stage, stage);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Handshakes that complete.                                                 */
+
+START_TEST(test_ok_tls13)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    v.ciphersuites = "TLS_AES_128_GCM_SHA256";
+    v.groups = "P-256";
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_ptr_null(r.error);
+    ck_assert_int_eq(r.alert, -1);
+    ck_assert_ptr_null(r.alert_name);
+    ck_assert_ptr_eq(r.stage, es_tok_finished);
+    ck_assert_str_eq(r.sni, HOST);
+    ck_assert_str_eq(r.tls_version, "1.3");
+    ck_assert_str_eq(r.cipher, "TLS_AES_128_GCM_SHA256");
+    ck_assert_str_eq(r.group, "P-256");
+    ck_assert_str_eq(r.alpn, "h2");
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    ck_assert_int_eq(r.ocsp_stapled, 0);
+    ck_assert_ptr_null(r.h2);
+    /* One round trip: the server's flight came 1 ms after the ClientHello. */
+    ck_assert_double_eq_tol(r.handshake_ms, 1.0, 1e-9);
+    /* The server got the client's Finished (and a close_notify). */
+    ck_assert(s.hs_done);
+    ck_assert_str_eq(s.sni, HOST);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_ok_tls13_default_group)
+{
+    struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_str_eq(r.tls_version, "1.3");
+    ck_assert_str_eq(r.cipher, "TLS_AES_256_GCM_SHA384");
+    ck_assert_str_eq(r.group, "X25519");
+    ck_assert_str_eq(r.alpn, "http/1.1");
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_ok_tls12)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_2_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    v.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.ocsp = true;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_ptr_eq(r.stage, es_tok_finished);
+    ck_assert_str_eq(r.tls_version, "1.2");
+    ck_assert_str_eq(r.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+    ck_assert_str_eq(r.group, "X25519");
+    ck_assert_str_eq(r.alpn, "h2");
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    ck_assert_int_eq(r.ocsp_stapled, 1);
+    /* Two round trips. */
+    ck_assert_double_eq_tol(r.handshake_ms, 2.0, 1e-9);
+    ck_assert(s.hs_done);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_ok_tls10)
+{
+    struct es_variant v = variant(TLS1_VERSION, TLS1_VERSION, NULL, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, true, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.tls_min = c.tls_max = TLS1_VERSION;
+    c.seclevel0 = true;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_msg(r.status == es_tok_ok, "status %s error %s", r.status, r.error);
+    ck_assert_str_eq(r.tls_version, "1.0");
+    ck_assert_str_eq(r.cipher, "ECDHE-ECDSA-AES256-SHA");
+    ck_assert_ptr_null(r.alpn);
+    ck_assert_ptr_eq(r.verify, es_tok_off);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* The engine may take the client's bytes one at a time, and the server's may
+ * come one at a time: the outcome is the same. */
+START_TEST(test_ok_byte_by_byte)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, true);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    s.h2 = H2_SETTINGS;
+    struct pump_opts o = {.drip_in = true, .drip_out = true};
+    struct es_row r;
+    run_probe(set, 0, &e, &s, &o, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_str_eq(r.tls_version, "1.3");
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    ck_assert_ptr_eq(r.h2, es_tok_ok);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Alerts from the peer.                                                     */
+
+START_TEST(test_alert_protocol_version)
+{
+    struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.tls_max = TLS1_2_VERSION;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    assert_failed(&r, es_tok_alert, es_alert_name(70), 70, es_tok_peer, es_tok_client_hello);
+    ck_assert_str_eq(r.alert_name, "protocol_version");
+    ck_assert_str_eq(r.error, "protocol_version");
+    assert_no_tls_params(&r);
+    ck_assert_double_eq_tol(r.handshake_ms, 1.0, 1e-9);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_alert_no_application_protocol)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.alpn = alpn_h2;
+    c.alpn_strict = true;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    assert_failed(&r, es_tok_alert, es_alert_name(120), 120, es_tok_peer, es_tok_client_hello);
+    ck_assert_str_eq(r.alert_name, "no_application_protocol");
+    assert_no_tls_params(&r);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_alert_unrecognized_name)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_NONE);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.sni_strict = true;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    assert_failed(&r, es_tok_alert, es_alert_name(112), 112, es_tok_peer, es_tok_client_hello);
+    ck_assert_str_eq(r.alert_name, "unrecognized_name");
+    ck_assert_str_eq(r.sni, "none");
+    ck_assert(!s.sni_ext);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_alert_handshake_failure)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_2_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    v.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    assert_failed(&r, es_tok_alert, es_alert_name(40), 40, es_tok_peer, es_tok_client_hello);
+    ck_assert_str_eq(r.error, "handshake_failure");
+    assert_no_tls_params(&r);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Failures without a peer alert.                                            */
+
+static void run_raw(const void *bytes, size_t n, struct es_row *r, struct es_tls_ctxset **set,
+                    struct server *s)
+{
+    static struct es_variant v;
+    static struct es_edge e;
+    v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    e = edge_for(HOST, false);
+    *set = mkset(&v, 1, false, false);
+    server_init(s, SRV_RAW, NULL);
+    s->raw = bytes;
+    s->rawlen = n;
+    run_probe(*set, 0, &e, s, NULL, r);
+}
+
+START_TEST(test_garbage)
+{
+    static const uint8_t garbage[] = {0x00, 0x8f, 0x13, 0x37, 0xfe, 0x01, 0x02, 0x03,
+                                      0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b};
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_raw(garbage, sizeof garbage, &r, &set, &s);
+    assert_failed(&r, es_tok_tls_error, es_tok_wrong_version_number, -1, NULL, es_tok_client_hello);
+    assert_no_tls_params(&r);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_plain_http)
+{
+    static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_raw(http, sizeof http - 1, &r, &set, &s);
+    assert_failed(&r, es_tok_tls_error, es_tok_wrong_version_number, -1, NULL, es_tok_client_hello);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* A handshake record that claims 64 KB: the client refuses it with a fatal
+ * alert of its own; status tls_error, the alert is local and names it. */
+START_TEST(test_local_alert)
+{
+    static const uint8_t huge[] = {0x16, 0x03, 0x03, 0xff, 0xff, 0x02, 0x00};
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_raw(huge, sizeof huge, &r, &set, &s);
+    assert_failed(&r, es_tok_tls_error, es_alert_name(22), 22, es_tok_local, es_tok_client_hello);
+    ck_assert_str_eq(r.error, "record_overflow");
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+static void run_mode(enum srv_mode mode, struct es_row *r, struct es_tls_ctxset **set,
+                     struct server *s, const struct srv_conf *c, int tls_max)
+{
+    static struct es_variant v;
+    static struct es_edge e;
+    v = variant(TLS1_2_VERSION, tls_max, alpn_h2_h11, ES_SNI_HOST);
+    e = edge_for(HOST, false);
+    *set = mkset(&v, 1, false, false);
+    server_init(s, mode, c);
+    run_probe(*set, 0, &e, s, NULL, r);
+}
+
+START_TEST(test_eof_after_client_hello)
+{
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_mode(SRV_EOF, &r, &set, &s, NULL, TLS1_3_VERSION);
+    assert_failed(&r, es_tok_tls_error, es_tok_eof_during_handshake, -1, NULL, es_tok_client_hello);
+    assert_no_tls_params(&r);
+    ck_assert(r.handshake_ms >= 0);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* TLS 1.2: the server's first flight (ServerHello .. ServerHelloDone) comes,
+ * then it closes: the probe got as far as the certificate, which it records
+ * and verifies. */
+START_TEST(test_eof_after_certificate)
+{
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    struct srv_conf c = good_conf();
+    run_mode(SRV_TLS_CLOSE, &r, &set, &s, &c, TLS1_2_VERSION);
+    assert_failed(&r, es_tok_tls_error, es_tok_eof_during_handshake, -1, NULL, es_tok_certificate);
+    ck_assert_ptr_null(r.tls_version);
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    ck_assert_str_eq(r.cert_subject, "CN=" HOST);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_mode(SRV_RESET, &r, &set, &s, NULL, TLS1_3_VERSION);
+    assert_failed(&r, es_tok_tls_error, es_tok_connection_reset, -1, NULL, es_tok_client_hello);
+    assert_no_tls_params(&r);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_timeout)
+{
+    struct es_tls_ctxset *set;
+    struct server s;
+    struct es_row r;
+    run_mode(SRV_SILENT, &r, &set, &s, NULL, TLS1_3_VERSION);
+    assert_failed(&r, es_tok_timeout, es_tok_handshake_timeout, -1, NULL, es_tok_client_hello);
+    assert_no_tls_params(&r);
+    ck_assert(r.handshake_ms >= 0);
+    /* Calls after the end change nothing. */
+    ck_assert_int_eq(es_tlsprobe_eof(tp), ES_TLS_DONE);
+    ck_assert_int_eq(es_tlsprobe_reset(tp), ES_TLS_DONE);
+    ck_assert_int_eq(es_tlsprobe_input(tp, (const uint8_t *)"x", 1, t0), ES_TLS_DONE);
+    struct es_row again;
+    memset(&again, 0, sizeof again);
+    es_tlsprobe_fill_row(tp, &again);
+    ck_assert_ptr_eq(again.error, es_tok_handshake_timeout);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Verification.                                                             */
+
+struct verify_case {
+    enum es_lab_certkind kind;
+    int ca; /* 0 = the trusted lab CA, 1 = another CA with its root sent, 2 = leaf alone */
+    bool no_verify;
+    const char *want;
+};
+
+static const struct verify_case verify_cases[] = {
+    {ES_CERT_GOOD, 0, false, es_tok_ok},
+    {ES_CERT_EXPIRED, 0, false, es_tok_expired},
+    {ES_CERT_FUTURE, 0, false, es_tok_not_yet_valid},
+    {ES_CERT_WRONG, 0, false, es_tok_hostname_mismatch},
+    {ES_CERT_SELFSIGNED, 0, false, es_tok_self_signed},
+    {ES_CERT_GOOD, 1, false, es_tok_self_signed},
+    {ES_CERT_GOOD, 2, false, es_tok_unknown_ca},
+    {ES_CERT_EXPIRED, 0, true, es_tok_off},
+};
+
+START_TEST(test_verify)
+{
+    const struct verify_case *vc = &verify_cases[_i];
+    struct es_labcerts *other = vc->ca ? es_labcerts_new() : NULL;
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, vc->no_verify, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.leaf = es_labcerts_leaf(other ? other : certs, HOST, vc->kind, ES_KEY_ECDSA);
+    c.no_chain = vc->ca == 2;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_msg(r.status == es_tok_ok, "case %d: %s %s", _i, r.status, r.error);
+    ck_assert_msg(r.verify == vc->want, "case %d: verify %s, want %s", _i, r.verify, vc->want);
+    ck_assert_uint_eq(es_tls_ctxset_verifications(set), vc->no_verify ? 0 : 1);
+    ck_assert_ptr_nonnull(r.cert_sha256);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+    es_labcerts_free(other);
+}
+END_TEST
+
+/* Verification names: the IP for IP targets, the SNI name in mode NAME, the
+ * host in mode none. */
+START_TEST(test_verify_names)
+{
+    struct es_variant v[3] = {
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST),
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_NAME),
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_NONE),
+    };
+    v[1].sni_name = "other.test";
+    struct es_tls_ctxset *set = mkset(v, 3, false, false);
+    struct es_edge ip = edge_for("127.0.0.1", true), host = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct {
+        uint32_t variant;
+        const struct es_edge *edge;
+        const char *sni_seen; /* "" = no SNI extension */
+        const char *sni_col;
+        const char *verify;
+    } cases[] = {
+        {0, &ip, "", "none", es_tok_hostname_mismatch},
+        {1, &host, "other.test", "other.test", es_tok_hostname_mismatch},
+        {2, &host, "", "none", es_tok_ok},
+        {0, &host, HOST, HOST, es_tok_ok},
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        struct es_row r;
+        run_probe(set, cases[i].variant, cases[i].edge, &s, NULL, &r);
+        ck_assert_ptr_eq(r.status, es_tok_ok);
+        ck_assert_msg(r.verify == cases[i].verify, "case %zu: verify %s", i, r.verify);
+        ck_assert_str_eq(s.sni, cases[i].sni_seen);
+        ck_assert_int_eq(s.sni_ext, cases[i].sni_seen[0] != '\0');
+        ck_assert_str_eq(r.sni, cases[i].sni_col);
+        es_tlsprobe_end(tp);
+        server_free(&s);
+    }
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* 100 probes of one chain and one name pay for one verification; another
+ * name is another key. */
+START_TEST(test_verify_cache)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false), other = edge_for("www." HOST, false);
+    struct srv_conf c = good_conf();
+    for (int i = 0; i < 100; i++) {
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        struct es_row r;
+        run_probe(set, 0, &e, &s, NULL, &r);
+        ck_assert_ptr_eq(r.verify, es_tok_ok);
+        ck_assert_str_eq(r.cert_subject, "CN=" HOST); /* a hit still records the fields */
+        ck_assert_ptr_nonnull(r.cert_sha256);
+        es_tlsprobe_end(tp);
+        server_free(&s);
+    }
+    ck_assert_uint_eq(es_tls_ctxset_verifications(set), 1);
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &other, &s, NULL, &r);
+    ck_assert_ptr_eq(r.verify, es_tok_hostname_mismatch);
+    ck_assert_uint_eq(es_tls_ctxset_verifications(set), 2);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Certificate fields.                                                       */
+
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* A self-signed certificate with fixed dates and a subject that needs
+ * RFC 2253 escaping. */
+static X509 *fixed_cert(EVP_PKEY *key)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
+    ck_assert(ASN1_TIME_set_string_X509(X509_getm_notBefore(x), "20250102030405Z"));
+    ck_assert(ASN1_TIME_set_string_X509(X509_getm_notAfter(x), "20361123100000Z"));
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC, (const unsigned char *)"US", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"Shop, \"Inc\"", -1, -1,
+                               0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)HOST, -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, key);
+    ck_assert(X509_sign(x, key, EVP_sha256()));
+    return x;
+}
+
+START_TEST(test_cert_fields)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    X509 *x = fixed_cert(c.leaf.key);
+    c.leaf.cert = x;
+    c.leaf.issuer = NULL;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    uint8_t md[32];
+    unsigned mdlen;
+    ck_assert(X509_digest(x, EVP_sha256(), md, &mdlen) && mdlen == 32);
+    char want[65];
+    hex_of(md, 32, want);
+    ck_assert_str_eq(r.cert_sha256, want);
+    ck_assert_str_eq(r.cert_subject, "CN=" HOST ",O=Shop\\, \\\"Inc\\\",C=US");
+    ck_assert_str_eq(r.cert_issuer, r.cert_subject);
+    ck_assert_str_eq(r.cert_not_before, "2025-01-02T03:04:05Z");
+    ck_assert_str_eq(r.cert_not_after, "2036-11-23T10:00:00Z");
+    ck_assert_ptr_eq(r.verify, es_tok_self_signed);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    X509_free(x);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+START_TEST(test_cert_fields_lab)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_str_eq(r.cert_subject, "CN=" HOST);
+    ck_assert_str_eq(r.cert_issuer, "CN=edgeshake lab CA");
+    uint8_t md[32];
+    unsigned mdlen;
+    ck_assert(X509_digest(c.leaf.cert, EVP_sha256(), md, &mdlen) && mdlen == 32);
+    char want[65];
+    hex_of(md, 32, want);
+    ck_assert_str_eq(r.cert_sha256, want);
+    /* The dates are the certificate's, to the second. */
+    struct tm tm;
+    char nb[32];
+    ck_assert(ASN1_TIME_to_tm(X509_get0_notBefore(c.leaf.cert), &tm));
+    strftime(nb, sizeof nb, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ck_assert_str_eq(r.cert_not_before, nb);
+    ck_assert_uint_eq(strlen(r.cert_not_after), 20);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* --h2-check.                                                               */
+
+struct h2_case {
+    enum srv_h2 server;
+    const char *want; /* NULL = formatted */
+    const char *want_text;
+};
+
+static const struct h2_case h2_cases[] = {
+    {H2_SETTINGS, es_tok_ok, "ok"},
+    {H2_SETTINGS_SPLIT, es_tok_ok, "ok"},
+    {H2_EOF, es_tok_eof, "eof"},
+    {H2_GOAWAY1, NULL, "goaway_1"},
+    {H2_GOAWAY_BIG, NULL, "goaway_4660"},
+    {H2_BAD, es_tok_bad_frame, "bad_frame"},
+    {H2_HEADERS, es_tok_no_settings, "no_settings"},
+    {H2_SILENT, es_tok_timeout, "timeout"},
+};
+
+START_TEST(test_h2)
+{
+    const struct h2_case *hc = &h2_cases[_i];
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, true);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    s.h2 = hc->server;
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_ptr_null(r.error);
+    ck_assert_int_eq(r.alert, -1);
+    ck_assert_ptr_eq(r.stage, es_tok_h2);
+    ck_assert_str_eq(r.alpn, "h2");
+    ck_assert_ptr_nonnull(r.h2);
+    ck_assert_str_eq(r.h2, hc->want_text);
+    if (hc->want)
+        ck_assert_ptr_eq(r.h2, hc->want);
+    if (strncmp(hc->want_text, "goaway_", 7) == 0 && strlen(hc->want_text) < 10)
+        ck_assert_ptr_eq(r.h2, es_h2_goaway_token(1));
+    /* The handshake time ends with the handshake, not with the h2 check. */
+    ck_assert_double_eq_tol(r.handshake_ms, 1.0, 1e-9);
+    /* The server got the preface, our empty SETTINGS, and our ACK of its own. */
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    static const uint8_t ack[] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
+    ck_assert_uint_ge(s.app_len, 33);
+    ck_assert_mem_eq(s.app, preface, 33);
+    if (hc->want == es_tok_ok) {
+        ck_assert_uint_eq(s.app_len, 42);
+        ck_assert_mem_eq(s.app + 33, ack, 9);
+    } else {
+        ck_assert_uint_eq(s.app_len, 33);
+    }
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* A TLS 1.3 server that wants a client certificate rejects the client after
+ * the client's Finished: the handshake is complete for the client (status
+ * ok), the h2 check ends with eof, and the alert columns say why. Without
+ * the h2 check nothing tells. */
+START_TEST(test_h2_alert_after_handshake)
+{
+    struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.client_cert = true;
+    for (int h2 = 1; h2 >= 0; h2--) {
+        struct es_tls_ctxset *set = mkset(&v, 1, false, h2);
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        s.h2 = H2_SETTINGS;
+        struct es_row r;
+        run_probe(set, 0, &e, &s, NULL, &r);
+        ck_assert_ptr_eq(r.status, es_tok_ok);
+        ck_assert_ptr_null(r.error);
+        ck_assert_ptr_eq(r.verify, es_tok_ok);
+        ck_assert(s.failed);
+        if (h2) {
+            ck_assert_ptr_eq(r.stage, es_tok_h2);
+            ck_assert_ptr_eq(r.h2, es_tok_eof);
+            ck_assert_int_eq(r.alert, 116);
+            ck_assert_str_eq(r.alert_name, "certificate_required");
+            ck_assert_ptr_eq(r.alert_from, es_tok_peer);
+        } else {
+            ck_assert_ptr_eq(r.stage, es_tok_finished);
+            ck_assert_ptr_null(r.h2);
+            ck_assert_int_eq(r.alert, -1);
+        }
+        es_tlsprobe_end(tp);
+        server_free(&s);
+        es_tls_ctxset_free(set);
+    }
+}
+END_TEST
+
+/* No h2 column without ALPN h2, nor without --h2-check. */
+START_TEST(test_h2_not_applicable)
+{
+    struct es_variant v[2] = {
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h11, ES_SNI_HOST),
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST),
+    };
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    for (int i = 0; i < 2; i++) {
+        struct es_tls_ctxset *set = mkset(&v[i], 1, false, i == 0);
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        s.h2 = H2_SETTINGS;
+        struct es_row r;
+        run_probe(set, 0, &e, &s, NULL, &r);
+        ck_assert_ptr_eq(r.status, es_tok_ok);
+        ck_assert_ptr_eq(r.stage, es_tok_finished);
+        ck_assert_ptr_null(r.h2);
+        ck_assert_uint_eq(s.app_len, 0);
+        es_tlsprobe_end(tp);
+        server_free(&s);
+        es_tls_ctxset_free(set);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* What the ClientHello carries.                                             */
+
+START_TEST(test_alpn_none)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, NULL, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert(s.hello_seen);
+    ck_assert(!s.alpn_ext);
+    ck_assert(s.sni_ext);
+    ck_assert_ptr_null(r.alpn);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+
+    v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h11, ES_SNI_NONE);
+    set = mkset(&v, 1, false, false);
+    server_init(&s, SRV_TLS, &c);
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert(s.alpn_ext);
+    ck_assert(!s.sni_ext);
+    ck_assert_str_eq(r.alpn, "http/1.1");
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Mappers and tables.                                                       */
+
+static const struct {
+    int ssl_error;
+    unsigned long err;
+    enum es_tls_io io;
+    const char *reason;
+} map_cases[] = {
+    {SSL_ERROR_NONE, 0, ES_TLS_IO_DONE, NULL},
+    {SSL_ERROR_WANT_READ, 0, ES_TLS_IO_WANT_READ, NULL},
+    {SSL_ERROR_WANT_WRITE, 0, ES_TLS_IO_WANT_WRITE, NULL},
+    {SSL_ERROR_ZERO_RETURN, 0, ES_TLS_IO_FAILED, es_tok_eof_during_handshake},
+    {SSL_ERROR_SYSCALL, 0, ES_TLS_IO_FAILED, es_tok_eof_during_handshake},
+    {SSL_ERROR_SYSCALL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_BAD_LENGTH), ES_TLS_IO_FAILED,
+     es_tok_handshake_error},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_WRONG_VERSION_NUMBER), ES_TLS_IO_FAILED,
+     es_tok_wrong_version_number},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_UNEXPECTED_EOF_WHILE_READING), ES_TLS_IO_FAILED,
+     es_tok_eof_during_handshake},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_NO_CIPHERS_AVAILABLE), ES_TLS_IO_FAILED,
+     es_tok_no_shared_cipher},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_NO_SHARED_CIPHER), ES_TLS_IO_FAILED,
+     es_tok_no_shared_cipher},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE), ES_TLS_IO_FAILED,
+     es_tok_handshake_error},
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_SSL, 0, SSL_R_RECORD_LENGTH_MISMATCH), ES_TLS_IO_FAILED,
+     es_tok_handshake_error},
+    /* the same reason number from another library is not SSL's */
+    {SSL_ERROR_SSL, ERR_PACK(ERR_LIB_X509, 0, SSL_R_WRONG_VERSION_NUMBER), ES_TLS_IO_FAILED,
+     es_tok_handshake_error},
+    {SSL_ERROR_SSL, 0, ES_TLS_IO_FAILED, es_tok_handshake_error},
+    {SSL_ERROR_WANT_X509_LOOKUP, 0, ES_TLS_IO_FAILED, es_tok_handshake_error},
+};
+
+START_TEST(test_map_error)
+{
+    const char *reason = "unset";
+    enum es_tls_io io = es_tls_map_error(map_cases[_i].ssl_error, map_cases[_i].err, &reason);
+    ck_assert_int_eq(io, map_cases[_i].io);
+    ck_assert_msg(reason == map_cases[_i].reason, "case %d: reason %s, want %s", _i, reason,
+                  map_cases[_i].reason);
+}
+END_TEST
+
+static const struct {
+    int code;
+    const char *name;
+} alert_cases[] = {
+    {0, "close_notify"},
+    {10, "unexpected_message"},
+    {20, "bad_record_mac"},
+    {22, "record_overflow"},
+    {40, "handshake_failure"},
+    {42, "bad_certificate"},
+    {43, "unsupported_certificate"},
+    {44, "certificate_revoked"},
+    {45, "certificate_expired"},
+    {46, "certificate_unknown"},
+    {47, "illegal_parameter"},
+    {48, "unknown_ca"},
+    {49, "access_denied"},
+    {50, "decode_error"},
+    {51, "decrypt_error"},
+    {70, "protocol_version"},
+    {71, "insufficient_security"},
+    {80, "internal_error"},
+    {86, "inappropriate_fallback"},
+    {90, "user_canceled"},
+    {109, "missing_extension"},
+    {110, "unsupported_extension"},
+    {112, "unrecognized_name"},
+    {113, "bad_certificate_status_response"},
+    {115, "unknown_psk_identity"},
+    {116, "certificate_required"},
+    {120, "no_application_protocol"},
+    {1, "unknown_alert"},
+    {255, "unknown_alert"},
+    {-1, "unknown_alert"},
+};
+
+START_TEST(test_alert_names)
+{
+    const char *n = es_alert_name(alert_cases[_i].code);
+    ck_assert_str_eq(n, alert_cases[_i].name);
+    ck_assert_ptr_eq(n, es_alert_name(alert_cases[_i].code)); /* interned */
+}
+END_TEST
+
+START_TEST(test_goaway_tokens)
+{
+    ck_assert_str_eq(es_h2_goaway_token(0), "goaway_0");
+    ck_assert_str_eq(es_h2_goaway_token(1), "goaway_1");
+    ck_assert_str_eq(es_h2_goaway_token(13), "goaway_13");
+    ck_assert_ptr_null(es_h2_goaway_token(14));
+    ck_assert_ptr_null(es_h2_goaway_token(0xffffffffu));
+    ck_assert_str_eq(es_tok_ok, "ok");
+    ck_assert_str_eq(es_tok_eof_during_handshake, "eof_during_handshake");
+    ck_assert_str_eq(es_tok_not_yet_valid, "not_yet_valid");
+    ck_assert_str_eq(es_tok_client_hello, "client_hello");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The ctxset: errors, sharing, key log.                                     */
+
+START_TEST(test_ctxset_errors)
+{
+    char err[256];
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_2_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    v.name = "tls1.2/h2/sni/c:NOPE";
+    v.ciphers = "NOPE-NOT-A-CIPHER";
+    struct es_tls_opts o = {.no_verify = true};
+    ck_assert_ptr_null(es_tls_ctxset_new(&v, 1, &o, err, sizeof err));
+    ck_assert_msg(strstr(err, "variant tls1.2/h2/sni/c:NOPE: --ciphers 'NOPE-NOT-A-CIPHER'"), "%s",
+                  err);
+
+    v = variant(TLS1_3_VERSION, TLS1_3_VERSION, NULL, ES_SNI_HOST);
+    v.groups = "P-256:bogus";
+    ck_assert_ptr_null(es_tls_ctxset_new(&v, 1, &o, err, sizeof err));
+    ck_assert_msg(strstr(err, "--groups 'P-256:bogus'"), "%s", err);
+
+    v = variant(TLS1_3_VERSION, TLS1_3_VERSION, NULL, ES_SNI_HOST);
+    struct es_tls_opts missing = {.ca_file = "/nonexistent/ca.pem"};
+    ck_assert_ptr_null(es_tls_ctxset_new(&v, 1, &missing, err, sizeof err));
+    ck_assert_msg(strstr(err, "--ca-file /nonexistent/ca.pem: cannot load"), "%s", err);
+    ck_assert_uint_eq(ERR_peek_error(), 0);
+}
+END_TEST
+
+/* Two worker sets share one trust store; a set survives the other's end. */
+START_TEST(test_ctxset_shared_store)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *a = mkset(&v, 1, false, false);
+    struct es_tls_ctxset *b = mkset(&v, 1, false, false);
+    es_tls_ctxset_free(a);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    struct es_row r;
+    run_probe(b, 0, &e, &s, NULL, &r);
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(b);
+}
+END_TEST
+
+START_TEST(test_keylog)
+{
+    size_t n = strlen(tmpdir) + sizeof "/keys.log";
+    char *path = malloc(n);
+    snprintf(path, n, "%s/keys.log", tmpdir);
+    struct es_variant v[2] = {
+        variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST),
+        variant(TLS1_2_VERSION, TLS1_2_VERSION, alpn_h2_h11, ES_SNI_HOST),
+    };
+    struct es_tls_opts o = {.no_verify = true, .keylog = path};
+    char err[256];
+    struct es_tls_ctxset *set = es_tls_ctxset_new(v, 2, &o, err, sizeof err);
+    ck_assert_msg(set != NULL, "%s", err);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    for (uint32_t i = 0; i < 2; i++) {
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        struct es_row r;
+        run_probe(set, i, &e, &s, NULL, &r);
+        ck_assert_ptr_eq(r.status, es_tok_ok);
+        es_tlsprobe_end(tp);
+        server_free(&s);
+    }
+    es_tls_ctxset_free(set);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    size_t len;
+    char *text = tl_read_file(path, &len);
+    ck_assert_ptr_nonnull(strstr(text, "CLIENT_HANDSHAKE_TRAFFIC_SECRET "));
+    ck_assert_ptr_nonnull(strstr(text, "\nCLIENT_RANDOM "));
+    ck_assert_int_eq(text[len - 1], '\n');
+    free(text);
+    free(path);
+}
+END_TEST
+
+/* Variants that differ only in SNI share one SSL_CTX; the probe memory is
+ * reusable after es_tlsprobe_end. */
+START_TEST(test_probe_reuse)
+{
+    struct es_variant v[2] = {
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST),
+        variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_NONE),
+    };
+    struct es_tls_ctxset *set = mkset(v, 2, true, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.tls_max = TLS1_2_VERSION;
+    for (int i = 0; i < 4; i++) {
+        struct server s;
+        server_init(&s, SRV_TLS, &c);
+        struct es_row r;
+        run_probe(set, (uint32_t)(i % 2), &e, &s, NULL, &r);
+        ck_assert_ptr_eq(r.status, es_tok_ok);
+        ck_assert_str_eq(r.tls_version, "1.2");
+        ck_assert_str_eq(s.sni, i % 2 ? "" : HOST);
+        es_tlsprobe_end(tp);
+        server_free(&s);
+    }
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tlsprobe");
+    TCase *tc = tcase_create("handshake");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_ok_tls13);
+    tcase_add_test(tc, test_ok_tls13_default_group);
+    tcase_add_test(tc, test_ok_tls12);
+    tcase_add_test(tc, test_ok_tls10);
+    tcase_add_test(tc, test_ok_byte_by_byte);
+    tcase_add_test(tc, test_alert_protocol_version);
+    tcase_add_test(tc, test_alert_no_application_protocol);
+    tcase_add_test(tc, test_alert_unrecognized_name);
+    tcase_add_test(tc, test_alert_handshake_failure);
+    tcase_add_test(tc, test_garbage);
+    tcase_add_test(tc, test_plain_http);
+    tcase_add_test(tc, test_local_alert);
+    tcase_add_test(tc, test_eof_after_client_hello);
+    tcase_add_test(tc, test_eof_after_certificate);
+    tcase_add_test(tc, test_reset);
+    tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_alpn_none);
+    tcase_add_test(tc, test_probe_reuse);
+    suite_add_tcase(s, tc);
+
+    TCase *tv = tcase_create("certificates");
+    tcase_add_checked_fixture(tv, setup, teardown);
+    tcase_add_loop_test(tv, test_verify, 0, (int)ES_ARRAY_LEN(verify_cases));
+    tcase_add_test(tv, test_verify_names);
+    tcase_add_test(tv, test_verify_cache);
+    tcase_add_test(tv, test_cert_fields);
+    tcase_add_test(tv, test_cert_fields_lab);
+    tcase_add_test(tv, test_ctxset_errors);
+    tcase_add_test(tv, test_ctxset_shared_store);
+    tcase_add_test(tv, test_keylog);
+    suite_add_tcase(s, tv);
+
+    TCase *th = tcase_create("h2");
+    tcase_add_checked_fixture(th, setup, teardown);
+    tcase_add_loop_test(th, test_h2, 0, (int)ES_ARRAY_LEN(h2_cases));
+    tcase_add_test(th, test_h2_not_applicable);
+    tcase_add_test(th, test_h2_alert_after_handshake);
+    suite_add_tcase(s, th);
+
+    TCase *tm = tcase_create("tables");
+    tcase_add_loop_test(tm, test_map_error, 0, (int)ES_ARRAY_LEN(map_cases));
+    tcase_add_loop_test(tm, test_alert_names, 0, (int)ES_ARRAY_LEN(alert_cases));
+    tcase_add_test(tm, test_goaway_tokens);
+    suite_add_tcase(s, tm);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
