@@ -40,11 +40,11 @@ struct option {
     const char *shown;   /* default as shown in help when `def` is not the whole story */
 };
 
-#define SCAN ES_CMD_SCAN
-#define REPORT ES_CMD_REPORT
-#define BENCH ES_CMD_BENCH
-#define LAB ES_CMD_LAB
-#define DEMO ES_CMD_DEMO
+#define SCAN     ES_CMD_SCAN
+#define REPORT   ES_CMD_REPORT
+#define BENCH    ES_CMD_BENCH
+#define LAB      ES_CMD_LAB
+#define DEMO     ES_CMD_DEMO
 #define F(field) offsetof(struct es_config, field)
 
 /* Rows leave trailing fields out (zero); -Wmissing-field-initializers would
@@ -59,16 +59,14 @@ static const struct option options[] = {
      "also probe every host against every IP/CIDR in FILE"},
     {"port", 'p', ARG_UINT, SCAN, F(port), "N", "443", "port for targets without one", 1, 65535},
     {"resolver", 'r', ARG_LIST, SCAN, F(resolvers), "LABEL=ADDR[:PORT][,ecs=SUBNET]", NULL,
-     "add a resolver; repeatable; answers keep its label", 0, 0, NULL,
-     "system = /etc/resolv.conf"},
+     "add a resolver; repeatable; answers keep its label", 0, 0, NULL, "system = /etc/resolv.conf"},
     {"family", 0, ARG_CHOICE, SCAN, F(family), "4|6|both", "4",
      "address families to resolve and probe", 0, 0, "4|6|both"},
     /* scan: the variant matrix */
     {"tls", 0, ARG_LISTCHOICE, SCAN, F(tls), "V", NULL,
      "offer exactly TLS V; repeatable, one variant each", 0, 0, "1.0|1.1|1.2|1.3", "1.2 and 1.3"},
     {"alpn", 0, ARG_LIST, SCAN, F(alpn), "LIST", NULL,
-     "offered ALPN list (h2, http/1.1, h2,http/1.1, none); repeatable", 0, 0, NULL,
-     "h2,http/1.1"},
+     "offered ALPN list (h2, http/1.1, h2,http/1.1, none); repeatable", 0, 0, NULL, "h2,http/1.1"},
     {"sni", 0, ARG_LIST, SCAN, F(sni), "host|none|NAME", NULL, "SNI mode; repeatable", 0, 0, NULL,
      "host"},
     {"ciphers", 0, ARG_LIST, SCAN, F(ciphers), "STR", NULL,
@@ -77,8 +75,7 @@ static const struct option options[] = {
      "TLS 1.3 cipher suites; repeatable", 0, 0, NULL, "OpenSSL default"},
     {"groups", 0, ARG_LIST, SCAN, F(groups), "STR", NULL,
      "offered key-exchange groups (X25519:P-256); repeatable", 0, 0, NULL, "OpenSSL default"},
-    {"repeat", 0, ARG_UINT, SCAN, F(repeat), "N", "1", "attempts per (host, ip, variant)", 1,
-     1000},
+    {"repeat", 0, ARG_UINT, SCAN, F(repeat), "N", "1", "attempts per (host, ip, variant)", 1, 1000},
     {"h2-check", 0, ARG_FLAG, SCAN, F(h2_check), NULL, NULL,
      "after ALPN h2, send the HTTP/2 preface and wait for the server's SETTINGS"},
     /* scan and bench: verification and deadlines */
@@ -90,14 +87,14 @@ static const struct option options[] = {
      "whole-probe deadline: connect + handshake + h2 check", 1, 3600000},
     {"connect-timeout", 0, ARG_UINT, SCAN | BENCH, F(connect_timeout_ms), "MS", NULL,
      "connect deadline", 1, 3600000, NULL, "the --timeout"},
-    {"dns-timeout", 0, ARG_UINT, SCAN, F(dns_timeout_ms), "MS", "2000",
-     "per-try DNS deadline", 1, 600000},
+    {"dns-timeout", 0, ARG_UINT, SCAN, F(dns_timeout_ms), "MS", "2000", "per-try DNS deadline", 1,
+     600000},
     {"dns-retries", 0, ARG_UINT, SCAN, F(dns_retries), "N", "2", "DNS retries per resolver", 0, 20},
     /* scan and bench: the engine */
     {"concurrency", 'c', ARG_UINT, SCAN | BENCH, F(concurrency), "N", "1000",
      "probes in flight, all workers together", 1, 1000000},
-    {"threads", 't', ARG_UINT, SCAN | BENCH, F(threads), "N", NULL, "worker threads", 1, 1024,
-     NULL, "online cores"},
+    {"threads", 't', ARG_UINT, SCAN | BENCH, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
+     "online cores"},
     {"rate", 0, ARG_UINT, SCAN, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
     {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP", 1, 1000000},
@@ -105,8 +102,8 @@ static const struct option options[] = {
     {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, SCAN, F(format), "csv|jsonl", NULL, "output format", 0, 0,
      "csv|jsonl", "from the -o suffix, else csv"},
-    {"shard", 0, ARG_STR, SCAN, F(shard), "I/N", NULL,
-     "keep hosts with xxh3(host) mod N == I", 0, 0, NULL, "0/1"},
+    {"shard", 0, ARG_STR, SCAN, F(shard), "I/N", NULL, "keep hosts with xxh3(host) mod N == I", 0,
+     0, NULL, "0/1"},
     {"shards", 0, ARG_UINT, SCAN, F(shards), "N", NULL,
      "shard count; I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID", 1, 1000000},
     {"vantage", 0, ARG_STR, SCAN, F(vantage), "LABEL", NULL, "written in every row", 0, 0, NULL,
@@ -120,8 +117,8 @@ static const struct option options[] = {
      "resolve and plan, connect to nothing: one row per planned probe"},
     /* report */
     {"output", 'o', ARG_STR, REPORT | BENCH, F(output), "FILE", "-", "output file ('-' = stdout)"},
-    {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0,
-     0, "text|csv|json|html", "text on a TTY, else csv"},
+    {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,
+     "text|csv|json|html", "text on a TTY, else csv"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
      "attempts needed before calling a probe intermittent", 1, 1000000},
     {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]", NULL,
@@ -131,8 +128,8 @@ static const struct option options[] = {
     /* bench */
     {"handshakes", 'n', ARG_UINT, BENCH, F(handshakes), "N", "10000", "full handshakes to run", 1,
      1000000000},
-    {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n",
-     1, 86400},
+    {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n", 1,
+     86400},
     {"tls", 0, ARG_CHOICE, BENCH, F(bench_tls), "V", "1.3", "TLS version", 0, 0, "1.2|1.3"},
     {"format", 0, ARG_CHOICE, BENCH, F(format), "text|csv|json", "text", "output format", 0, 0,
      "text|csv|json"},
@@ -155,16 +152,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {ES_CMD_SCAN, "scan", "[TARGET...] [options]", "probe; write one row per attempt", 0,
-     SIZE_MAX},
+    {ES_CMD_SCAN, "scan", "[TARGET...] [options]", "probe; write one row per attempt", 0, SIZE_MAX},
     {ES_CMD_REPORT, "report", "[options] FILE...", "findings from one or more scan files", 1,
      SIZE_MAX},
     {ES_CMD_BENCH, "bench", "[TARGET] [options]", "handshake throughput and latency benchmark", 0,
      1},
-    {ES_CMD_LAB, "lab", "SPEC [--state DIR]",
-     "run the simulated CDN (TLS edges + DNS resolvers)", 1, 1},
-    {ES_CMD_DEMO, "demo", "[--out DIR]", "start the built-in lab, scan it, print the report", 0,
-     0},
+    {ES_CMD_LAB, "lab", "SPEC [--state DIR]", "run the simulated CDN (TLS edges + DNS resolvers)",
+     1, 1},
+    {ES_CMD_DEMO, "demo", "[--out DIR]", "start the built-in lab, scan it, print the report", 0, 0},
 };
 
 static const struct command *current;
@@ -216,9 +211,7 @@ static void set_value(struct es_config *cfg, const struct option *o, const char 
     char *field = (char *)cfg + o->off;
     uint64_t u;
     switch (o->type) {
-    case ARG_FLAG:
-        *(bool *)field = true;
-        return;
+    case ARG_FLAG: *(bool *)field = true; return;
     case ARG_STR:
         if (!*v)
             es_usage_error("--%s: expected %s, got an empty value", o->name, o->arg);
@@ -226,9 +219,8 @@ static void set_value(struct es_config *cfg, const struct option *o, const char 
         return;
     case ARG_UINT:
         if (!es_parse_u64(v, o->min, o->max, &u))
-            es_usage_error("--%s: expected %s, a whole number from %llu to %llu, got '%s'",
-                           o->name, o->arg, (unsigned long long)o->min,
-                           (unsigned long long)o->max, v);
+            es_usage_error("--%s: expected %s, a whole number from %llu to %llu, got '%s'", o->name,
+                           o->arg, (unsigned long long)o->min, (unsigned long long)o->max, v);
         *(uint64_t *)field = u;
         return;
     case ARG_CHOICE:
@@ -406,8 +398,8 @@ static void wrap(FILE *f, const char *text, int col, int indent)
 
 void es_cli_free(struct es_config *cfg)
 {
-    struct es_strlist *lists[] = {&cfg->args,  &cfg->resolvers, &cfg->tls,          &cfg->alpn,
-                                  &cfg->sni,   &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
+    struct es_strlist *lists[] = {&cfg->args, &cfg->resolvers, &cfg->tls,          &cfg->alpn,
+                                  &cfg->sni,  &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
     for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
         free(lists[i]->v);
         lists[i]->v = NULL;
@@ -441,12 +433,13 @@ static void help_option(FILE *f, const struct option *o)
 void es_cli_help(FILE *f, enum es_command cmd)
 {
     if (cmd == ES_CMD_NONE) {
-        fprintf(f, "edgeshake %s - sweep every edge of a TLS fleet with every ClientHello variant\n\n"
-                   "usage:\n",
+        fprintf(f,
+                "edgeshake %s - sweep every edge of a TLS fleet with every ClientHello variant\n\n"
+                "usage:\n",
                 ES_VERSION);
         for (size_t i = 0; i < ES_ARRAY_LEN(commands); i++)
-            fprintf(f, "  edgeshake %-6s %s\n%*s%s\n", commands[i].name, commands[i].usage, 19,
-                    "", commands[i].summary);
+            fprintf(f, "  edgeshake %-6s %s\n%*s%s\n", commands[i].name, commands[i].usage, 19, "",
+                    commands[i].summary);
         fprintf(f, "  edgeshake --version | --help | COMMAND --help\n");
         return;
     }

@@ -183,8 +183,7 @@ int es_lab_main(const struct es_config *cfg)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigprocmask(SIG_BLOCK, &mask, NULL);
-    struct es_watch sigw = {.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC),
-                            .fn = on_signal};
+    struct es_watch sigw = {.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_signal};
 
     struct es_loop *loop = es_loop_new();
     struct es_labcerts *certs = es_labcerts_new();

@@ -132,7 +132,9 @@ int es_loop_run_once(struct es_loop *loop, int max_wait_ms)
     loop->now_ms = es_now_ms();
     if (loop->nheap) {
         uint64_t due = loop->heap[0]->when_ms;
-        int until = due <= loop->now_ms ? 0 : (int)(due - loop->now_ms > 60000 ? 60000 : due - loop->now_ms);
+        int until = due <= loop->now_ms
+                        ? 0
+                        : (int)(due - loop->now_ms > 60000 ? 60000 : due - loop->now_ms);
         if (wait < 0 || until < wait)
             wait = until;
     }

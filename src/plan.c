@@ -157,8 +157,8 @@ const struct es_edge *es_plan_finish(struct es_plan *p, size_t *n)
     for (size_t i = 0; i < p->nedges; i++) {
         struct pedge *pe = &p->edges[i];
         p->out[i] = pe->e;
-        p->out[i].resolver = pe->resolvers ? join(p, pe->resolvers, p->labels)
-                                           : es_intern(p->pool, "-");
+        p->out[i].resolver =
+            pe->resolvers ? join(p, pe->resolvers, p->labels) : es_intern(p->pool, "-");
         p->out[i].ecs = join(p, pe->resolvers, p->ecs);
     }
     qsort(p->out, p->nedges, sizeof *p->out, edge_cmp);

@@ -22,17 +22,33 @@
 /* ---- columns ---- */
 
 enum col {
-    C_HOST, C_PORT, C_IP, C_RESOLVER, C_SNI, C_VARIANT, C_TLS_OFFERED, C_ALPN_OFFERED,
-    C_CIPHERS_OFFERED, C_GROUPS_OFFERED, C_STATUS, C_ERROR, C_ALERT, C_ALERT_NAME, C_VERIFY,
-    C_CERT_SHA, C_H2, NCOL
+    C_HOST,
+    C_PORT,
+    C_IP,
+    C_RESOLVER,
+    C_SNI,
+    C_VARIANT,
+    C_TLS_OFFERED,
+    C_ALPN_OFFERED,
+    C_CIPHERS_OFFERED,
+    C_GROUPS_OFFERED,
+    C_STATUS,
+    C_ERROR,
+    C_ALERT,
+    C_ALERT_NAME,
+    C_VERIFY,
+    C_CERT_SHA,
+    C_H2,
+    NCOL
 };
 static const char *const col_names[NCOL] = {
-    "host", "port", "ip", "resolver", "sni", "variant", "tls_offered", "alpn_offered",
-    "ciphers_offered", "groups_offered", "status", "error", "alert", "alert_name", "verify",
+    "host",        "port",        "ip",           "resolver",        "sni",
+    "variant",     "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
+    "status",      "error",       "alert",        "alert_name",      "verify",
     "cert_sha256", "h2",
 };
 static const bool col_required[NCOL] = {
-    [C_HOST] = true, [C_PORT] = true, [C_IP] = true, [C_RESOLVER] = true,
+    [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
     [C_VARIANT] = true, [C_STATUS] = true, [C_ERROR] = true,
 };
 
@@ -325,14 +341,16 @@ static bool add_row(struct report *r, const struct es_scanread *in, char *err, s
         snprintf(err, errlen, "host '%.64s' or port '%.16s' is not valid", F(C_HOST), F(C_PORT));
         return false;
     }
-    static const char *const statuses[] = {"ok", "alert", "tls_error", "connect_error",
+    static const char *const statuses[] = {"ok",      "alert",    "tls_error", "connect_error",
                                            "timeout", "dns_error"};
     bool known = false;
     for (size_t i = 0; i < ES_ARRAY_LEN(statuses); i++)
         known |= !strcmp(status, statuses[i]);
     if (!known) {
-        snprintf(err, errlen, "status '%.32s' is not one of ok, alert, tls_error, "
-                              "connect_error, timeout, dns_error, planned", status);
+        snprintf(err, errlen,
+                 "status '%.32s' is not one of ok, alert, tls_error, "
+                 "connect_error, timeout, dns_error, planned",
+                 status);
         return false;
     }
     r->rows++;
@@ -926,8 +944,8 @@ static void judge_cert(const struct report *r, const struct host *host, struct e
     f->repro = es_xstrdup("");
 }
 
-static void judge_host(const struct report *r, uint32_t h, struct es_findings *fs,
-                       uint64_t dead, uint32_t *scratch, size_t nscratch)
+static void judge_host(const struct report *r, uint32_t h, struct es_findings *fs, uint64_t dead,
+                       uint32_t *scratch, size_t nscratch)
 {
     const struct host *host = &r->hosts[h];
     /* dns: resolvers that fail for this host while another answers. */
@@ -1035,9 +1053,10 @@ static uint64_t judge_dead_resolvers(const struct report *r, struct es_findings 
         f->passing_resolvers = join_resolvers(r, 0);
         f->failed = failed;
         f->attempts = failed;
-        es_sb_printf(&b, "the resolver labelled %s fails for all %zu names asked: it is down, "
-                      "unreachable or refuses this vantage point",
-                  r->resolvers[i], failed);
+        es_sb_printf(&b,
+                     "the resolver labelled %s fails for all %zu names asked: it is down, "
+                     "unreachable or refuses this vantage point",
+                     r->resolvers[i], failed);
         f->explain = es_sb_take(&b);
         f->repro = es_xstrdup("");
     }
@@ -1279,8 +1298,13 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                 const struct hi *e = &r->his[x->hi];
                 char *res = join_resolvers(r, e->resolvers);
                 struct es_heat_cell c = {
-                    .host = host->name, .port = host->port, .variant = hv->variant,
-                    .ip = e->ip, .resolvers = *res ? res : "-", .ok = x->ok, .fail = x->fail,
+                    .host = host->name,
+                    .port = host->port,
+                    .variant = hv->variant,
+                    .ip = e->ip,
+                    .resolvers = *res ? res : "-",
+                    .ok = x->ok,
+                    .fail = x->fail,
                     .failure = x->sig ? x->sig : (e->vtoken ? e->vtoken : ""),
                 };
                 fn(arg, &c);
@@ -1300,8 +1324,8 @@ int es_report_main(const struct es_config *cfg)
     struct es_report_input in;
     struct es_findings fs = {0};
     es_report_input_init(&in, (unsigned)cfg->min_repeat);
-    if (es_report_read(&in, cfg->args.v, cfg->args.n, cfg->skip_bad_rows, &fs, err,
-                       sizeof err) < 0) {
+    if (es_report_read(&in, cfg->args.v, cfg->args.n, cfg->skip_bad_rows, &fs, err, sizeof err) <
+        0) {
         es_warn("%s%s", err,
                 cfg->skip_bad_rows ? "" : " (--skip-bad-rows counts and skips bad rows)");
         es_report_input_free(&in);

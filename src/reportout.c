@@ -9,10 +9,14 @@
 #include "edgeshake/util.h"
 
 static const char *const kind_names[ES_FINDING_NKINDS] = {
-    [ES_FINDING_DOWN] = "down",     [ES_FINDING_REGION] = "region",
-    [ES_FINDING_NODE] = "node",     [ES_FINDING_VARIANT] = "variant",
-    [ES_FINDING_CERT] = "cert",     [ES_FINDING_H2] = "h2",
-    [ES_FINDING_INTERMITTENT] = "intermittent", [ES_FINDING_DNS] = "dns",
+    [ES_FINDING_DOWN] = "down",
+    [ES_FINDING_REGION] = "region",
+    [ES_FINDING_NODE] = "node",
+    [ES_FINDING_VARIANT] = "variant",
+    [ES_FINDING_CERT] = "cert",
+    [ES_FINDING_H2] = "h2",
+    [ES_FINDING_INTERMITTENT] = "intermittent",
+    [ES_FINDING_DNS] = "dns",
 };
 
 const char *es_finding_kind_name(enum es_finding_kind kind)
@@ -120,9 +124,9 @@ static void write_text(FILE *f, const struct es_report_input *in, const struct e
                        bool color)
 {
     const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
-    fprintf(f, "edgeshake report: %zu file%s, %llu rows, %zu hosts, %zu finding%s\n",
-            in->nfiles, in->nfiles == 1 ? "" : "s", (unsigned long long)in->rows, in->nhosts,
-            fs->n, fs->n == 1 ? "" : "s");
+    fprintf(f, "edgeshake report: %zu file%s, %llu rows, %zu hosts, %zu finding%s\n", in->nfiles,
+            in->nfiles == 1 ? "" : "s", (unsigned long long)in->rows, in->nhosts, fs->n,
+            fs->n == 1 ? "" : "s");
     if (in->planned && !in->rows)
         fprintf(f, "(%llu planned rows from --dry-run: nothing was probed)\n",
                 (unsigned long long)in->planned);
@@ -221,8 +225,7 @@ static void write_csv(FILE *f, const struct es_findings *fs)
             fputc(',', f);
             csv_cell(f, cells[c]);
         }
-        fprintf(f, ",%llu,%llu,", (unsigned long long)x->failed,
-                (unsigned long long)x->attempts);
+        fprintf(f, ",%llu,%llu,", (unsigned long long)x->failed, (unsigned long long)x->attempts);
         csv_cell(f, x->explain);
         fputc(',', f);
         csv_cell(f, x->repro);
@@ -248,8 +251,7 @@ static void json_str(FILE *f, const char *s)
 static void write_json(FILE *f, const struct es_report_input *in, const struct es_findings *fs)
 {
     fprintf(f, "{\"files\":%zu,\"rows\":%llu,\"bad_rows\":%llu,\"hosts\":%zu,\"findings\":[",
-            in->nfiles, (unsigned long long)in->rows, (unsigned long long)in->bad_rows,
-            in->nhosts);
+            in->nfiles, (unsigned long long)in->rows, (unsigned long long)in->bad_rows, in->nhosts);
     for (size_t i = 0; i < fs->n; i++) {
         const struct es_finding *x = &fs->v[i];
         fprintf(f, "%s\n{\"kind\":\"%s\",\"host\":", i ? "," : "", es_finding_kind_name(x->kind));
@@ -267,8 +269,8 @@ static void write_json(FILE *f, const struct es_report_input *in, const struct e
             fprintf(f, ",\"%s\":", names[c]);
             json_str(f, cells[c]);
         }
-        fprintf(f, ",\"failed\":%llu,\"attempts\":%llu,\"explain\":",
-                (unsigned long long)x->failed, (unsigned long long)x->attempts);
+        fprintf(f, ",\"failed\":%llu,\"attempts\":%llu,\"explain\":", (unsigned long long)x->failed,
+                (unsigned long long)x->attempts);
         json_str(f, x->explain);
         fputs(",\"repro\":", f);
         json_str(f, x->repro);
@@ -308,9 +310,14 @@ static void collect(void *arg, const struct es_heat_cell *c)
 {
     struct cells *cs = arg;
     cs->v = es_xgrow(cs->v, &cs->cap, cs->n + 1, sizeof *cs->v);
-    cs->v[cs->n++] = (struct cell){es_xstrdup(c->host), es_xstrdup(c->variant),
-                                   es_xstrdup(c->ip),   es_xstrdup(c->resolvers),
-                                   es_xstrdup(c->failure), c->port, c->ok, c->fail};
+    cs->v[cs->n++] = (struct cell){es_xstrdup(c->host),
+                                   es_xstrdup(c->variant),
+                                   es_xstrdup(c->ip),
+                                   es_xstrdup(c->resolvers),
+                                   es_xstrdup(c->failure),
+                                   c->port,
+                                   c->ok,
+                                   c->fail};
 }
 
 static int cell_cmp(const void *a, const void *b)
@@ -378,14 +385,12 @@ static void html_heat_host(FILE *f, const struct cell *c, size_t n)
         html_str(f, variants[v]);
         fputs("</th>", f);
         for (size_t i = 0; i < n; i++) {
-            if (i && !strcmp(c[i].ip, c[i - 1].ip) &&
-                !strcmp(c[i].resolvers, c[i - 1].resolvers))
+            if (i && !strcmp(c[i].ip, c[i - 1].ip) && !strcmp(c[i].resolvers, c[i - 1].resolvers))
                 continue;
             /* find (this column, variant v) */
             const struct cell *hit = NULL;
-            for (size_t j = i; j < n && !strcmp(c[j].ip, c[i].ip) &&
-                               !strcmp(c[j].resolvers, c[i].resolvers);
-                 j++)
+            for (size_t j = i;
+                 j < n && !strcmp(c[j].ip, c[i].ip) && !strcmp(c[j].resolvers, c[i].resolvers); j++)
                 if (!strcmp(c[j].variant, variants[v]))
                     hit = &c[j];
             if (!hit) {

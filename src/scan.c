@@ -125,8 +125,8 @@ static void setup_resolvers(struct scan *s)
     char err[512];
     const struct es_config *cfg = s->cfg;
     if (cfg->resolvers.n) {
-        s->resolvers = es_resolvers_parse(cfg->resolvers.v, cfg->resolvers.n, &s->nresolvers,
-                                          err, sizeof err);
+        s->resolvers =
+            es_resolvers_parse(cfg->resolvers.v, cfg->resolvers.n, &s->nresolvers, err, sizeof err);
         if (!s->resolvers)
             es_usage_error("%s", err);
     } else {
@@ -388,8 +388,13 @@ int es_scan_main(const struct es_config *cfg)
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         struct es_engine_params p = {
-            .cfg = cfg, .edges = edges, .nedges = nedges, .variants = s.variants,
-            .nvariants = s.nvariants, .writer = s.writer, .format = s.format,
+            .cfg = cfg,
+            .edges = edges,
+            .nedges = nedges,
+            .variants = s.variants,
+            .nvariants = s.nvariants,
+            .writer = s.writer,
+            .format = s.format,
         };
         struct es_engine_result res;
         enum es_engine_status st = es_engine_run(&p, &res);
@@ -409,8 +414,8 @@ int es_scan_main(const struct es_config *cfg)
                 (unsigned long long)cfg->repeat, (unsigned long long)s.dns_error_rows,
                 status == ES_EXIT_INTERRUPTED ? "; interrupted" : "");
     if (status == ES_EXIT_OK && rows != planned + s.dns_error_rows) {
-        es_warn("%llu rows written but %llu planned: rows were lost",
-                (unsigned long long)rows, (unsigned long long)(planned + s.dns_error_rows));
+        es_warn("%llu rows written but %llu planned: rows were lost", (unsigned long long)rows,
+                (unsigned long long)(planned + s.dns_error_rows));
         status = ES_EXIT_RUNTIME;
     }
     es_rowbuf_free(&s.rows);

@@ -163,8 +163,7 @@ static int csv_record(struct es_scanread *r, char *err, size_t errlen)
             } else if (c == '\r' && peekbyte(r) == '\n') {
                 continue;
             } else {
-                snprintf(err, errlen, "%s:%lu: text after a closing quote", r->path,
-                         r->rec_line);
+                snprintf(err, errlen, "%s:%lu: text after a closing quote", r->path, r->rec_line);
                 skip_line(r);
                 return -1;
             }
@@ -316,8 +315,7 @@ static char *jstring(struct jcur *j, char *o)
                 return NULL; /* a NUL would cut the field short */
             o = utf8(o, cp);
             break;
-        default:
-            return NULL;
+        default: return NULL;
         }
     }
     return NULL;
@@ -401,8 +399,7 @@ bad:
 }
 
 struct es_scanread *es_scanread_open(const char *path, const char *const *want,
-                                     const bool *required, size_t nwant, char *err,
-                                     size_t errlen)
+                                     const bool *required, size_t nwant, char *err, size_t errlen)
 {
     struct es_scanread *r = es_xcalloc(1, sizeof *r);
     r->path = es_xstrdup(path);

@@ -84,8 +84,8 @@ static char *findings(void)
         const char *variant = cells[3];
         if (!strcmp(cells[0], "intermittent"))
             variant = "*";
-        o += (size_t)sprintf(res + o, "%s,%s,%s,%s,%s,%s\n", cells[0], cells[1], variant,
-                             cells[4], cells[5], cells[7]);
+        o += (size_t)sprintf(res + o, "%s,%s,%s,%s,%s,%s\n", cells[0], cells[1], variant, cells[4],
+                             cells[5], cells[7]);
     }
     free(buf);
     free(out);
@@ -96,21 +96,20 @@ START_TEST(test_demo_findings)
 {
     char *f = findings();
     ck_assert_str_eq(
-        f,
-        "region,api.demo.test,tls1.2/h2,http1.1/nosni;tls1.2/h2/nosni;tls1.3/h2,http1.1/nosni;"
-        "tls1.3/h2/nosni,alert 112 unrecognized_name,127.77.3.4,ap\n"
-        "node,api.demo.test,tls1.2/h2/nosni;tls1.2/h2/sni;tls1.3/h2/nosni;tls1.3/h2/sni,"
-        "alert 120 no_application_protocol,127.77.3.2,eu\n"
-        "node,blog.demo.test,,connection_refused,127.77.6.3,us\n"
-        "cert,blog.demo.test,,verify hostname_mismatch,127.77.6.1,eu\n"
-        "h2,media.demo.test,,h2 eof,127.77.5.2,eu\n"
-        "intermittent,media.demo.test,*,connection_reset,127.77.5.4,us\n"
-        "dns,media.demo.test,,nxdomain,,ap\n"
-        "region,pay.demo.test,tls1.2/h2,http1.1/nosni;tls1.2/h2,http1.1/sni;tls1.2/h2/nosni;"
-        "tls1.2/h2/sni,alert 40 handshake_failure,127.77.4.3,ap\n"
-        "cert,pay.demo.test,,verify expired,127.77.4.1,eu\n"
-        "region,shop.demo.test,tls1.3/h2,http1.1/nosni;tls1.3/h2,http1.1/sni;tls1.3/h2/nosni;"
-        "tls1.3/h2/sni,alert 70 protocol_version,127.77.2.3,us\n");
+        f, "region,api.demo.test,tls1.2/h2,http1.1/nosni;tls1.2/h2/nosni;tls1.3/h2,http1.1/nosni;"
+           "tls1.3/h2/nosni,alert 112 unrecognized_name,127.77.3.4,ap\n"
+           "node,api.demo.test,tls1.2/h2/nosni;tls1.2/h2/sni;tls1.3/h2/nosni;tls1.3/h2/sni,"
+           "alert 120 no_application_protocol,127.77.3.2,eu\n"
+           "node,blog.demo.test,,connection_refused,127.77.6.3,us\n"
+           "cert,blog.demo.test,,verify hostname_mismatch,127.77.6.1,eu\n"
+           "h2,media.demo.test,,h2 eof,127.77.5.2,eu\n"
+           "intermittent,media.demo.test,*,connection_reset,127.77.5.4,us\n"
+           "dns,media.demo.test,,nxdomain,,ap\n"
+           "region,pay.demo.test,tls1.2/h2,http1.1/nosni;tls1.2/h2,http1.1/sni;tls1.2/h2/nosni;"
+           "tls1.2/h2/sni,alert 40 handshake_failure,127.77.4.3,ap\n"
+           "cert,pay.demo.test,,verify expired,127.77.4.1,eu\n"
+           "region,shop.demo.test,tls1.3/h2,http1.1/nosni;tls1.3/h2,http1.1/sni;tls1.3/h2/nosni;"
+           "tls1.3/h2/sni,alert 70 protocol_version,127.77.2.3,us\n");
     free(f);
 }
 END_TEST

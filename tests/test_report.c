@@ -22,7 +22,9 @@ static void row(char **buf, const char *host, const char *ip, const char *resolv
     static const struct {
         int code;
         const char *name;
-    } names[] = {{40, "handshake_failure"}, {70, "protocol_version"}, {112, "unrecognized_name"},
+    } names[] = {{40, "handshake_failure"},
+                 {70, "protocol_version"},
+                 {112, "unrecognized_name"},
                  {120, "no_application_protocol"}};
     const char *aname = "";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -36,8 +38,8 @@ static void row(char **buf, const char *host, const char *ip, const char *resolv
     ck_assert(asprintf(buf,
                        "%s2026-11-23T00:00:00.000Z,v,%s,8443,%s,4,%s,,%s,%s,%s,h2,,,1,%s,%s,%s,"
                        "%s,%s,,,,,,%s,%s,CN=x,CN=ca,,,no,%s,1.000,1.000,1.000,3.000\n",
-                       old, host, ip, resolver, host, variant, tls, status, error, alerttext,
-                       aname, alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
+                       old, host, ip, resolver, host, variant, tls, status, error, alerttext, aname,
+                       alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
     free(old);
 }
 
@@ -116,13 +118,13 @@ START_TEST(test_region_vs_node)
     /* us returns only .3, which lacks TLS 1.3: region. */
     ok(&b, "r.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
     ok(&b, "r.test", "127.0.0.2", "eu", "tls1.3/h2/sni");
-    row(&b, "r.test", "127.0.0.3", "us", "tls1.3/h2/sni", "alert", "protocol_version", 70, "",
-        "", "");
+    row(&b, "r.test", "127.0.0.3", "us", "tls1.3/h2/sni", "alert", "protocol_version", 70, "", "",
+        "");
     ok(&b, "r.test", "127.0.0.3", "us", "tls1.2/h2/sni");
     /* eu returns .5 (bad) and .4 (good): node. */
     ok(&b, "n.test", "127.0.0.4", "eu", "tls1.3/h2/sni");
-    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "",
-        "", "");
+    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "", "",
+        "");
     char *csv = findings_csv(b, 2);
     char *c = cut(csv, 9);
     ck_assert_str_eq(c, "node,n.test,8443,tls1.3/h2/sni,alert 112 unrecognized_name,127.0.0.5,"
@@ -182,8 +184,8 @@ START_TEST(test_intermittent_min_repeat)
      * failure is flaky there too: intermittent, never a `node` finding. */
     char *b2 = strdup(b);
     for (int i = 0; i < 2; i++)
-        row(&b2, "f.test", "127.0.0.1", "eu", "tls1.2/h2/sni", "tls_error", "connection_reset",
-            -1, "", "", "");
+        row(&b2, "f.test", "127.0.0.1", "eu", "tls1.2/h2/sni", "tls_error", "connection_reset", -1,
+            "", "", "");
     ok(&b2, "f.test", "127.0.0.2", "eu", "tls1.2/h2/sni");
     csv = findings_csv(b2, 2);
     c = cut(csv, 11);
@@ -262,7 +264,7 @@ static const struct bad_case bad_cases[] = {
     {"", "empty file"},
     {"host,port\nx,1\n", "no column 'ip'"},
     {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,v,ok\n", ":2: 6 fields, the "
-                                                                            "header has 7"},
+                                                                           "header has 7"},
     {"host,port,ip,resolver,variant,status,error\nx,99999,127.0.0.1,-,v,ok,\n",
      ":2: host 'x' or port '99999' is not valid"},
     {"host,port,ip,resolver,variant,status,error\nx,1,127.0.0.1,-,v,fine,\n",
@@ -307,8 +309,8 @@ START_TEST(test_fail_on_and_formats)
 {
     char *b = strdup(header);
     ok(&b, "n.test", "127.0.0.4", "eu", "tls1.3/h2/sni");
-    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "",
-        "", "");
+    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "", "",
+        "");
     char *dir = tl_tmpdir();
     char *path = tl_write_file(dir, "scan.csv", b);
     char *out, *err;

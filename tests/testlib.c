@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -185,6 +186,8 @@ void tl_lab_start(struct tl_lab *lab, const char *spec_text)
     lab->pid = fork();
     ck_assert(lab->pid >= 0);
     if (lab->pid == 0) {
+        /* A test process that dies must not leave its lab holding the addresses. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
