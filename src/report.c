@@ -39,13 +39,14 @@ enum col {
     C_VERIFY,
     C_CERT_SHA,
     C_H2,
+    C_VANTAGE,
     NCOL
 };
 static const char *const col_names[NCOL] = {
     "host",        "port",        "ip",           "resolver",        "sni",
     "variant",     "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
     "status",      "error",       "alert",        "alert_name",      "verify",
-    "cert_sha256", "h2",
+    "cert_sha256", "h2",          "vantage",
 };
 static const bool col_required[NCOL] = {
     [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
@@ -84,10 +85,17 @@ struct hi { /* (host, port, ip) */
 
 struct hiv { /* (host, port, ip, variant) */
     uint32_t hv, hi, next;
+    uint32_t first_hivv; /* per-vantage counts, index + 1 */
     uint64_t ok, fail, h2ok, h2fail;
     const char *sig, *h2tok; /* first failure, first h2 failure */
     const char *status, *error;
     int alert;
+};
+
+struct hivv { /* (host, port, ip, variant, vantage) */
+    uint32_t hiv, next;
+    uint32_t vantage;
+    uint64_t ok, fail;
 };
 
 struct table {
@@ -105,7 +113,11 @@ struct report {
     size_t nhis, caphis;
     struct hiv *hivs;
     size_t nhivs, caphivs;
-    struct table thost, thv, thi, thiv;
+    struct hivv *hivvs;
+    size_t nhivvs, caphivvs;
+    struct table thost, thv, thi, thiv, thivv;
+    const char *vantages[ES_REPORT_MAX_VANTAGES];
+    size_t nvantages;
     const char *resolvers[ES_REPORT_MAX_RESOLVERS];
     size_t nresolvers;
     bool warned_resolvers;
@@ -179,6 +191,10 @@ static uint64_t hiv_hash(const struct report *r, uint32_t i)
 {
     return hash3(NULL, NULL, (uint64_t)r->hivs[i].hv << 32 | r->hivs[i].hi);
 }
+static uint64_t hivv_hash(const struct report *r, uint32_t i)
+{
+    return hash3(NULL, (const void *)(uintptr_t)1, (uint64_t)r->hivvs[i].hiv << 8 | r->hivvs[i].vantage);
+}
 
 struct key {
     const void *p;
@@ -204,6 +220,11 @@ static bool hiv_eq(const struct report *r, uint32_t i, const void *k)
 {
     const struct key *key = k;
     return ((uint64_t)r->hivs[i].hv << 32 | r->hivs[i].hi) == key->n;
+}
+static bool hivv_eq(const struct report *r, uint32_t i, const void *k)
+{
+    const struct key *key = k;
+    return ((uint64_t)r->hivvs[i].hiv << 8 | r->hivvs[i].vantage) == key->n;
 }
 
 static uint32_t host_get(struct report *r, const char *name, int port)
@@ -280,6 +301,39 @@ static uint32_t hiv_get(struct report *r, uint32_t hv, uint32_t hi)
     r->thiv.slots[s] = (uint32_t)++r->nhivs;
     table_grow(&r->thiv, hiv_hash, r);
     return (uint32_t)r->nhivs - 1;
+}
+
+static struct hivv *hivv_get(struct report *r, uint32_t hiv, uint32_t vantage)
+{
+    uint64_t n = (uint64_t)hiv << 8 | vantage;
+    uint64_t h = hash3(NULL, (const void *)(uintptr_t)1, n);
+    struct key k = {NULL, n};
+    size_t s = table_find(&r->thivv, h, hivv_eq, r, &k);
+    if (r->thivv.slots[s])
+        return &r->hivvs[r->thivv.slots[s] - 1];
+    r->hivvs = es_xgrow(r->hivvs, &r->caphivvs, r->nhivvs + 1, sizeof *r->hivvs);
+    struct hivv *e = &r->hivvs[r->nhivvs];
+    memset(e, 0, sizeof *e);
+    e->hiv = hiv;
+    e->vantage = vantage;
+    e->next = r->hivs[hiv].first_hivv;
+    r->hivs[hiv].first_hivv = (uint32_t)r->nhivvs + 1;
+    r->thivv.slots[s] = (uint32_t)++r->nhivvs;
+    table_grow(&r->thivv, hivv_hash, r);
+    return e;
+}
+
+/* The index of a vantage label (the last index is shared past the limit). */
+static uint32_t vantage_index(struct report *r, const char *label)
+{
+    const char *s = es_intern(r->pool, label);
+    for (size_t i = 0; i < r->nvantages; i++)
+        if (r->vantages[i] == s)
+            return (uint32_t)i;
+    if (r->nvantages == ES_REPORT_MAX_VANTAGES)
+        return ES_REPORT_MAX_VANTAGES - 1;
+    r->vantages[r->nvantages] = s;
+    return (uint32_t)r->nvantages++;
 }
 
 /* The index of a resolver label; -1 past ES_REPORT_MAX_RESOLVERS (warned once). */
@@ -386,6 +440,11 @@ static bool add_row(struct report *r, const struct es_scanread *in, char *err, s
     host->answered |= m;
     hv->attempts++;
     host->attempts++;
+    struct hivv *vv = hivv_get(r, k, vantage_index(r, F(C_VANTAGE)));
+    if (!strcmp(status, "ok"))
+        vv->ok++;
+    else
+        vv->fail++;
     if (!strcmp(status, "ok")) {
         hv->ok++;
         hiv->ok++;
@@ -669,6 +728,8 @@ static struct es_finding *add_finding(struct es_findings *fs, enum es_finding_ki
     f->host = host->name;
     f->port = host->port;
     f->_host_variants = host->nvariants;
+    f->failing_vantages = es_xstrdup("");
+    f->passing_vantages = es_xstrdup("");
     f->variant = variant ? variant : "";
     return f;
 }
@@ -688,6 +749,76 @@ static const struct hiv *most_common(const struct report *r, const uint32_t *ks,
         }
     }
     return best;
+}
+
+/* How one edge did for one variant, vantage by vantage: the vantages where
+ * every attempt passed (*okv) or failed (*failv); *mixed when some vantage
+ * saw both. */
+static void vantage_masks(const struct report *r, const struct hiv *x, uint64_t *okv,
+                          uint64_t *failv, bool *mixed)
+{
+    *okv = *failv = 0;
+    *mixed = false;
+    for (uint32_t v = x->first_hivv; v; v = r->hivvs[v - 1].next) {
+        const struct hivv *e = &r->hivvs[v - 1];
+        uint64_t bit = UINT64_C(1) << e->vantage;
+        if (e->ok && e->fail)
+            *mixed = true;
+        else if (e->ok)
+            *okv |= bit;
+        else
+            *failv |= bit;
+    }
+}
+
+static char *join_vantages(const struct report *r, uint64_t mask)
+{
+    struct es_sb b = {0};
+    for (size_t i = 0; i < r->nvantages; i++)
+        if (mask & (UINT64_C(1) << i))
+            es_sb_printf(&b, "%s%s", b.len ? ";" : "", r->vantages[i]);
+    return es_sb_take(&b);
+}
+
+/* vantage: edges dep[0..n) of hv (one failure) that fail from some vantages
+ * and pass from others, each vantage consistently. */
+static void judge_vantage(const struct report *r, const struct hv *hv, struct es_findings *fs,
+                          const uint32_t *dep, size_t n, const uint32_t *pass, size_t np)
+{
+    const struct host *host = &r->hosts[hv->host];
+    const struct hiv *x = &r->hivs[dep[0]];
+    uint64_t okv = 0, failv = 0, failed = 0, all = 0, res = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t o, f;
+        bool mixed;
+        vantage_masks(r, &r->hivs[dep[i]], &o, &f, &mixed);
+        okv |= o;
+        failv |= f;
+        failed += r->hivs[dep[i]].fail;
+        all += r->hivs[dep[i]].ok + r->hivs[dep[i]].fail;
+        res |= r->his[r->hivs[dep[i]].hi].resolvers;
+    }
+    struct es_finding *f = add_finding(fs, ES_FINDING_VANTAGE, host, hv->variant);
+    f->failure = es_xstrdup(x->sig);
+    f->failing_ips = join_ips(r, dep, n);
+    f->passing_ips = join_ips(r, pass, np);
+    f->failing_resolvers = join_resolvers(r, res);
+    f->passing_resolvers = es_xstrdup("");
+    free(f->failing_vantages);
+    free(f->passing_vantages);
+    f->failing_vantages = join_vantages(r, failv);
+    f->passing_vantages = join_vantages(r, okv);
+    f->failed = failed;
+    f->attempts = all;
+    struct es_sb b = {0};
+    es_sb_printf(&b,
+                 "the same edge fails from %s and works from %s: the network path from there "
+                 "(a middlebox, filtering, or another node behind the same anycast address) "
+                 "changes the outcome; ",
+                 f->failing_vantages, f->passing_vantages);
+    es_sb_add(&b, explain_failure(hv, x));
+    f->explain = es_sb_take(&b);
+    f->repro = repro_s_client(r, hv, r->his[x->hi].ip, false);
 }
 
 /* node, region or variant for the edges fail[0..nf) of hv that fail the
@@ -745,11 +876,11 @@ static void judge_failure(const struct report *r, const struct hv *hv, struct es
 
 /* node / region / variant / intermittent / h2 for one (host, port, variant). */
 static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs, uint32_t *fail,
-                     uint32_t *pass, uint32_t *flaky)
+                     uint32_t *pass, uint32_t *flaky, uint32_t *dep)
 {
     const struct hv *hv = &r->hvs[v];
     const struct host *host = &r->hosts[hv->host];
-    size_t nf = 0, np = 0, nk = 0;
+    size_t nf = 0, np = 0, nk = 0, nd = 0;
     uint64_t flaky_failed = 0, flaky_attempts = 0;
     struct es_sb h2fail = {0}, h2pass = {0};
     const struct hiv *h2x = NULL;
@@ -757,7 +888,12 @@ static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs,
     for (uint32_t k = hv->first_hiv; k; k = r->hivs[k - 1].next) {
         const struct hiv *x = &r->hivs[k - 1];
         bool chance = x->fail && !x->ok && x->sig == r->his[x->hi].flaky_sig;
-        if (x->ok && !x->fail) {
+        uint64_t okv, failv;
+        bool mixed;
+        vantage_masks(r, x, &okv, &failv, &mixed);
+        if (okv && failv && !mixed) {
+            dep[nd++] = k - 1; /* depends on where the scan ran */
+        } else if (x->ok && !x->fail) {
             pass[np++] = k - 1;
         } else if (x->fail && !x->ok && !chance) {
             fail[nf++] = k - 1;
@@ -813,6 +949,19 @@ static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs,
         f->explain = es_xstrdup("the same node both succeeded and failed: a pool with mixed "
                                 "configurations behind this address, or an overloaded node");
         f->repro = repro_s_client(r, hv, r->his[x->hi].ip, false);
+    }
+    for (size_t i = 1; i < nd; i++) /* by failure, as below */
+        for (size_t j = i; j > 0 && r->hivs[dep[j - 1]].sig > r->hivs[dep[j]].sig; j--) {
+            uint32_t t = dep[j];
+            dep[j] = dep[j - 1];
+            dep[j - 1] = t;
+        }
+    for (size_t i = 0; i < nd;) {
+        size_t j = i;
+        while (j < nd && r->hivs[dep[j]].sig == r->hivs[dep[i]].sig)
+            j++;
+        judge_vantage(r, hv, fs, dep + i, j - i, pass, np);
+        i = j;
     }
     if (!nf)
         return;
@@ -1020,7 +1169,8 @@ static void judge_host(const struct report *r, uint32_t h, struct es_findings *f
         return;
     }
     for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
-        judge_hv(r, v - 1, fs, scratch, scratch + nscratch, scratch + 2 * nscratch);
+        judge_hv(r, v - 1, fs, scratch, scratch + nscratch, scratch + 2 * nscratch,
+                 scratch + 3 * nscratch);
     judge_cert(r, host, fs);
 }
 
@@ -1090,6 +1240,7 @@ static void report_init(struct report *r, unsigned min_repeat)
     table_init(&r->thv);
     table_init(&r->thi);
     table_init(&r->thiv);
+    table_init(&r->thivv);
 }
 
 static void report_free(struct report *r)
@@ -1099,6 +1250,8 @@ static void report_free(struct report *r)
     free(r->hvs);
     free(r->his);
     free(r->hivs);
+    free(r->hivvs);
+    free(r->thivv.slots);
     free(r->thost.slots);
     free(r->thv.slots);
     free(r->thi.slots);
@@ -1149,7 +1302,7 @@ static void mark_flaky(struct report *r)
 static bool per_variant(enum es_finding_kind k)
 {
     return k == ES_FINDING_NODE || k == ES_FINDING_REGION || k == ES_FINDING_VARIANT ||
-           k == ES_FINDING_H2 || k == ES_FINDING_INTERMITTENT;
+           k == ES_FINDING_H2 || k == ES_FINDING_INTERMITTENT || k == ES_FINDING_VANTAGE;
 }
 
 static int merge_cmp(const void *a, const void *b)
@@ -1166,6 +1319,8 @@ static int merge_cmp(const void *a, const void *b)
         c = strcmp(x->failing_ips, y->failing_ips);
     if (!c)
         c = strcmp(x->failing_resolvers, y->failing_resolvers);
+    if (!c)
+        c = strcmp(x->failing_vantages, y->failing_vantages);
     return c ? c : strcmp(x->variant, y->variant);
 }
 
@@ -1174,7 +1329,8 @@ static bool same_problem(const struct es_finding *x, const struct es_finding *y)
     return per_variant(x->kind) && x->kind == y->kind && x->port == y->port &&
            !strcmp(x->host, y->host) && !strcmp(x->failure, y->failure) &&
            !strcmp(x->failing_ips, y->failing_ips) &&
-           !strcmp(x->failing_resolvers, y->failing_resolvers);
+           !strcmp(x->failing_resolvers, y->failing_resolvers) &&
+           !strcmp(x->failing_vantages, y->failing_vantages);
 }
 
 /* Keeps the ';'-items of *list that are also in other. */
@@ -1225,6 +1381,7 @@ static void merge_variants(struct es_findings *fs)
                 m.attempts += fs->v[k].attempts;
                 intersect(&m.passing_ips, fs->v[k].passing_ips);
                 intersect(&m.passing_resolvers, fs->v[k].passing_resolvers);
+                intersect(&m.passing_vantages, fs->v[k].passing_vantages);
                 struct es_finding *d = &fs->v[k];
                 free(d->failure);
                 free(d->failing_ips);
@@ -1234,6 +1391,8 @@ static void merge_variants(struct es_findings *fs)
                 free(d->explain);
                 free(d->repro);
                 free(d->_variants);
+                free(d->failing_vantages);
+                free(d->passing_vantages);
             }
             m._variants = es_sb_take(&b);
             m.variant = j - i == m._host_variants ? "" : m._variants;
@@ -1256,7 +1415,7 @@ void es_report_judge(struct es_report_input *in, struct es_findings *fs)
             n++;
         most = n > most ? n : most;
     }
-    uint32_t *scratch = es_xcalloc(3 * most, sizeof *scratch);
+    uint32_t *scratch = es_xcalloc(4 * most, sizeof *scratch);
     for (size_t h = 0; h < r->nhosts; h++)
         judge_host(r, (uint32_t)h, fs, dead, scratch, most);
     free(scratch);
@@ -1303,11 +1462,23 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .variant = hv->variant,
                     .ip = e->ip,
                     .resolvers = *res ? res : "-",
+                    .vantage = "",
                     .ok = x->ok,
                     .fail = x->fail,
                     .failure = x->sig ? x->sig : (e->vtoken ? e->vtoken : ""),
                 };
-                fn(arg, &c);
+                if (r->nvantages < 2) {
+                    fn(arg, &c);
+                } else {
+                    /* One cell per vantage: rows become variant @ vantage. */
+                    for (uint32_t w = x->first_hivv; w; w = r->hivvs[w - 1].next) {
+                        const struct hivv *vv = &r->hivvs[w - 1];
+                        c.vantage = r->vantages[vv->vantage];
+                        c.ok = vv->ok;
+                        c.fail = vv->fail;
+                        fn(arg, &c);
+                    }
+                }
                 free(res);
             }
         }

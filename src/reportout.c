@@ -11,6 +11,7 @@
 static const char *const kind_names[ES_FINDING_NKINDS] = {
     [ES_FINDING_DOWN] = "down",
     [ES_FINDING_REGION] = "region",
+    [ES_FINDING_VANTAGE] = "vantage",
     [ES_FINDING_NODE] = "node",
     [ES_FINDING_VARIANT] = "variant",
     [ES_FINDING_CERT] = "cert",
@@ -64,6 +65,8 @@ void es_findings_free(struct es_findings *fs)
         free(f->explain);
         free(f->repro);
         free(f->_variants);
+        free(f->failing_vantages);
+        free(f->passing_vantages);
     }
     free(fs->v);
     memset(fs, 0, sizeof *fs);
@@ -180,6 +183,13 @@ static void write_text(FILE *f, const struct es_report_input *in, const struct e
             text_wrap(f, "", b.s, 4);
             es_sb_free(&b);
         }
+        if (*x->failing_vantages) {
+            struct es_sb b = {0};
+            es_sb_printf(&b, "failing from: %s; passing from: %s", x->failing_vantages,
+                         *x->passing_vantages ? x->passing_vantages : "-");
+            text_wrap(f, "", b.s, 4);
+            es_sb_free(&b);
+        }
         text_wrap(f, "why: ", x->explain, 4);
         if (*x->repro)
             fprintf(f, "    try: %s\n", x->repro);
@@ -208,7 +218,7 @@ static void csv_cell(FILE *f, const char *s)
 static void write_csv(FILE *f, const struct es_findings *fs)
 {
     fputs("kind,host,port,variant,failure,failing_ips,passing_ips,failing_resolvers,"
-          "passing_resolvers,failed,attempts,explain,repro\n",
+          "passing_resolvers,failed,attempts,explain,repro,failing_vantages,passing_vantages\n",
           f);
     for (size_t i = 0; i < fs->n; i++) {
         const struct es_finding *x = &fs->v[i];
@@ -229,6 +239,10 @@ static void write_csv(FILE *f, const struct es_findings *fs)
         csv_cell(f, x->explain);
         fputc(',', f);
         csv_cell(f, x->repro);
+        fputc(',', f);
+        csv_cell(f, x->failing_vantages);
+        fputc(',', f);
+        csv_cell(f, x->passing_vantages);
         fputc('\n', f);
     }
 }
@@ -274,6 +288,10 @@ static void write_json(FILE *f, const struct es_report_input *in, const struct e
         json_str(f, x->explain);
         fputs(",\"repro\":", f);
         json_str(f, x->repro);
+        fputs(",\"failing_vantages\":", f);
+        json_str(f, x->failing_vantages);
+        fputs(",\"passing_vantages\":", f);
+        json_str(f, x->passing_vantages);
         fputc('}', f);
     }
     fputs("\n]}\n", f);
@@ -310,8 +328,12 @@ static void collect(void *arg, const struct es_heat_cell *c)
 {
     struct cells *cs = arg;
     cs->v = es_xgrow(cs->v, &cs->cap, cs->n + 1, sizeof *cs->v);
+    struct es_sb row = {0};
+    es_sb_add(&row, c->variant);
+    if (*c->vantage)
+        es_sb_printf(&row, " @ %s", c->vantage);
     cs->v[cs->n++] = (struct cell){es_xstrdup(c->host),
-                                   es_xstrdup(c->variant),
+                                   es_sb_take(&row),
                                    es_xstrdup(c->ip),
                                    es_xstrdup(c->resolvers),
                                    es_xstrdup(c->failure),
@@ -454,6 +476,11 @@ static void write_html(FILE *f, const struct es_report_input *in, const struct e
         html_str(f, x->failure);
         fputs("</td><td>", f);
         html_str(f, x->failing_ips);
+        if (*x->failing_vantages) {
+            fputs(" <small>from ", f);
+            html_str(f, x->failing_vantages);
+            fputs("</small>", f);
+        }
         if (*x->failing_resolvers) {
             fputs(" <small>(", f);
             html_str(f, x->failing_resolvers);

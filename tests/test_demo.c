@@ -77,10 +77,10 @@ static char *findings(void)
     char *res = calloc(1, strlen(out) + 1), *buf = malloc(strlen(out) + 1);
     const char *p = out;
     char *cells[16];
-    ck_assert_int_eq(csv_line(&p, buf, cells, 16), 13); /* header */
+    ck_assert_int_eq(csv_line(&p, buf, cells, 16), 15); /* header */
     size_t o = 0;
     while (*p) {
-        ck_assert_int_eq(csv_line(&p, buf, cells, 16), 13);
+        ck_assert_int_eq(csv_line(&p, buf, cells, 16), 15);
         const char *variant = cells[3];
         if (!strcmp(cells[0], "intermittent"))
             variant = "*";

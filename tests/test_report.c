@@ -14,6 +14,9 @@ static const char *header =
     "tls_version,cipher,group,alpn,verify,cert_sha256,cert_subject,cert_issuer,"
     "cert_not_before,cert_not_after,ocsp_stapled,h2,dns_ms,connect_ms,handshake_ms,total_ms\n";
 
+/* The vantage column of the rows row() writes. */
+static const char *vantage = "v";
+
 /* A scan row from the few columns the rules read. */
 static void row(char **buf, const char *host, const char *ip, const char *resolver,
                 const char *variant, const char *status, const char *error, int alert,
@@ -36,9 +39,9 @@ static void row(char **buf, const char *host, const char *ip, const char *resolv
         snprintf(alerttext, sizeof alerttext, "%d", alert);
     char *old = *buf;
     ck_assert(asprintf(buf,
-                       "%s2026-11-23T00:00:00.000Z,v,%s,8443,%s,4,%s,,%s,%s,%s,h2,,,1,%s,%s,%s,"
+                       "%s2026-11-23T00:00:00.000Z,%s,%s,8443,%s,4,%s,,%s,%s,%s,h2,,,1,%s,%s,%s,"
                        "%s,%s,,,,,,%s,%s,CN=x,CN=ca,,,no,%s,1.000,1.000,1.000,3.000\n",
-                       old, host, ip, resolver, host, variant, tls, status, error, alerttext, aname,
+                       old, vantage, host, ip, resolver, host, variant, tls, status, error, alerttext, aname,
                        alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
     free(old);
 }
@@ -255,6 +258,40 @@ START_TEST(test_dns_findings)
 }
 END_TEST
 
+/* The same edge fails from one vantage and works from another, each
+ * consistently: a `vantage` finding, not node or intermittent. A node that
+ * fails from everywhere stays a node finding. */
+START_TEST(test_vantage)
+{
+    char *b = strdup(header);
+    const char *vs[] = {"eu-west", "us-east"};
+    for (int v = 0; v < 2; v++) {
+        vantage = vs[v];
+        for (int a = 0; a < 2; a++) {
+            ok(&b, "m.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+            if (v == 0)
+                ok(&b, "m.test", "127.0.0.2", "eu", "tls1.3/h2/sni");
+            else
+                row(&b, "m.test", "127.0.0.2", "eu", "tls1.3/h2/sni", "timeout",
+                    "handshake_timeout", -1, "", "", "");
+            row(&b, "m.test", "127.0.0.3", "eu", "tls1.3/h2/sni", "connect_error",
+                "connection_refused", -1, "", "", "");
+        }
+    }
+    vantage = "v";
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "vantage,m.test,8443,tls1.3/h2/sni,handshake_timeout,127.0.0.2,"
+                        "127.0.0.1,eu,,2,4\n"
+                        "node,m.test,8443,tls1.3/h2/sni,connection_refused,127.0.0.3,127.0.0.1,"
+                        "eu,,4,12\n");
+    ck_assert(strstr(csv, ",us-east,eu-west\n"));
+    free(c);
+    free(csv);
+    free(b);
+}
+END_TEST
+
 struct bad_case {
     const char *text;
     const char *message;
@@ -355,6 +392,7 @@ int main(void)
     tcase_add_test(tc, test_intermittent_min_repeat);
     tcase_add_test(tc, test_cert_and_h2);
     tcase_add_test(tc, test_dns_findings);
+    tcase_add_test(tc, test_vantage);
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");
     tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));

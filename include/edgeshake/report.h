@@ -15,11 +15,13 @@
 #include "edgeshake/config-t.h"
 
 #define ES_REPORT_MAX_RESOLVERS 64
+#define ES_REPORT_MAX_VANTAGES 64
 
 /* Kinds in order of importance (text output lists them in this order). */
 enum es_finding_kind {
     ES_FINDING_DOWN,
     ES_FINDING_REGION,
+    ES_FINDING_VANTAGE,
     ES_FINDING_NODE,
     ES_FINDING_VARIANT,
     ES_FINDING_CERT,
@@ -45,6 +47,7 @@ struct es_finding {
     char *failing_resolvers, *passing_resolvers; /* ';'-joined */
     uint64_t failed, attempts;
     char *explain, *repro;
+    char *failing_vantages, *passing_vantages; /* `vantage` findings; "" otherwise */
     size_t _host_variants; /* variants probed on the host (for merging) */
     char *_variants;       /* owned ';'-joined list when merged (variant points here) */
 };
@@ -82,10 +85,12 @@ struct es_heat_cell {
     const char *host;
     int port;
     const char *variant, *ip, *resolvers, *failure;
+    const char *vantage; /* "" when the files hold one vantage */
     uint64_t ok, fail;
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
-/* Calls fn for every cell, grouped by host and variant. */
+/* Calls fn for every cell, grouped by host and variant; with several
+ * vantages in the files, one cell per (host, port, variant, ip, vantage). */
 void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *arg);
 
 enum es_report_format { ES_REPORT_TEXT, ES_REPORT_CSV, ES_REPORT_JSON, ES_REPORT_HTML };
