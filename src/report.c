@@ -193,7 +193,8 @@ static uint64_t hiv_hash(const struct report *r, uint32_t i)
 }
 static uint64_t hivv_hash(const struct report *r, uint32_t i)
 {
-    return hash3(NULL, (const void *)(uintptr_t)1, (uint64_t)r->hivvs[i].hiv << 8 | r->hivvs[i].vantage);
+    return hash3(NULL, (const void *)(uintptr_t)1,
+                 (uint64_t)r->hivvs[i].hiv << 8 | r->hivvs[i].vantage);
 }
 
 struct key {
@@ -1465,7 +1466,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .vantage = "",
                     .ok = x->ok,
                     .fail = x->fail,
-                    .failure = x->sig ? x->sig : (e->vtoken ? e->vtoken : ""),
+                    .failure = x->sig ? x->sig : "",
+                    .verify = e->vtoken ? e->vtoken : "",
                 };
                 if (r->nvantages < 2) {
                     fn(arg, &c);

@@ -9,14 +9,10 @@
 #include "edgeshake/util.h"
 
 static const char *const kind_names[ES_FINDING_NKINDS] = {
-    [ES_FINDING_DOWN] = "down",
-    [ES_FINDING_REGION] = "region",
-    [ES_FINDING_VANTAGE] = "vantage",
-    [ES_FINDING_NODE] = "node",
-    [ES_FINDING_VARIANT] = "variant",
-    [ES_FINDING_CERT] = "cert",
-    [ES_FINDING_H2] = "h2",
-    [ES_FINDING_INTERMITTENT] = "intermittent",
+    [ES_FINDING_DOWN] = "down",       [ES_FINDING_REGION] = "region",
+    [ES_FINDING_VANTAGE] = "vantage", [ES_FINDING_NODE] = "node",
+    [ES_FINDING_VARIANT] = "variant", [ES_FINDING_CERT] = "cert",
+    [ES_FINDING_H2] = "h2",           [ES_FINDING_INTERMITTENT] = "intermittent",
     [ES_FINDING_DNS] = "dns",
 };
 
@@ -314,7 +310,7 @@ static void html_str(FILE *f, const char *s)
 }
 
 struct cell {
-    char *host, *variant, *ip, *resolvers, *failure;
+    char *host, *variant, *ip, *resolvers, *failure, *verify;
     int port;
     uint64_t ok, fail;
 };
@@ -332,14 +328,15 @@ static void collect(void *arg, const struct es_heat_cell *c)
     es_sb_add(&row, c->variant);
     if (*c->vantage)
         es_sb_printf(&row, " @ %s", c->vantage);
-    cs->v[cs->n++] = (struct cell){es_xstrdup(c->host),
-                                   es_sb_take(&row),
-                                   es_xstrdup(c->ip),
-                                   es_xstrdup(c->resolvers),
-                                   es_xstrdup(c->failure),
-                                   c->port,
-                                   c->ok,
-                                   c->fail};
+    cs->v[cs->n++] = (struct cell){.host = es_xstrdup(c->host),
+                                   .variant = es_sb_take(&row),
+                                   .ip = es_xstrdup(c->ip),
+                                   .resolvers = es_xstrdup(c->resolvers),
+                                   .failure = es_xstrdup(c->failure),
+                                   .verify = es_xstrdup(c->verify),
+                                   .port = c->port,
+                                   .ok = c->ok,
+                                   .fail = c->fail};
 }
 
 static int cell_cmp(const void *a, const void *b)
@@ -421,9 +418,13 @@ static void html_heat_host(FILE *f, const struct cell *c, size_t n)
             }
             uint64_t all = hit->ok + hit->fail;
             unsigned share = all ? (unsigned)(hit->fail * 100 / all) : 0;
-            unsigned hue = 120 - share * 120 / 100;
-            fprintf(f, "<td style=\"background:hsl(%u,65%%,%s)\" title=\"", hue,
-                    share ? "45%" : "40%");
+            /* Green to red by the share of failed attempts; amber when every
+             * handshake worked but the certificate does not verify. */
+            if (share == 0 && *hit->verify)
+                fputs("<td style=\"background:hsl(40,90%,45%)\" title=\"", f);
+            else
+                fprintf(f, "<td style=\"background:hsl(%u,65%%,%s)\" title=\"",
+                        120 - share * 120 / 100, share ? "45%" : "40%");
             html_str(f, hit->ip);
             fputs(" via ", f);
             html_str(f, hit->resolvers);
@@ -433,7 +434,15 @@ static void html_heat_host(FILE *f, const struct cell *c, size_t n)
                 fputs(": ", f);
                 html_str(f, hit->failure);
             }
-            fprintf(f, "\">%s</td>", share == 0 ? "" : share == 100 ? "&#10007;" : "~");
+            if (*hit->verify) {
+                fputs("; verify ", f);
+                html_str(f, hit->verify);
+            }
+            fprintf(f, "\">%s</td>",
+                    share == 100   ? "&#10007;"
+                    : share        ? "~"
+                    : *hit->verify ? "!"
+                                   : "");
         }
         fputs("</tr>\n", f);
     }
@@ -497,7 +506,8 @@ static void write_html(FILE *f, const struct es_report_input *in, const struct e
     }
     fputs("</table>\n<h2>Heat map</h2>\n<p>Rows: variants; columns: edge IPs grouped by the "
           "resolvers that returned them. Green: every attempt succeeded; red: every attempt "
-          "failed; between: the share that failed. Hover a cell for the failure.</p>\n",
+          "failed; between: the share that failed; amber (!): the handshakes worked but the "
+          "certificate does not verify. Hover a cell for the failure.</p>\n",
           f);
     struct cells cs = {0};
     es_report_heatmap(in, collect, &cs);
@@ -520,6 +530,7 @@ static void write_html(FILE *f, const struct es_report_input *in, const struct e
         free(cs.v[i].ip);
         free(cs.v[i].resolvers);
         free(cs.v[i].failure);
+        free(cs.v[i].verify);
     }
     free(cs.v);
     fputs("</body></html>\n", f);

@@ -87,6 +87,7 @@ struct es_heat_cell {
     const char *variant, *ip, *resolvers, *failure;
     const char *vantage; /* "" when the files hold one vantage */
     uint64_t ok, fail;
+    const char *verify; /* the edge's verify failure ("expired"), "" when none */
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
 /* Calls fn for every cell, grouped by host and variant; with several
