@@ -45,20 +45,15 @@
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
 
-#define RECV_SIZE 16384          /* one receive buffer: a whole TLS record */
-#define FLUSH_NS 100000000ull    /* hand rows to the writer at least every 100 ms */
-#define IDLE_NS 100000000ull     /* longest wait: notice a stop within 100 ms */
+#define RECV_SIZE      16384        /* one receive buffer: a whole TLS record */
+#define FLUSH_NS       100000000ull /* hand rows to the writer at least every 100 ms */
+#define IDLE_NS        100000000ull /* longest wait: notice a stop within 100 ms */
 #define BACKOFF_MIN_MS 5
 #define BACKOFF_MAX_MS 1000
-#define BGID 1 /* our provided-buffer group */
-#define NIL UINT32_MAX
+#define BGID           1 /* our provided-buffer group */
+#define NIL            UINT32_MAX
 
-/* The one error token of the engine that token.h lacks: a connect that failed
- * for a reason other than refusal, reset or no route (EACCES/EPERM from a local
- * firewall, say). */
-static const char ER_CONNECT_FAILED[] = "connect_failed";
-
-#define OPBIT(op) ((uint16_t)(1u << (op)))
+#define OPBIT(op)   ((uint16_t)(1u << (op)))
 #define CANCELLABLE (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV))
 
 enum slot_state {
@@ -73,14 +68,14 @@ enum slot_state {
 struct slot {
     enum slot_state state;
     uint32_t gen;
-    uint16_t pending;    /* OPBIT per operation in the ring */
-    uint16_t want;       /* OPBIT per operation waiting for room in the ring */
-    uint16_t cancelled;  /* OPBIT per operation a cancel was issued for */
-    uint8_t ncancel;     /* cancels in the ring */
-    bool tls_started;    /* es_tlsprobe_start called, es_tlsprobe_end not yet */
+    uint16_t pending;   /* OPBIT per operation in the ring */
+    uint16_t want;      /* OPBIT per operation waiting for room in the ring */
+    uint16_t cancelled; /* OPBIT per operation a cancel was issued for */
+    uint8_t ncancel;    /* cancels in the ring */
+    bool tls_started;   /* es_tlsprobe_start called, es_tlsprobe_end not yet */
     bool row_done;
-    bool restart;        /* CLOSING because of local trouble: back off, start again */
-    bool peer_gone;      /* EOF, reset or deadline: send nothing more */
+    bool restart;   /* CLOSING because of local trouble: back off, start again */
+    bool peer_gone; /* EOF, reset or deadline: send nothing more */
     bool in_deadlines, in_stalled;
     int fd;
     struct es_probe probe;
@@ -165,8 +160,8 @@ struct engine {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    unsigned nready;  /* workers through set-up */
-    int go;           /* 0 wait, 1 run, -1 abort */
+    unsigned nready; /* workers through set-up */
+    int go;          /* 0 wait, 1 run, -1 abort */
     _Atomic unsigned nfinished;
     _Atomic int write_err; /* first writer error (positive errno), stops the scan */
     uint64_t stop_at_ns;   /* p->stop_after_ms as a deadline on es_now_ns(); 0 = none */
@@ -350,8 +345,8 @@ static int ring_setup(struct worker *w)
         return r;
     w->ring_ok = true;
     struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
-    w->socket_op = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET) &&
-                   !w->eng->test_nosocketop;
+    w->socket_op =
+        probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET) && !w->eng->test_nosocketop;
     if (probe)
         io_uring_free_probe(probe);
     return 0;
@@ -386,16 +381,16 @@ static bool bufring_setup(struct worker *w)
     w->bufs = es_xcalloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
     io_uring_buf_ring_init(w->br);
     for (unsigned i = 0; i < n; i++)
-        io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * RECV_SIZE, RECV_SIZE,
-                              (unsigned short)i, io_uring_buf_ring_mask(n), (int)i);
+        io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * RECV_SIZE, RECV_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(n), (int)i);
     io_uring_buf_ring_advance(w->br, (int)n);
     return true;
 }
 
 static void buf_recycle(struct worker *w, unsigned bid)
 {
-    io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * RECV_SIZE, RECV_SIZE,
-                          (unsigned short)bid, io_uring_buf_ring_mask(w->nbufs), 0);
+    io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * RECV_SIZE, RECV_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(w->nbufs), 0);
     io_uring_buf_ring_advance(w->br, 1);
 }
 
@@ -451,9 +446,7 @@ static void issue(struct worker *w, struct slot *s, enum es_op op)
         s->pending |= OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_CTIMEOUT);
         return;
     }
-    case ES_OP_SEND:
-        io_uring_prep_send(sqe, s->fd, data, n, MSG_NOSIGNAL);
-        break;
+    case ES_OP_SEND: io_uring_prep_send(sqe, s->fd, data, n, MSG_NOSIGNAL); break;
     case ES_OP_RECV:
         if (w->br) {
             io_uring_prep_recv(sqe, s->fd, NULL, RECV_SIZE, 0);
@@ -463,14 +456,11 @@ static void issue(struct worker *w, struct slot *s, enum es_op op)
             io_uring_prep_recv(sqe, s->fd, s->buf, RECV_SIZE, 0);
         }
         break;
-    case ES_OP_CLOSE:
-        io_uring_prep_close(sqe, s->fd);
-        break;
+    case ES_OP_CLOSE: io_uring_prep_close(sqe, s->fd); break;
     case ES_OP_NONE:
     case ES_OP_CTIMEOUT:
     case ES_OP_CANCEL:
-    case ES_OP_COUNT:
-        es_die(ES_EXIT_RUNTIME, "internal error: issue(%d)", (int)op);
+    case ES_OP_COUNT: es_die(ES_EXIT_RUNTIME, "internal error: issue(%d)", (int)op);
     }
     io_uring_sqe_set_data64(sqe, es_ud_make(op, s->gen, idx));
     s->pending |= OPBIT(op);
@@ -555,12 +545,9 @@ static void rows_submit(struct worker *w)
 static const char *row_sni(const struct es_edge *e, const struct es_variant *v)
 {
     switch (v->sni_mode) {
-    case ES_SNI_HOST:
-        return e->host_is_ip ? "none" : e->host;
-    case ES_SNI_NONE:
-        return "none";
-    case ES_SNI_NAME:
-        return v->sni_name;
+    case ES_SNI_HOST: return e->host_is_ip ? "none" : e->host;
+    case ES_SNI_NONE: return "none";
+    case ES_SNI_NAME: return v->sni_name;
     }
     return "none";
 }
@@ -683,30 +670,24 @@ static bool local_trouble(int err)
     case EADDRNOTAVAIL:
     case EADDRINUSE:
     case EINTR:
-    case EBUSY:
-        return true;
-    default:
-        return false;
+    case EBUSY: return true;
+    default: return false;
     }
 }
 
 static const char *connect_error_token(int err)
 {
     switch (err) {
-    case ECONNREFUSED:
-        return es_tok_connection_refused;
+    case ECONNREFUSED: return es_tok_connection_refused;
     case ENETUNREACH:
     case ENETDOWN:
     case EAFNOSUPPORT: /* e.g. IPv6 switched off on this machine */
         return es_tok_network_unreachable;
     case EHOSTUNREACH:
-    case EHOSTDOWN:
-        return es_tok_host_unreachable;
+    case EHOSTDOWN: return es_tok_host_unreachable;
     case ECONNRESET:
-    case ECONNABORTED:
-        return es_tok_connection_reset;
-    default:
-        return ER_CONNECT_FAILED;
+    case ECONNABORTED: return es_tok_connection_reset;
+    default: return es_tok_connect_failed;
     }
 }
 
@@ -850,8 +831,7 @@ static void on_deadline(struct worker *w, struct slot *s)
         settle(w, s);
         break;
     case SLOT_FREE:
-    case SLOT_BACKOFF:
-        break;
+    case SLOT_BACKOFF: break;
     }
 }
 
@@ -1031,8 +1011,8 @@ static void unstall(struct worker *w)
             bool still = (op == ES_OP_SOCKET && s->state == SLOT_SOCKET) ||
                          (op == ES_OP_CONNECT && s->state == SLOT_CONNECT) ||
                          (op == ES_OP_RECV && s->state == SLOT_TLS) ||
-                         (op == ES_OP_SEND && (s->state == SLOT_TLS ||
-                                               (s->state == SLOT_CLOSING && !s->peer_gone))) ||
+                         (op == ES_OP_SEND &&
+                          (s->state == SLOT_TLS || (s->state == SLOT_CLOSING && !s->peer_gone))) ||
                          (op == ES_OP_CLOSE && s->state == SLOT_CLOSING);
             if (still)
                 issue(w, s, (enum es_op)op);
@@ -1068,26 +1048,15 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     else
         s->pending &= (uint16_t)~OPBIT(op);
     switch (op) {
-    case ES_OP_SOCKET:
-        on_socket(w, s, cqe->res);
-        break;
-    case ES_OP_CONNECT:
-        on_connect(w, s, cqe->res);
-        break;
-    case ES_OP_SEND:
-        on_send(w, s, cqe->res);
-        break;
-    case ES_OP_RECV:
-        on_recv(w, s, cqe->res, cqe->flags);
-        break;
-    case ES_OP_CLOSE:
-        s->fd = -1;
-        break;
+    case ES_OP_SOCKET: on_socket(w, s, cqe->res); break;
+    case ES_OP_CONNECT: on_connect(w, s, cqe->res); break;
+    case ES_OP_SEND: on_send(w, s, cqe->res); break;
+    case ES_OP_RECV: on_recv(w, s, cqe->res, cqe->flags); break;
+    case ES_OP_CLOSE: s->fd = -1; break;
     case ES_OP_CTIMEOUT:
     case ES_OP_CANCEL:
     case ES_OP_NONE:
-    case ES_OP_COUNT:
-        break;
+    case ES_OP_COUNT: break;
     }
     settle(w, s);
 }
@@ -1108,8 +1077,7 @@ static bool has_work_to_start(const struct worker *w)
 {
     return w->bo_head != NIL ||
            (w->free_head != NIL &&
-            (w->ready_len > 0 ||
-             (!w->blocked && (w->have_peek || es_deal_left(&w->deal) > 0))));
+            (w->ready_len > 0 || (!w->blocked && (w->have_peek || es_deal_left(&w->deal) > 0))));
 }
 
 /* How long the next wait may last. */
@@ -1200,12 +1168,13 @@ static void worker_alloc(struct worker *w)
         waitcap = 4096;
     if (waitcap > w->probes)
         waitcap = w->probes;
-    es_ipgate_init(&w->gate, (uint32_t)cfg->per_ip, w->nslots, (size_t)waitcap);
+    uint32_t per_ip = cfg->per_ip && cfg->per_ip < UINT32_MAX ? (uint32_t)cfg->per_ip : UINT32_MAX;
+    es_ipgate_init(&w->gate, per_ip, w->nslots, (size_t)waitcap); /* per_ip 0: no limit */
     w->ready = es_xcalloc(w->nslots, sizeof *w->ready);
     uint64_t stride = eng->p->spread ? eng->nworkers : 1;
     uint64_t offset = eng->p->spread ? w->index : 0;
-    es_deal_init(&w->deal, w->edges, w->nedges, (uint32_t)eng->p->nvariants,
-                 (uint32_t)cfg->repeat, offset, stride);
+    es_deal_init(&w->deal, w->edges, w->nedges, (uint32_t)eng->p->nvariants, (uint32_t)cfg->repeat,
+                 offset, stride);
     double rate = cfg->rate ? (double)cfg->rate / eng->nworkers : 0;
     es_bucket_init(&w->bucket, rate, rate / 20, es_now_ns());
     w->backoff_ms = BACKOFF_MIN_MS;
@@ -1493,8 +1462,7 @@ static void summary(const struct engine *eng, const struct totals *t, double sec
     (void)eng;
 }
 
-enum es_engine_status es_engine_run(const struct es_engine_params *p,
-                                    struct es_engine_result *res)
+enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res)
 {
     const struct es_config *cfg = p->cfg;
     memset(res, 0, sizeof *res);
@@ -1621,12 +1589,9 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p,
 int es_engine_exit_code(enum es_engine_status st)
 {
     switch (st) {
-    case ES_ENGINE_DONE:
-        return ES_EXIT_OK;
-    case ES_ENGINE_INTERRUPTED:
-        return ES_EXIT_INTERRUPTED;
-    case ES_ENGINE_FAILED:
-        break;
+    case ES_ENGINE_DONE: return ES_EXIT_OK;
+    case ES_ENGINE_INTERRUPTED: return ES_EXIT_INTERRUPTED;
+    case ES_ENGINE_FAILED: break;
     }
     return ES_EXIT_RUNTIME;
 }

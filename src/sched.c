@@ -19,8 +19,8 @@ unsigned es_deal_worker(const char *host, unsigned nworkers)
     return (unsigned)(XXH3_64bits_withSeed(host, strlen(host), DEAL_SEED) % nworkers);
 }
 
-void es_deal_split(const struct es_edge *edges, size_t nedges, unsigned nworkers,
-                   uint32_t *order, size_t *first)
+void es_deal_split(const struct es_edge *edges, size_t nedges, unsigned nworkers, uint32_t *order,
+                   size_t *first)
 {
     /* A counting sort, stable, in two passes over the hashes. */
     for (unsigned w = 0; w <= nworkers; w++)
@@ -124,8 +124,8 @@ void es_ipgate_free(struct es_ipgate *g)
 static size_t ip_find(const struct es_ipgate *g, const struct es_ip *ip)
 {
     size_t i = ip_home(g, ip);
-    while (g->_tab[i].ip.family != 0 && !(g->_tab[i].ip.family == ip->family &&
-                                          memcmp(g->_tab[i].ip.bytes, ip->bytes, 16) == 0))
+    while (g->_tab[i].ip.family != 0 &&
+           !(g->_tab[i].ip.family == ip->family && memcmp(g->_tab[i].ip.bytes, ip->bytes, 16) == 0))
         i = (i + 1) & g->_mask;
     return i;
 }

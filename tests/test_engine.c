@@ -13,12 +13,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -92,8 +92,8 @@ START_TEST(test_deal_order)
     for (size_t i = 0; i < ES_ARRAY_LEN(want); i++) {
         ck_assert_msg(es_deal_next(&d, &r), "ended after %zu", i);
         ck_assert_msg(r.edge == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2],
-                      "probe %zu: (%u, %u, %u), want (%u, %u, %u)", i, r.edge, r.variant,
-                      r.attempt, want[i][0], want[i][1], want[i][2]);
+                      "probe %zu: (%u, %u, %u), want (%u, %u, %u)", i, r.edge, r.variant, r.attempt,
+                      want[i][0], want[i][1], want[i][2]);
         ck_assert_uint_eq(es_deal_left(&d), ES_ARRAY_LEN(want) - i - 1);
     }
     ck_assert(!es_deal_next(&d, &r));
@@ -349,6 +349,11 @@ static uint64_t tscale(void)
     return (uint64_t)scale;
 }
 
+static bool under_valgrind(void)
+{
+    return tscale() > 1;
+}
+
 struct crow {
     char host[64], ip[48], variant[96], status[32], error[48], stage[32], tls_version[8];
     int attempt, port;
@@ -469,21 +474,18 @@ static int listen_on(const char *ip, uint16_t port, int backlog)
     return fd;
 }
 
-/* A listener that reads what a client sends, then resets the connection. */
+/* A listener in a child process that reads what a client sends, then resets
+ * the connection. A process, not a thread: valgrind 3.19 treats io_uring_enter
+ * as a syscall that does not block, so while a worker waits in it no other
+ * thread of this process runs. */
 struct resetter {
-    int lfd;
-    atomic_int stop;
-    pthread_t th;
+    pid_t pid;
 };
 
-static void *resetter_main(void *arg)
+static _Noreturn void resetter_main(int lfd)
 {
-    struct resetter *r = arg;
-    while (!atomic_load(&r->stop)) {
-        struct pollfd pl = {r->lfd, POLLIN, 0};
-        if (poll(&pl, 1, 50) <= 0)
-            continue;
-        int fd = accept(r->lfd, NULL, NULL);
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
         if (fd < 0)
             continue;
         struct pollfd pc = {fd, POLLIN, 0};
@@ -496,21 +498,22 @@ static void *resetter_main(void *arg)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         close(fd);
     }
-    return NULL;
 }
 
 static void resetter_start(struct resetter *r, const char *ip, uint16_t port)
 {
-    r->lfd = listen_on(ip, port, 128);
-    atomic_store(&r->stop, 0);
-    ck_assert(pthread_create(&r->th, NULL, resetter_main, r) == 0);
+    int lfd = listen_on(ip, port, 128);
+    r->pid = fork();
+    ck_assert_int_ge(r->pid, 0);
+    if (r->pid == 0)
+        resetter_main(lfd);
+    close(lfd);
 }
 
 static void resetter_stop(struct resetter *r)
 {
-    atomic_store(&r->stop, 1);
-    pthread_join(r->th, NULL);
-    close(r->lfd);
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, NULL, 0);
 }
 
 static size_t count_rows(const struct collect *c, const char *status, const char *error)
@@ -636,8 +639,8 @@ static int max_overlap(const struct collect *c)
         double t = (double)c->rows[i].time_ms + 2;
         int n = 0;
         for (size_t j = 0; j < c->n; j++) {
-            double s = (double)c->rows[j].time_ms + 2, e = (double)c->rows[j].time_ms +
-                                                           c->rows[j].total_ms;
+            double s = (double)c->rows[j].time_ms + 2,
+                   e = (double)c->rows[j].time_ms + c->rows[j].total_ms;
             if (s <= t && t < e)
                 n++;
         }
@@ -1005,12 +1008,18 @@ START_TEST(test_run_writer)
 }
 END_TEST
 
-static void *interrupter_main(void *arg)
+/* Sends SIGINT to this process after ms milliseconds, from a child process
+ * (see struct resetter for why not a thread). */
+static pid_t interrupt_later(unsigned ms)
 {
-    (void)arg;
-    usleep((useconds_t)(300000 * tscale()));
-    kill(getpid(), SIGINT);
-    return NULL;
+    pid_t parent = getpid(), pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        usleep(ms * 1000u);
+        kill(parent, SIGINT);
+        _exit(0);
+    }
+    return pid;
 }
 
 START_TEST(test_run_sigint)
@@ -1033,25 +1042,101 @@ START_TEST(test_run_sigint)
     struct es_engine_result res;
     struct sigaction before, after;
     sigaction(SIGINT, NULL, &before);
-    pthread_t th;
-    ck_assert(pthread_create(&th, NULL, interrupter_main, NULL) == 0);
+    pid_t child = interrupt_later((unsigned)(300 * tscale()));
     enum es_engine_status st = run(&cfg, &e, 1, v, nv, &c, &res);
-    pthread_join(th, NULL);
+    waitpid(child, NULL, 0);
     ck_assert_int_eq(st, ES_ENGINE_INTERRUPTED);
     ck_assert_int_eq(es_engine_exit_code(st), 130);
     ck_assert_uint_eq(res.planned, 100);
-    ck_assert_msg(res.rows == 10, "%llu rows; first: %s %s total %.1f ms (scale %llu)",
-                  (unsigned long long)res.rows, c.n ? c.rows[0].status : "",
-                  c.n ? c.rows[0].error : "", c.n ? c.rows[0].total_ms : 0.0,
-                  (unsigned long long)tscale());
-    ck_assert_uint_eq(res.not_run, 90);
-    ck_assert_uint_eq(c.n, 10);
-    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), 10);
+    if (under_valgrind()) {
+        /* The signal handler may only run when the worker's time slice ends:
+         * some whole rounds of 10 later. */
+        ck_assert_uint_eq(res.rows % 10, 0);
+        ck_assert_uint_ge(res.rows, 10);
+        ck_assert_uint_lt(res.rows, 100);
+    } else {
+        ck_assert_uint_eq(res.rows, 10);
+    }
+    ck_assert_uint_eq(res.not_run, 100 - res.rows);
+    ck_assert_uint_eq(c.n, res.rows);
+    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), res.rows);
     /* The handler from before the run is back. */
     sigaction(SIGINT, NULL, &after);
     ck_assert(after.sa_handler == before.sa_handler);
     collect_free(&c);
     close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_progress)
+{
+    /* --progress: a status line once a second while 4 probes hang for 1.5 s,
+     * then the summary. Not a TTY here, so each status line ends in '\n'. */
+    int bh = listen_on("127.21.0.13", 8443, 64);
+    struct run_args a;
+    memset(&a, 0, sizeof a);
+    cfg_init(&a.cfg);
+    a.cfg.quiet = false;
+    a.cfg.progress = true;
+    a.cfg.timeout_ms = 1500 * tscale();
+    a.cfg.repeat = 2;
+    a.v = variants_of(&a.cfg, &a.nv);
+    struct es_edge e;
+    edge_set(&e, "progress.test", "127.21.0.13", 8443);
+    a.edges = &e;
+    a.nedges = 1;
+    char *text = capture_stderr(run_captured, &a);
+    close(bh);
+    ck_assert_int_eq(a.st, ES_ENGINE_DONE);
+    if (under_valgrind()) /* the main thread runs late there, see struct resetter */
+        ck_assert_msg(strstr(text, "/4 probes ("), "%s", text);
+    else
+        ck_assert_msg(strstr(text, "edgeshake: 0/4 probes (0 ok, 0 failed), 0 handshakes/s, 4 in "
+                                   "flight, ETA -\n"),
+                      "%s", text);
+    ck_assert_msg(strstr(text, "edgeshake: 4 probes in "), "%s", text);
+    ck_assert_msg(strstr(text, "): 0 ok, 4 failed\n"), "%s", text);
+    ck_assert_msg(strstr(text, "edgeshake: 4 rows written, 4 planned\n"), "%s", text);
+    free(text);
+    es_variants_free(a.v, a.nv);
+}
+END_TEST
+
+START_TEST(test_run_stop_after)
+{
+    /* stop_after_ms: a run of a million refused probes on one slot stops
+     * starting probes after 300 ms; what started has its row, and it is DONE. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 1;
+    cfg.repeat = 500000;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "stop.test", "127.21.0.2", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = &cfg;
+    p.edges = &e;
+    p.nedges = 1;
+    p.variants = v;
+    p.nvariants = nv;
+    p.on_row = collect_row;
+    p.on_row_arg = &c;
+    p.stop_after_ms = 300;
+    struct es_engine_result res;
+    ck_assert_int_eq(es_engine_run(&p, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.planned, 1000000);
+    ck_assert_uint_gt(res.rows, 0);
+    ck_assert_uint_lt(res.rows, 1000000);
+    ck_assert_uint_eq(res.rows + res.not_run, res.planned);
+    ck_assert_uint_eq(c.n, res.rows);
+    ck_assert_uint_eq(count_rows(&c, "connect_error", "connection_refused"), res.rows);
+    ck_assert(res.elapsed_s >= 0.3);
+    collect_free(&c);
     es_variants_free(v, nv);
 }
 END_TEST
@@ -1066,18 +1151,21 @@ static const char lab_spec[] = "# test_engine: 127.21.1.0/24\n"
                                "edge 127.21.1.5:8443 cert=shop.test tls=1.2\n";
 
 struct tuple {
-    char text[320];
+    char key[256]; /* "host ip variant attempt" */
+    char ip[48], variant[96], status[32], error[48];
 };
 
 static int tuple_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct tuple *)a)->text, ((const struct tuple *)b)->text);
+    const struct tuple *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->status, y->status);
 }
 
 struct lab_result {
     enum es_engine_status st;
     struct es_engine_result res;
-    struct tuple *t; /* sorted (host, ip, variant, attempt, status, error) */
+    struct tuple *t; /* sorted by (host, ip, variant, attempt) */
     size_t n;
     unsigned workers; /* bit per worker that wrote rows */
 };
@@ -1109,8 +1197,12 @@ static void lab_run(unsigned threads, struct lab_result *out)
     out->workers = 0;
     for (size_t i = 0; i < c.n; i++) {
         const struct crow *r = &c.rows[i];
-        snprintf(out->t[i].text, sizeof out->t[i].text, "%s %s %s %d %s %s", r->host, r->ip,
-                 r->variant, r->attempt, r->status, r->error);
+        struct tuple *t = &out->t[i];
+        snprintf(t->key, sizeof t->key, "%s %s %s %d", r->host, r->ip, r->variant, r->attempt);
+        cpy(t->ip, sizeof t->ip, r->ip);
+        cpy(t->variant, sizeof t->variant, r->variant);
+        cpy(t->status, sizeof t->status, r->status);
+        cpy(t->error, sizeof t->error, r->error);
         out->workers |= 1u << r->worker;
     }
     qsort(out->t, c.n, sizeof *out->t, tuple_cmp);
@@ -1125,7 +1217,8 @@ static void lab_check(const struct lab_result *r)
     ck_assert_uint_eq(r->res.planned, 80);
     ck_assert_uint_eq(r->res.rows, 80);
     ck_assert_uint_eq(r->n, 80);
-    ck_assert_uint_eq(r->res.ok, 4 * 2 * 2 + 4 * 1 * 2); /* .1 both variants, .5 TLS 1.2 */
+    if (!under_valgrind())
+        ck_assert_uint_eq(r->res.ok, 4 * 2 * 2 + 4 * 1 * 2); /* .1 both variants, .5 TLS 1.2 */
 }
 
 static const struct {
@@ -1153,34 +1246,37 @@ START_TEST(test_lab_rows)
     ck_assert_uint_eq(r1.workers, 1);
     ck_assert_uint_eq(r2.workers, 3); /* both workers ran probes */
     ck_assert_uint_eq(r2.res.threads, 2);
-    size_t n1 = r1.n;
-    struct tuple *t1 = r1.t, *t2 = r2.t;
-    for (size_t i = 0; i < n1; i++)
-        ck_assert_str_eq(t1[i].text, t2[i].text);
+    /* The same probes with -t 1 and -t 2, with the same outcomes (under
+     * valgrind a handshake may run into its deadline: keys only). */
+    const struct tuple *t1 = r1.t, *t2 = r2.t;
+    for (size_t i = 0; i < r1.n; i++) {
+        ck_assert_str_eq(t1[i].key, t2[i].key);
+        if (!under_valgrind()) {
+            ck_assert_str_eq(t1[i].status, t2[i].status);
+            ck_assert_str_eq(t1[i].error, t2[i].error);
+        }
+    }
     /* And the outcomes are the expected ones. */
-    for (size_t i = 0; i < n1; i++) {
-        char host[64], ip[48], variant[96], status[32], error[48] = "";
-        int attempt;
-        int k = sscanf(t1[i].text, "%63s %47s %95s %d %31s %47s", host, ip, variant, &attempt,
-                       status, error);
-        ck_assert_int_ge(k, 5);
+    for (size_t i = 0; i < r1.n; i++) {
+        const struct tuple *t = &t1[i];
+        if (under_valgrind() && strcmp(t->error, "handshake_timeout") == 0)
+            continue;
         bool matched = false;
-        for (size_t e = 0; e < ES_ARRAY_LEN(lab_expect); e++) {
-            if (strcmp(ip, lab_expect[e].ip) != 0 ||
-                strncmp(variant, lab_expect[e].variant_prefix,
+        for (size_t e = 0; e < ES_ARRAY_LEN(lab_expect) && !matched; e++) {
+            if (strcmp(t->ip, lab_expect[e].ip) != 0 ||
+                strncmp(t->variant, lab_expect[e].variant_prefix,
                         strlen(lab_expect[e].variant_prefix)) != 0)
                 continue;
-            ck_assert_msg(strcmp(status, lab_expect[e].status) == 0 &&
-                              strcmp(error, lab_expect[e].error) == 0,
-                          "%s: want %s %s", t1[i].text, lab_expect[e].status,
-                          lab_expect[e].error);
+            ck_assert_msg(strcmp(t->status, lab_expect[e].status) == 0 &&
+                              strcmp(t->error, lab_expect[e].error) == 0,
+                          "%s: %s %s, want %s %s", t->key, t->status, t->error,
+                          lab_expect[e].status, lab_expect[e].error);
             matched = true;
-            break;
         }
-        ck_assert_msg(matched, "unexpected row %s", t1[i].text);
+        ck_assert_msg(matched, "unexpected row %s", t->key);
     }
-    free(t1);
-    free(t2);
+    free(r1.t);
+    free(r2.t);
 }
 END_TEST
 
@@ -1213,6 +1309,8 @@ int main(void)
     tcase_add_loop_test(tr, test_uring_fail_hook, 0, 3);
     tcase_add_test(tr, test_run_writer);
     tcase_add_test(tr, test_run_sigint);
+    tcase_add_test(tr, test_run_progress);
+    tcase_add_test(tr, test_run_stop_after);
     suite_add_tcase(s, tr);
 
     TCase *tl = tcase_create("lab");

@@ -16,10 +16,11 @@
  *    attempt 2, and so on (--repeat never hits one node back to back).
  *  - Politeness. --per-ip N: at most N probes in flight per edge IP *per
  *    worker* (and so per shard: one edge IP serving hosts of several workers
- *    or shards sees up to N from each); probes over the limit wait in a FIFO
- *    per IP, nothing is dropped. --rate R: new connections per second over
- *    all workers, each worker pacing its share R/workers with a token bucket
- *    (a worker that runs out of work leaves its share unused).
+ *    or shards sees up to N from each; 0 = no limit); probes over the limit
+ *    wait in a FIFO per IP, nothing is dropped. To divide a fleet-wide budget
+ *    of B per IP among S shards of T workers, give each --per-ip B/(S*T). --rate R: new connections
+ * per second over all workers, each worker pacing its share R/workers with a token bucket (a worker
+ * that runs out of work leaves its share unused).
  *  - Deadlines. --connect-timeout (default: --timeout) is a linked timeout on
  *    the connect; --timeout bounds the whole probe from its start (a FIFO of
  *    deadlines per worker: one timeout for all probes keeps it sorted). A
@@ -80,8 +81,8 @@ struct es_engine_params {
     enum es_format format;
     es_engine_row_fn on_row; /* optional, e.g. bench statistics or tests */
     void *on_row_arg;
-    bool spread; /* deal probes round robin over the workers instead of by host
-                    (one target, many workers: bench); --per-ip is then per worker */
+    bool spread;            /* deal probes round robin over the workers instead of by host
+                               (one target, many workers: bench); --per-ip is then per worker */
     uint64_t stop_after_ms; /* > 0: start no new probe once the run has lasted this
                                long (bench --duration); the probes in flight finish,
                                the rest count in not_run and the run is DONE */
@@ -113,8 +114,7 @@ struct es_engine_result {
  * closes it afterwards (es_writer_close), and handles a write error found
  * there. *res is always filled. Exit status for the caller:
  * es_engine_exit_code(). */
-enum es_engine_status es_engine_run(const struct es_engine_params *p,
-                                    struct es_engine_result *res);
+enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res);
 
 /* DONE -> 0, INTERRUPTED -> 130, FAILED -> 1 (DESIGN §3.1). */
 int es_engine_exit_code(enum es_engine_status st);

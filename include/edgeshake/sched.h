@@ -42,8 +42,8 @@ unsigned es_deal_worker(const char *host, unsigned nworkers);
 /* Partitions the edge indices 0..nedges-1 by worker: afterwards the edges of
  * worker w are order[first[w]] .. order[first[w + 1] - 1], in edge order.
  * order holds nedges entries, first nworkers + 1. */
-void es_deal_split(const struct es_edge *edges, size_t nedges, unsigned nworkers,
-                   uint32_t *order, size_t *first);
+void es_deal_split(const struct es_edge *edges, size_t nedges, unsigned nworkers, uint32_t *order,
+                   size_t *first);
 
 /* The probes of one worker, in start order: for attempt 1..repeat, for each
  * of its edges, for each variant. With stride > 1 the iterator yields only
