@@ -132,6 +132,8 @@ struct wstat {
     struct es_hist connect, handshake;
     struct errkind errs[KINDS_MAX];
     size_t nerrs;
+    struct errkind verify[KINDS_MAX]; /* verify column of the completed handshakes */
+    size_t nverify;
 } __attribute__((aligned(64)));
 
 struct bench {
@@ -191,6 +193,7 @@ static void on_row(void *arg, unsigned worker, const struct es_row *row)
         es_hist_add(&w->connect, ms_to_us(row->connect_ms));
     if (row->status == es_tok_ok) {
         w->ok++;
+        kind_add(w->verify, &w->nverify, row->verify && *row->verify ? row->verify : "none", 1);
         if (row->handshake_ms >= 0)
             es_hist_add(&w->handshake, ms_to_us(row->handshake_ms));
         return;
@@ -304,8 +307,13 @@ static pid_t lab_spawn(const char *spec, const char *state, const char *logpath)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    execl("/proc/self/exe", "edgeshake", "lab", spec, "--state", state, (char *)NULL);
-    fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(errno));
+    /* ES_LAB_BIN: the binary to run the lab with, for runs under a wrapper
+     * such as valgrind, where /proc/self/exe is the wrapper. */
+    const char *bin = getenv("ES_LAB_BIN");
+    if (!bin || !*bin)
+        bin = "/proc/self/exe";
+    execl(bin, "edgeshake", "lab", spec, "--state", state, (char *)NULL);
+    fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
     _exit(127);
 }
 
@@ -450,6 +458,8 @@ struct result {
     double rss_per_inflight_kb;
     struct errkind errs[KINDS_MAX];
     size_t nerrs;
+    struct errkind vres[KINDS_MAX]; /* verify outcomes of the completed handshakes */
+    size_t nvres;
 };
 
 static long rss_now_kb(void)
@@ -490,8 +500,11 @@ static void merge(struct result *r, const struct bench *b)
         es_hist_merge(&r->handshake, &w->handshake);
         for (size_t k = 0; k < w->nerrs; k++)
             kind_add(r->errs, &r->nerrs, w->errs[k].kind, w->errs[k].n);
+        for (size_t k = 0; k < w->nverify; k++)
+            kind_add(r->vres, &r->nvres, w->verify[k].kind, w->verify[k].n);
     }
     qsort(r->errs, r->nerrs, sizeof r->errs[0], cmp_kind);
+    qsort(r->vres, r->nvres, sizeof r->vres[0], cmp_kind);
 }
 
 /* A quantile in ms with three decimals, or the empty/null word. */
@@ -543,6 +556,12 @@ static void print_text(FILE *f, const struct result *r)
     for (size_t i = 0; i < r->nerrs; i++)
         fprintf(f, " %s %llu", r->errs[i].kind, (unsigned long long)r->errs[i].n);
     fputc('\n', f);
+    fprintf(f, "verify              ");
+    if (!r->nvres)
+        fprintf(f, " -");
+    for (size_t i = 0; i < r->nvres; i++)
+        fprintf(f, " %s %llu", r->vres[i].kind, (unsigned long long)r->vres[i].n);
+    fputc('\n', f);
     if (r->not_run)
         fprintf(f, "not_run              %llu\n", (unsigned long long)r->not_run);
 }
@@ -557,7 +576,7 @@ static void print_csv(FILE *f, const struct result *r)
     for (int i = 0; i < 2; i++)
         for (size_t j = 0; j < ES_ARRAY_LEN(qnames); j++)
             fprintf(f, ",%s_%s_ms", names[i], qnames[j]);
-    fputs(",peak_rss_kb,rss_before_kb,rss_per_inflight_kb,errors\n", f);
+    fputs(",peak_rss_kb,rss_before_kb,rss_per_inflight_kb,errors,verify\n", f);
     /* Target text is a host name or an address: never a comma or a quote. */
     fprintf(f, "%s,%s,%s,%u,%llu,%llu,%llu,%.3f,%.1f,", r->target, r->tls, r->verify ? "on" : "off",
             r->threads, (unsigned long long)r->inflight, (unsigned long long)r->attempts,
@@ -573,6 +592,9 @@ static void print_csv(FILE *f, const struct result *r)
     fprintf(f, ",%ld,%ld,%.1f,", r->peak_rss_kb, r->rss_before_kb, r->rss_per_inflight_kb);
     for (size_t i = 0; i < r->nerrs; i++)
         fprintf(f, "%s%s=%llu", i ? ";" : "", r->errs[i].kind, (unsigned long long)r->errs[i].n);
+    fputc(',', f);
+    for (size_t i = 0; i < r->nvres; i++)
+        fprintf(f, "%s%s=%llu", i ? ";" : "", r->vres[i].kind, (unsigned long long)r->vres[i].n);
     fputc('\n', f);
 }
 
@@ -606,6 +628,10 @@ static void print_json(FILE *f, const struct result *r)
     for (size_t i = 0; i < r->nerrs; i++) /* kinds are tokens: [a-z0-9_] */
         fprintf(f, "%s\"%s\":%llu", i ? "," : "", r->errs[i].kind,
                 (unsigned long long)r->errs[i].n);
+    fputs("},\"verify\":{", f);
+    for (size_t i = 0; i < r->nvres; i++) /* verify tokens: [a-z_] */
+        fprintf(f, "%s\"%s\":%llu", i ? "," : "", r->vres[i].kind,
+                (unsigned long long)r->vres[i].n);
     fputs("}}\n", f);
 }
 

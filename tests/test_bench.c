@@ -162,7 +162,8 @@ START_TEST(test_lab_json)
     ck_assert_double_eq(json_num(out, "inflight"), 8);
     ck_assert_ptr_nonnull(strstr(out, "\"lab\":true"));
     ck_assert_ptr_nonnull(strstr(out, "\"tls\":\"1.3\""));
-    ck_assert_ptr_nonnull(strstr(out, "\"errors\":{}}"));
+    /* Verified against the lab's CA, for the lab certificate's name. */
+    ck_assert_msg(strstr(out, "\"errors\":{},\"verify\":{\"ok\":200}}"), "%s", out);
     check_latency(out, "connect_ms");
     check_latency(out, "handshake_ms");
     ck_assert(json_num(out, "seconds") > 0);
@@ -194,7 +195,7 @@ START_TEST(test_lab_csv)
         "target,tls,verify,threads,inflight,attempts,handshakes,seconds,hs_per_s,cpu_us_per_hs,"
         "connect_p50_ms,connect_p90_ms,connect_p99_ms,connect_max_ms,handshake_p50_ms,"
         "handshake_p90_ms,handshake_p99_ms,handshake_max_ms,peak_rss_kb,rss_before_kb,"
-        "rss_per_inflight_kb,errors\n";
+        "rss_per_inflight_kb,errors,verify\n";
     ck_assert_msg(strncmp(out, header, strlen(header)) == 0, "%s", out);
     const char *row = out + strlen(header);
     ck_assert_uint_eq(count_char(row, '\n'), 1);
@@ -203,8 +204,8 @@ START_TEST(test_lab_csv)
     ck_assert_msg(strncmp(row, "bench.test:8443@127.30.", 23) == 0, "%s", row);
     const char *f = strchr(row, ',');
     ck_assert_msg(strncmp(f, ",1.2,off,2,4,50,50,", 19) == 0, "%s", row);
-    /* No errors: the last cell is empty. */
-    ck_assert_msg(row[strlen(row) - 2] == ',', "%s", row);
+    /* No errors (an empty cell), and every handshake unverified. */
+    ck_assert_msg(strstr(row, ",,off=50\n") != NULL, "%s", row);
     free(out);
     free(err);
 }
@@ -221,6 +222,7 @@ START_TEST(test_lab_text)
                   "%s", out);
     ck_assert_msg(strstr(out, "errors               none\n"), "%s", out);
     ck_assert_msg(strstr(out, "(lab edge, separate process)"), "%s", out);
+    ck_assert_msg(strstr(out, "verify               off 30\n"), "%s", out);
     free(out);
     free(err);
 }
@@ -239,7 +241,7 @@ START_TEST(test_duration)
     /* Started for a second at least, then stopped starting new ones. */
     ck_assert_msg(json_num(out, "seconds") >= 1.0, "%s", out);
     ck_assert_msg(json_num(out, "not_run") > 0, "%s", out);
-    ck_assert_ptr_nonnull(strstr(out, "\"errors\":{}}"));
+    ck_assert_ptr_nonnull(strstr(out, "\"errors\":{},\"verify\":{\"off\":"));
     free(out);
     free(err);
 }
@@ -260,7 +262,7 @@ START_TEST(test_refused)
     ck_assert_ptr_nonnull(strstr(out, "\"cpu_us_per_hs\":null"));
     ck_assert_ptr_nonnull(strstr(out, "\"handshake_ms\":{\"p50\":null,\"p90\":null,"
                                       "\"p99\":null,\"max\":null}"));
-    ck_assert_msg(strstr(out, "\"errors\":{\"connection_refused\":40}}"), "%s", out);
+    ck_assert_msg(strstr(out, "\"errors\":{\"connection_refused\":40},\"verify\":{}}"), "%s", out);
     free(out);
     free(err);
 }

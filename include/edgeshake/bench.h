@@ -8,7 +8,8 @@
  * starts `edgeshake lab` in a separate process (fork + exec of the running
  * binary) with one ECDSA P-256 edge on a 127.30.X.Y address, waits for its
  * `ready` file and SIGTERMs it at the end: the server's CPU is never counted
- * as the scanner's.
+ * as the scanner's. (ES_LAB_BIN in the environment names another binary to
+ * run the lab with, e.g. when bench itself runs under valgrind.)
  *
  * The run is the engine (engine.h) with one edge, one variant (--tls V, no
  * ALPN, SNI = the target's host name, none for IP targets) and `-n N`
@@ -30,6 +31,8 @@
  *   errors          failed attempts by kind: the error token
  *                   (connection_refused, handshake_timeout, ...), or
  *                   alert_NAME for a peer alert
+ *   verify          the verify column of the completed handshakes, by value
+ *                   (off with --no-verify; ok when the chain and name check)
  *
  * Exit status: 0 when the benchmark ran to the end (failed handshakes are
  * figures, not errors); 2 for a usage error; 1 when the lab or the engine
