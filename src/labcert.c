@@ -3,8 +3,9 @@
  * Everything here runs at start-up, so OpenSSL failures are fatal (exit 1).
  * One key per key type is made lazily and shared by every leaf of that type:
  * RSA key generation takes tens of milliseconds and a lab may have dozens of
- * edges. Leaves are cached by (name, kind, key) in a short array (a lab has
- * tens of edges, not thousands), so two edges of one name share one cert. */
+ * edges. Leaves are cached by (name, kind, key, subject O) in a short array
+ * (a lab has tens of edges, not thousands), so two edges of one name share
+ * one cert. */
 #include "edgeshake/labcert.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@ struct leaf_entry {
     char *name;
     enum es_lab_certkind kind;
     enum es_lab_keykind key;
+    char *subject_o; /* NULL = no O= attribute */
     X509 *cert;
 };
 
@@ -84,16 +86,21 @@ static void set_validity(X509 *x, long not_before_s, long not_after_s)
         ossl_die("X509_gmtime_adj");
 }
 
-/* CN=cn; a CN longer than the X.520 limit of 64 is left out (the SAN names
- * the host anyway), so long lab names still get a certificate. */
-static X509_NAME *make_name(const char *cn)
+/* CN=cn, then O=o when o is set; a CN longer than the X.520 limit of 64 is
+ * left out (the SAN names the host anyway), so long lab names still get a
+ * certificate. o is UTF-8 of 1..64 bytes (labspec.c checks it) and may hold
+ * anything but NUL: commas, quotes, markup, newlines. */
+static X509_NAME *make_name(const char *cn, const char *o)
 {
     X509_NAME *n = X509_NAME_new();
     if (!n)
         ossl_die("X509_NAME_new");
     if (strlen(cn) <= 64 &&
         !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0))
-        ossl_die("X509_NAME_add_entry_by_txt");
+        ossl_die("X509_NAME_add_entry_by_txt(CN)");
+    if (o &&
+        !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1, -1, 0))
+        ossl_die("X509_NAME_add_entry_by_txt(O)");
     return n;
 }
 
@@ -108,16 +115,17 @@ static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ext);
 }
 
-/* A v3 certificate for subject_cn with key, validity and serial set; the
- * caller adds extensions and signs. */
-static X509 *new_cert(const char *subject_cn, EVP_PKEY *key, long nb_s, long na_s)
+/* A v3 certificate for subject_cn (and O=subject_o unless NULL) with key,
+ * validity and serial set; the caller adds extensions and signs. */
+static X509 *new_cert(const char *subject_cn, const char *subject_o, EVP_PKEY *key, long nb_s,
+                      long na_s)
 {
     X509 *x = X509_new();
     if (!x || !X509_set_version(x, X509_VERSION_3))
         ossl_die("X509_new");
     set_random_serial(x);
     set_validity(x, nb_s, na_s);
-    X509_NAME *subject = make_name(subject_cn);
+    X509_NAME *subject = make_name(subject_cn, subject_o);
     if (!X509_set_subject_name(x, subject) || !X509_set_pubkey(x, key))
         ossl_die("X509_set_subject_name");
     X509_NAME_free(subject);
@@ -132,7 +140,7 @@ static void sign(X509 *x, EVP_PKEY *key)
 
 static X509 *make_ca(EVP_PKEY *key)
 {
-    X509 *x = new_cert("edgeshake lab CA", key, -DAY_S, 3650 * DAY_S);
+    X509 *x = new_cert("edgeshake lab CA", NULL, key, -DAY_S, 3650 * DAY_S);
     if (!X509_set_issuer_name(x, X509_get_subject_name(x)))
         ossl_die("X509_set_issuer_name");
     add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
@@ -157,6 +165,7 @@ void es_labcerts_free(struct es_labcerts *c)
         return;
     for (size_t i = 0; i < c->nleaves; i++) {
         free(c->leaves[i].name);
+        free(c->leaves[i].subject_o);
         X509_free(c->leaves[i].cert);
     }
     free(c->leaves);
@@ -171,7 +180,7 @@ void es_labcerts_free(struct es_labcerts *c)
  * keyUsage, so that OpenSSL sees it as self-signed (a keyUsage without
  * keyCertSign would make it "not self-issued" and hide the error we want). */
 static X509 *make_leaf(struct es_labcerts *c, const char *name, enum es_lab_certkind kind,
-                       enum es_lab_keykind keykind)
+                       enum es_lab_keykind keykind, const char *subject_o)
 {
     EVP_PKEY *key = leaf_key(c, keykind);
     long nb = -DAY_S, na = 365 * DAY_S;
@@ -195,7 +204,7 @@ static X509 *make_leaf(struct es_labcerts *c, const char *name, enum es_lab_cert
     case ES_CERT_SELFSIGNED: break;
     }
     const char *cn = subject ? subject : name;
-    X509 *x = new_cert(cn, key, nb, na);
+    X509 *x = new_cert(cn, subject_o, key, nb, na);
     bool self = kind == ES_CERT_SELFSIGNED;
     X509 *issuer = self ? x : c->ca;
     if (!X509_set_issuer_name(x, X509_get_subject_name(issuer)))
@@ -220,13 +229,26 @@ static X509 *make_leaf(struct es_labcerts *c, const char *name, enum es_lab_cert
     return x;
 }
 
+static bool same_o(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 struct es_lableaf es_labcerts_leaf(struct es_labcerts *c, const char *name,
                                    enum es_lab_certkind kind, enum es_lab_keykind key)
+{
+    return es_labcerts_leaf_o(c, name, kind, key, NULL);
+}
+
+struct es_lableaf es_labcerts_leaf_o(struct es_labcerts *c, const char *name,
+                                     enum es_lab_certkind kind, enum es_lab_keykind key,
+                                     const char *subject_o)
 {
     struct leaf_entry *e = NULL;
     for (size_t i = 0; i < c->nleaves && !e; i++) {
         struct leaf_entry *l = &c->leaves[i];
-        if (l->kind == kind && l->key == key && strcmp(l->name, name) == 0)
+        if (l->kind == kind && l->key == key && strcmp(l->name, name) == 0 &&
+            same_o(l->subject_o, subject_o))
             e = l;
     }
     if (!e) {
@@ -235,7 +257,8 @@ struct es_lableaf es_labcerts_leaf(struct es_labcerts *c, const char *name,
         e->name = es_xstrdup(name);
         e->kind = kind;
         e->key = key;
-        e->cert = make_leaf(c, name, kind, key);
+        e->subject_o = subject_o ? es_xstrdup(subject_o) : NULL;
+        e->cert = make_leaf(c, name, kind, key, subject_o);
     }
     struct es_lableaf leaf = {
         .cert = e->cert,

@@ -7,11 +7,14 @@
  * socket go into rbio, what the SSL writes collects in wbio and is sent from
  * there, all at once or, for fault=drip, one byte per second.
  *
- *   accept ─► BLACKHOLE (fault=blackhole: read and discard until EOF / 120 s)
+ *   accept ─► (fault=close: FIN at once, then close; no state at all)
+ *          ├► BLACKHOLE (fault=blackhole: read and discard until EOF / 120 s)
  *          └► HELLO ─ first record complete ─► flaky? RST
  *                                            ─► delay? DELAY ─ timer ─┐
  *                                            ─► answer ◄──────────────┘
  *   answer: fault=reset RST; garbage/http: raw bytes, FLUSH; else HANDSHAKE
+ *   (fault=hugechain is a normal edge whose SSL_CTX carries a chain of
+ *   HUGECHAIN_CERTS extra certificates: a Certificate message of ~2.5 MB)
  *   HANDSHAKE ─ done ─► ALPN h2? H2_PREFACE ─ SETTINGS ─► OPEN (h2=ok) | FLUSH (broken)
  *                    └► OPEN ─ client data or close_notify ─► close_notify, FLUSH
  *             ─ failed ─► FLUSH (the alert)
@@ -37,6 +40,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
@@ -50,6 +54,8 @@ enum {
     DRAIN_MS = 5 * 1000,       /* after our half-close, wait this long for the client's EOF */
     DRIP_MS = 1000,            /* fault=drip: one byte per this many ms */
     GARBAGE_LEN = 512,
+    HUGECHAIN_CERTS = 300, /* fault=hugechain: filler certificates in the chain ... */
+    HUGECHAIN_PAD = 8000,  /* ... each with a comment extension this long: ~2.5 MB */
     H2_PREFACE_LEN = 24,
     H2_FRAME_HEADER = 9,
     H2_FRAME_SETTINGS = 4,
@@ -157,7 +163,8 @@ static bool is_drip(const struct conn *c)
 /* Edges whose connections run a real TLS handshake. */
 static bool edge_does_tls(const struct es_lab_edge *cfg)
 {
-    return cfg->fault == ES_FAULT_NONE || cfg->fault == ES_FAULT_DRIP;
+    return cfg->fault == ES_FAULT_NONE || cfg->fault == ES_FAULT_DRIP ||
+           cfg->fault == ES_FAULT_HUGECHAIN;
 }
 
 /* ---- connection lifetime ---------------------------------------------- */
@@ -505,12 +512,14 @@ static enum step conn_answer(struct conn *c)
     case ES_FAULT_HTTP: return send_raw(c, http_400, sizeof http_400 - 1);
     case ES_FAULT_NONE:
     case ES_FAULT_DRIP:
+    case ES_FAULT_HUGECHAIN:
         if (!c->ssl)
             return STEP_CLOSE;
         c->state = CONN_HANDSHAKE;
         return conn_advance(c);
     case ES_FAULT_REFUSE:
-    case ES_FAULT_BLACKHOLE: break;
+    case ES_FAULT_BLACKHOLE:
+    case ES_FAULT_CLOSE: break;
     }
     assert(!"no answer for this fault");
     return STEP_CLOSE;
@@ -627,6 +636,16 @@ static void on_conn_idle(struct es_loop *loop, struct es_timer *t)
 static void conn_new(struct edge *e, int fd)
 {
     struct es_lab_edges *E = e->owner;
+    if (e->cfg->fault == ES_FAULT_CLOSE) {
+        /* The client must read EOF, not a reset. A plain close() with the
+         * ClientHello already queued unread would send an RST instead of a
+         * FIN; shutting down the write side first puts the FIN on the wire,
+         * and a client that has seen the FIN reads EOF even if the RST for
+         * its unread ClientHello follows. */
+        shutdown(fd, SHUT_WR);
+        close(fd);
+        return;
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -808,6 +827,41 @@ static bool alpn_wire(const char *list, uint8_t **out, size_t *outlen)
     return true;
 }
 
+/* fault=hugechain: HUGECHAIN_CERTS certificates of ~8 KB each (a Netscape
+ * comment extension of HUGECHAIN_PAD bytes), signed with the leaf's key and
+ * appended to the chain, so the Certificate message is ~2.5 MB: far over
+ * any client's cap (OpenSSL's default is 100 KB, the scanner's 256 KB). The
+ * SSL_CTX owns them. False when OpenSSL fails. */
+static bool add_hugechain(SSL_CTX *ctx, EVP_PKEY *key)
+{
+    char *pad = es_xmalloc(HUGECHAIN_PAD + 1);
+    memset(pad, 'x', HUGECHAIN_PAD);
+    pad[HUGECHAIN_PAD] = '\0';
+    bool ok = true;
+    for (int i = 0; i < HUGECHAIN_CERTS && ok; i++) {
+        char cn[64];
+        snprintf(cn, sizeof cn, "edgeshake lab hugechain filler %d", i + 1);
+        X509 *x = X509_new();
+        X509_EXTENSION *ext = NULL;
+        ok = x && X509_set_version(x, X509_VERSION_3) &&
+             ASN1_INTEGER_set(X509_get_serialNumber(x), i + 1) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+             X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
+             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                        (const unsigned char *)cn, -1, -1, 0) &&
+             X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_set_pubkey(x, key) &&
+             (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_netscape_comment, pad)) != NULL &&
+             X509_add_ext(x, ext, -1) && X509_sign(x, key, EVP_sha256()) > 0 &&
+             SSL_CTX_add0_chain_cert(ctx, x);
+        X509_EXTENSION_free(ext);
+        if (!ok)
+            X509_free(x);
+    }
+    free(pad);
+    ERR_clear_error();
+    return ok;
+}
+
 /* min/max protocol from the tls bits, holes (tls=1.0,1.2) excluded by options. */
 static void set_versions(SSL_CTX *ctx, unsigned tls)
 {
@@ -874,7 +928,8 @@ static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec
     if (legacy)
         SSL_CTX_set_security_level(ctx, 0);
 
-    struct es_lableaf leaf = es_labcerts_leaf(certs, cfg->cert_name, cfg->cert_kind, cfg->key);
+    struct es_lableaf leaf =
+        es_labcerts_leaf_o(certs, cfg->cert_name, cfg->cert_kind, cfg->key, cfg->subject_o);
     if (SSL_CTX_use_certificate(ctx, leaf.cert) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, leaf.key) != 1 ||
         (leaf.issuer && SSL_CTX_add1_chain_cert(ctx, leaf.issuer) != 1) ||
@@ -882,6 +937,11 @@ static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec
         ERR_clear_error();
         snprintf(err, errlen, "%s:%u: cannot use the certificate for %s", spec_name, cfg->line,
                  cfg->cert_name);
+        return false;
+    }
+    if (cfg->fault == ES_FAULT_HUGECHAIN && !add_hugechain(ctx, leaf.key)) {
+        snprintf(err, errlen, "%s:%u: fault=hugechain: cannot make the filler certificates",
+                 spec_name, cfg->line);
         return false;
     }
 

@@ -35,6 +35,7 @@
 #define DEFAULT_CERT_NAME "edge.lab.test"
 #define DEFAULT_ALPN      "h2,http/1.1"
 #define SHOWN_MAX         64 /* bytes of a user's word quoted in a message */
+#define SUBJECT_O_MAX     64 /* X.509 ub-organization-name */
 
 #define EXPECT_HOST_RULE                                                                           \
     "LABEL=IP[,IP...], LABEL=nxdomain|servfail|refused|drop or ecs:SUBNET/LEN=..."
@@ -688,6 +689,14 @@ static bool parse_host(struct parser *p)
     if (why)
         return fail(p, p->line, "bad host name '%s': %s; expected " EXPECT_DNS_NAME,
                     shown(p, p->word[1]), why);
+    /* Found by fuzzing (tests/corpus/labspec/regress-numeric-host): a name of
+     * only digits and dots ("7.6.1", "127.0.0.1") passed here, but the scanner
+     * reads it as an IPv4 address (target.c), so scan.args could not scan it. */
+    if (strspn(name, "0123456789.") == strlen(name))
+        return fail(p, p->line,
+                    "bad host name '%s': it is all digits and dots, which a scan reads as an "
+                    "IPv4 address; expected " EXPECT_DNS_NAME,
+                    shown(p, p->word[1]));
     size_t hi = host_index(p, name);
     for (size_t i = 2; i < p->nwords; i++)
         if (!parse_host_rule(p, hi, p->word[i]))
@@ -711,6 +720,7 @@ enum edge_opt {
     OPT_DELAY,
     OPT_FLAKY,
     OPT_FAULT,
+    OPT_SUBJECT_O,
 };
 
 /* Indexed by enum edge_opt; `expect` is the form shown when a value is bad. */
@@ -731,7 +741,8 @@ static const struct {
     [OPT_H2] = {"h2", "h2=ok|broken"},
     [OPT_DELAY] = {"delay", "delay=MS, a whole number from 0 to 600000"},
     [OPT_FLAKY] = {"flaky", "flaky=P, a percentage from 0 to 100"},
-    [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip"},
+    [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
+    [OPT_SUBJECT_O] = {"subject_o", "subject_o=TEXT, percent-encoded (%XX), 1 to 64 bytes"},
 };
 
 static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned"};
@@ -739,11 +750,11 @@ static const enum es_lab_certkind cert_kind_vals[] = {ES_CERT_EXPIRED, ES_CERT_F
                                                       ES_CERT_WRONG, ES_CERT_SELFSIGNED};
 static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3"};
 static const unsigned tls_version_bits[] = {ES_TLS_1_0, ES_TLS_1_1, ES_TLS_1_2, ES_TLS_1_3};
-static const char *const edge_faults[] = {"refuse",  "blackhole", "reset",
-                                          "garbage", "http",      "drip"};
-static const enum es_lab_fault edge_fault_vals[] = {ES_FAULT_REFUSE, ES_FAULT_BLACKHOLE,
-                                                    ES_FAULT_RESET,  ES_FAULT_GARBAGE,
-                                                    ES_FAULT_HTTP,   ES_FAULT_DRIP};
+static const char *const edge_faults[] = {"refuse", "blackhole", "reset", "garbage",
+                                          "http",   "drip",      "close", "hugechain"};
+static const enum es_lab_fault edge_fault_vals[] = {
+    ES_FAULT_REFUSE, ES_FAULT_BLACKHOLE, ES_FAULT_RESET, ES_FAULT_GARBAGE,
+    ES_FAULT_HTTP,   ES_FAULT_DRIP,      ES_FAULT_CLOSE, ES_FAULT_HUGECHAIN};
 static const char *const yes_no[] = {"no", "yes"};
 static const char *const sni_modes[] = {"any", "strict"};
 static const char *const h2_modes[] = {"ok", "broken"};
@@ -755,7 +766,8 @@ static void edge_clear(struct es_lab_edge *e)
     free(e->ciphersuites);
     free(e->groups);
     free(e->alpn);
-    e->cert_name = e->ciphers = e->ciphersuites = e->groups = e->alpn = NULL;
+    free(e->subject_o);
+    e->cert_name = e->ciphers = e->ciphersuites = e->groups = e->alpn = e->subject_o = NULL;
 }
 
 static bool bad_value(struct parser *p, enum edge_opt o, const char *value)
@@ -867,6 +879,64 @@ static bool opt_number(struct parser *p, enum edge_opt o, const char *value, uin
     return true;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* subject_o=TEXT: TEXT percent-decoded (%XX) to 1..SUBJECT_O_MAX bytes of
+ * UTF-8 without NUL. Control characters, commas, quotes and markup are
+ * allowed on purpose: the lab serves hostile subjects to the scanner. */
+static bool opt_subject_o(struct parser *p, struct es_lab_edge *e, const char *value)
+{
+    unsigned char out[LINE_MAX_BYTES + 1];
+    size_t n = 0;
+    for (size_t i = 0; value[i]; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '%') {
+            int hi = hex_digit(value[i + 1]), lo = hi < 0 ? -1 : hex_digit(value[i + 2]);
+            if (lo < 0)
+                return fail(p, p->line,
+                            "subject_o=%s: bad escape at byte %zu; expected %%XX with two hex "
+                            "digits (%%25 for a '%%' itself)",
+                            shown(p, value), i + 1);
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        out[n++] = c;
+    }
+    if (n == 0 || n > SUBJECT_O_MAX)
+        return fail(p, p->line,
+                    "subject_o=%s: it decodes to %zu bytes; expected 1 to %d bytes (X.509 "
+                    "ub-organization-name)",
+                    shown(p, value), n, SUBJECT_O_MAX);
+    /* UTF-8 without NUL: check_text, stepping over the controls it reports. */
+    for (size_t off = 0; off < n;) {
+        size_t col;
+        unsigned byte;
+        const char *bad = check_text(out + off, n - off, &col, &byte);
+        if (!bad)
+            break;
+        off += col - 1;
+        if (!strcmp(bad, "control byte") || !strcmp(bad, "control character")) {
+            off += byte < 0x80 ? 1 : 2; /* C0 and DEL, or a two-byte C1 control */
+            continue;
+        }
+        return fail(p, p->line,
+                    "subject_o=%s: the decoded text has %s 0x%02x at byte %zu; expected UTF-8 "
+                    "text without NUL",
+                    shown(p, value), bad, byte, off + 1);
+    }
+    e->subject_o = es_xmalloc(n + 1);
+    memcpy(e->subject_o, out, n);
+    e->subject_o[n] = '\0';
+    return true;
+}
+
 static bool edge_option(struct parser *p, struct es_lab_edge *e, enum edge_opt o, const char *value)
 {
     int k = -1;
@@ -904,6 +974,7 @@ static bool edge_option(struct parser *p, struct es_lab_edge *e, enum edge_opt o
             return false;
         e->fault = edge_fault_vals[k];
         return true;
+    case OPT_SUBJECT_O: return opt_subject_o(p, e, value);
     }
     return false;
 }
@@ -922,7 +993,8 @@ static bool edge_options(struct parser *p, struct es_lab_edge *e)
         if (o < 0)
             return fail(p, p->line,
                         "unknown edge option '%s'; expected one of cert, key, tls, ciphers, "
-                        "ciphersuites, groups, alpn, alpn_strict, sni, h2, delay, flaky, fault",
+                        "ciphersuites, groups, alpn, alpn_strict, sni, h2, delay, flaky, fault, "
+                        "subject_o",
                         shown(p, key));
         if (!value)
             return fail(p, p->line, "edge option '%s' has no value; expected %s", key,

@@ -490,13 +490,30 @@ static bool add_row(struct report *r, const struct es_scanread *in, char *err, s
 
 /* ---- judging ---- */
 
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The labels of mask, sorted and ';'-joined: the same whatever order the
+ * files were read in (shards, vantages). */
+static char *join_labels(const char *const *labels, size_t nlabels, uint64_t mask)
+{
+    const char *pick[64];
+    size_t n = 0;
+    for (size_t i = 0; i < nlabels && i < 64; i++)
+        if (mask & (UINT64_C(1) << i))
+            pick[n++] = labels[i];
+    qsort(pick, n, sizeof *pick, str_cmp);
+    struct es_sb b = {0};
+    for (size_t i = 0; i < n; i++)
+        es_sb_printf(&b, "%s%s", i ? ";" : "", pick[i]);
+    return es_sb_take(&b);
+}
+
 static char *join_resolvers(const struct report *r, uint64_t mask)
 {
-    struct es_sb b = {0};
-    for (size_t i = 0; i < r->nresolvers; i++)
-        if (mask & (UINT64_C(1) << i))
-            es_sb_printf(&b, "%s%s", b.len ? ";" : "", r->resolvers[i]);
-    return es_sb_take(&b);
+    return join_labels(r->resolvers, r->nresolvers, mask);
 }
 
 static int ip_cmp(const void *a, const void *b)
@@ -736,17 +753,35 @@ static struct es_finding *add_finding(struct es_findings *fs, enum es_finding_ki
 }
 
 /* The failure shared by most of the listed hivs (first seen on ties). */
+/* The edge of ks[0..n) with the lowest address: the one a finding's repro
+ * names, so that the report does not depend on the order rows were read. */
+static const struct hiv *lowest_ip(const struct report *r, const uint32_t *ks, size_t n)
+{
+    const struct hiv *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct hiv *x = &r->hivs[ks[i]];
+        if (!best || ip_cmp(&r->his[x->hi].ip, &r->his[best->hi].ip) < 0)
+            best = x;
+    }
+    return best;
+}
+
+/* The failure shared by most of the listed hivs (ties: the smaller text),
+ * on its lowest address. */
 static const struct hiv *most_common(const struct report *r, const uint32_t *ks, size_t n)
 {
     const struct hiv *best = NULL;
     size_t best_n = 0;
     for (size_t i = 0; i < n; i++) {
+        const struct hiv *x = &r->hivs[ks[i]];
         size_t c = 0;
         for (size_t j = 0; j < n; j++)
-            c += r->hivs[ks[j]].sig == r->hivs[ks[i]].sig;
-        if (c > best_n) {
+            c += r->hivs[ks[j]].sig == x->sig;
+        if (c > best_n || (c == best_n && strcmp(x->sig, best->sig) < 0) ||
+            (c == best_n && x->sig == best->sig &&
+             ip_cmp(&r->his[x->hi].ip, &r->his[best->hi].ip) < 0)) {
             best_n = c;
-            best = &r->hivs[ks[i]];
+            best = x;
         }
     }
     return best;
@@ -774,11 +809,7 @@ static void vantage_masks(const struct report *r, const struct hiv *x, uint64_t 
 
 static char *join_vantages(const struct report *r, uint64_t mask)
 {
-    struct es_sb b = {0};
-    for (size_t i = 0; i < r->nvantages; i++)
-        if (mask & (UINT64_C(1) << i))
-            es_sb_printf(&b, "%s%s", b.len ? ";" : "", r->vantages[i]);
-    return es_sb_take(&b);
+    return join_labels(r->vantages, r->nvantages, mask);
 }
 
 /* vantage: edges dep[0..n) of hv (one failure) that fail from some vantages
@@ -787,7 +818,7 @@ static void judge_vantage(const struct report *r, const struct hv *hv, struct es
                           const uint32_t *dep, size_t n, const uint32_t *pass, size_t np)
 {
     const struct host *host = &r->hosts[hv->host];
-    const struct hiv *x = &r->hivs[dep[0]];
+    const struct hiv *x = lowest_ip(r, dep, n);
     uint64_t okv = 0, failv = 0, failed = 0, all = 0, res = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t o, f;
@@ -829,7 +860,7 @@ static void judge_failure(const struct report *r, const struct hv *hv, struct es
                           size_t np, const uint32_t *flaky, size_t nk)
 {
     const struct host *host = &r->hosts[hv->host];
-    const struct hiv *x = &r->hivs[fail[0]];
+    const struct hiv *x = lowest_ip(r, fail, nf);
     struct es_finding *f;
     if (!np && !nk) {
         /* No edge passes this variant: `variant` when other variants work. */
@@ -905,7 +936,8 @@ static void judge_hv(const struct report *r, uint32_t v, struct es_findings *fs,
         }
         if (x->h2fail) {
             es_sb_printf(&h2fail, "%s%s", h2fail.len ? ";" : "", r->his[x->hi].ip);
-            h2x = h2x ? h2x : x;
+            if (!h2x || ip_cmp(&r->his[x->hi].ip, &r->his[h2x->hi].ip) < 0)
+                h2x = x;
             h2failed += x->h2fail;
         } else if (x->h2ok) {
             es_sb_printf(&h2pass, "%s%s", h2pass.len ? ";" : "", r->his[x->hi].ip);
@@ -1012,7 +1044,8 @@ static void judge_cert(const struct report *r, const struct host *host, struct e
                 es_sb_printf(&ips, "%s%s", ips.len ? ";" : "", e->ip);
                 failed += e->vfail;
                 res |= e->resolvers;
-                ip = ip ? ip : e->ip;
+                if (!ip || ip_cmp(&e->ip, &ip) < 0)
+                    ip = e->ip;
             } else if (e->vok && !e->vfail) {
                 es_sb_printf(&pips, "%s%s", pips.len ? ";" : "", e->ip);
                 okres |= e->resolvers;
@@ -1137,10 +1170,16 @@ static void judge_host(const struct report *r, uint32_t h, struct es_findings *f
         const struct hv *xv = NULL;
         for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next)
             es_sb_printf(&ips, "%s%s", ips.len ? ";" : "", r->his[i - 1].ip);
-        for (uint32_t v = host->first_hv; v && !x; v = r->hvs[v - 1].next)
-            if (r->hvs[v - 1].first_hiv) {
-                xv = &r->hvs[v - 1];
-                x = &r->hivs[xv->first_hiv - 1];
+        /* The repro: the smallest variant name, then the lowest address. */
+        for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
+            for (uint32_t k = r->hvs[v - 1].first_hiv; k; k = r->hivs[k - 1].next) {
+                const struct hv *cv = &r->hvs[v - 1];
+                const struct hiv *cx = &r->hivs[k - 1];
+                int c = xv ? strcmp(cv->variant, xv->variant) : -1;
+                if (c < 0 || (c == 0 && ip_cmp(&r->his[cx->hi].ip, &r->his[x->hi].ip) < 0)) {
+                    xv = cv;
+                    x = cx;
+                }
             }
         f->failing_ips = sort_ip_list(&ips);
         f->passing_ips = es_xstrdup("");

@@ -23,6 +23,7 @@
 #include "edgeshake/resolver.h"
 #include "edgeshake/shard.h"
 #include "edgeshake/target.h"
+#include "edgeshake/tlsprobe.h"
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
 #include "edgeshake/variant.h"
@@ -208,8 +209,8 @@ static void read_targets(struct scan *s)
         es_usage_error("--edges %s", err);
     struct es_target_reader *rd = es_target_reader_new(cfg->args.v, cfg->args.n, cfg->input_file,
                                                        (uint16_t)cfg->port, err, sizeof err);
-    if (!rd)
-        es_usage_error("%s", err);
+    if (!rd) /* only the -i file can fail here: name the flag, as --edges does */
+        es_usage_error("-i %s", err);
     unsigned fam = family_bits(cfg->family);
     struct es_target t;
     enum es_target_next rc;
@@ -235,6 +236,41 @@ static void read_targets(struct scan *s)
         es_usage_error("%s", err);
     es_target_reader_free(rd);
     es_edges_free(edges);
+}
+
+/* --ca-file and --keylog name files the user gave: one that cannot be used
+ * is bad input (exit 2, before the output file is created and before any
+ * packet), not a run-time failure found once the engine starts. Builds one
+ * throw-away TLS context set; the system trust store is not loaded here (it
+ * is not the user's input). The key log is not touched by a dry run. */
+static void check_tls_files(const struct scan *s)
+{
+    const struct es_config *cfg = s->cfg;
+    bool ca = cfg->ca_file && !cfg->no_verify, keylog = cfg->keylog && !cfg->dry_run;
+    if (!ca && !keylog)
+        return;
+    char err[512] = "";
+    struct es_tls_opts o = {
+        .ca_file = ca ? cfg->ca_file : NULL,
+        .no_verify = !ca,
+        .keylog = keylog ? cfg->keylog : NULL,
+    };
+    struct es_tls_ctxset *set = es_tls_ctxset_new(s->variants, s->nvariants, &o, err, sizeof err);
+    if (!set)
+        es_usage_error("%s", err);
+    es_tls_ctxset_free(set);
+}
+
+/* --vantage is written in every row and the report groups by it: a control
+ * character (a newline from a shell variable, say) would be escaped in the
+ * file and no longer match the same label from another run. */
+static void check_vantage(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            es_usage_error("--vantage: control character 0x%02x at byte %zu; expected printable "
+                           "text",
+                           *p, (size_t)(p - (const unsigned char *)v));
 }
 
 /* ---- DNS ---- */
@@ -354,9 +390,12 @@ int es_scan_main(const struct es_config *cfg)
     setup_resolvers(&s);
     char hostname[256] = "unknown";
     gethostname(hostname, sizeof hostname - 1);
+    if (cfg->vantage)
+        check_vantage(cfg->vantage);
     s.vantage = es_intern(s.pool, cfg->vantage ? cfg->vantage : hostname);
     s.plan = es_plan_new(s.pool, s.labels, s.ecs, s.nresolvers);
     read_targets(&s);
+    check_tls_files(&s);
     if (!cfg->dry_run && es_engine_check_uring(err, sizeof err) < 0)
         es_die(ES_EXIT_RUNTIME, "%s", err);
 
@@ -407,11 +446,11 @@ int es_scan_main(const struct es_config *cfg)
         status = ES_EXIT_RUNTIME;
     }
     if (!cfg->quiet || status != ES_EXIT_OK)
-        es_warn("%llu rows written: %llu %s of %zu edges x %zu variants x %llu attempts, "
-                "%llu DNS errors%s",
-                (unsigned long long)rows, (unsigned long long)probe_rows,
-                cfg->dry_run ? "planned probes" : "probes", nedges, s.nvariants,
-                (unsigned long long)cfg->repeat, (unsigned long long)s.dns_error_rows,
+        es_warn("%s: %llu rows: %llu %s (%zu edges x %zu variants x %llu attempts) and %llu "
+                "DNS errors%s",
+                strcmp(cfg->output, "-") ? cfg->output : "stdout", (unsigned long long)rows,
+                (unsigned long long)probe_rows, cfg->dry_run ? "planned probes" : "probes", nedges,
+                s.nvariants, (unsigned long long)cfg->repeat, (unsigned long long)s.dns_error_rows,
                 status == ES_EXIT_INTERRUPTED ? "; interrupted" : "");
     if (status == ES_EXIT_OK && rows != planned + s.dns_error_rows) {
         es_warn("%llu rows written but %llu planned: rows were lost", (unsigned long long)rows,

@@ -58,14 +58,23 @@ static bool streq0(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* The first OpenSSL error as text (for start-up messages only), then clears. */
+/* The OpenSSL error queue as text (for start-up messages only), and empties
+ * it: a system error's strerror when there is one (a missing --ca-file is
+ * "No such file or directory", not OpenSSL's "system lib"), else the reason
+ * of the last error. */
 static const char *ossl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
-    snprintf(buf, len, "%s", e ? ERR_reason_error_string(e) : "unknown error");
-    if (!buf[0] || !e)
-        snprintf(buf, len, "rejected");
-    ERR_clear_error();
+    unsigned long e, last = 0, sys = 0;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e) && !sys)
+            sys = e;
+        last = e;
+    }
+    const char *why = last ? ERR_reason_error_string(last) : NULL;
+    if (sys)
+        snprintf(buf, len, "%s", strerror(ERR_GET_REASON(sys)));
+    else
+        snprintf(buf, len, "%s", why && why[0] ? why : "rejected");
     return buf;
 }
 
@@ -327,11 +336,25 @@ enum es_tls_io es_tls_map_error(int ssl_error, unsigned long err, const char **r
     }
 }
 
+/* A server Certificate longer than ES_TLS_MAX_CERT_LIST: OpenSSL rejects it
+ * at its header with EXCESSIVE_MESSAGE_SIZE while in the state of reading
+ * the server's Certificate (the same reason code for another message, whose
+ * caps are OpenSSL's own, stays handshake_error). */
+static bool cert_list_too_long(const SSL *ssl, unsigned long err)
+{
+    return err && !ERR_SYSTEM_ERROR(err) && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+           ERR_GET_REASON(err) == SSL_R_EXCESSIVE_MESSAGE_SIZE &&
+           SSL_get_state(ssl) == TLS_ST_CR_CERT;
+}
+
 /* Classifies the result r of the SSL call just made, then leaves the error
  * queue empty for whoever runs next on this thread. */
 static enum es_tls_io ssl_result(struct es_tlsprobe *tp, int r, const char **reason)
 {
-    enum es_tls_io io = es_tls_map_error(SSL_get_error(tp->ssl, r), ERR_peek_error(), reason);
+    unsigned long err = ERR_peek_error();
+    enum es_tls_io io = es_tls_map_error(SSL_get_error(tp->ssl, r), err, reason);
+    if (io == ES_TLS_IO_FAILED && cert_list_too_long(tp->ssl, err))
+        *reason = es_tok_cert_list_too_long;
     ERR_clear_error();
     if (io == ES_TLS_IO_FAILED)
         tp->ssl_failed = true;
@@ -447,6 +470,8 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     /* Every probe is a full handshake; idle buffers go back to the heap. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Explicit, not OpenSSL's default: a hostile chain costs at most this. */
+    SSL_CTX_set_max_cert_list(ctx, ES_TLS_MAX_CERT_LIST);
     SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_msg_callback(ctx, msg_cb);

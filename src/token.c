@@ -23,6 +23,7 @@ const char es_tok_handshake_timeout[] = "handshake_timeout";
 const char es_tok_eof_during_handshake[] = "eof_during_handshake";
 const char es_tok_wrong_version_number[] = "wrong_version_number";
 const char es_tok_no_shared_cipher[] = "no_shared_cipher";
+const char es_tok_cert_list_too_long[] = "cert_list_too_long";
 const char es_tok_handshake_error[] = "handshake_error";
 
 const char es_tok_peer[] = "peer";

@@ -212,7 +212,8 @@ static void client_run(struct client *c, const struct client_opts *o)
     unsigned n;
     SSL_get0_alpn_selected(ssl, &p, &n);
     ck_assert_uint_lt(n, sizeof c->alpn);
-    memcpy(c->alpn, p, n);
+    if (n) /* p is NULL when nothing was selected */
+        memcpy(c->alpn, p, n);
     c->alpn[n] = '\0';
     c->verify = SSL_get_verify_result(ssl);
     X509 *peer = SSL_get0_peer_certificate(ssl);

@@ -555,6 +555,17 @@ static const struct bad_case bad_cases[] = {
      "fault=refuse|blackhole|reset|garbage|http|drip"},
     {E "ciphers=\n", 0, "t.lab:1: ", "edge option 'ciphers' has an empty value; expected ciphers="},
     {E "groups=\n", 0, "t.lab:1: ", "edge option 'groups' has an empty value"},
+    {E "subject_o=\n", 0, "t.lab:1: ",
+     "subject_o=: it decodes to 0 bytes; expected 1 to 64 bytes (X.509 ub-organization-name)"},
+    {E "subject_o=" LL "%41%42\n", 0, "t.lab:1: ", "it decodes to 65 bytes; expected 1 to 64"},
+    {E "subject_o=Evil%2\n", 0,
+     "t.lab:1: ", "subject_o=Evil%2: bad escape at byte 5; expected %XX with two hex digits"},
+    {E "subject_o=%g0\n", 0, "t.lab:1: ", "subject_o=%g0: bad escape at byte 1"},
+    {E "subject_o=a%00b\n", 0, "t.lab:1: ",
+     "subject_o=a%00b: the decoded text has NUL byte 0x00 at byte 2; expected UTF-8 text without "
+     "NUL"},
+    {E "subject_o=%C3%28\n", 0, "t.lab:1: ", "has invalid UTF-8 0xc3 at byte 1"},
+    {E "subject_o=a subject_o=b\n", 0, "t.lab:1: ", "edge option 'subject_o' given twice"},
     /* host */
     {R "host a.test\n", 0,
      "t.lab:2: ", "host needs a name and at least one rule; expected host NAME LABEL=IP[,IP...]"},

@@ -227,6 +227,7 @@ START_TEST(test_bad_huge_line)
 {
     size_t big = 1 << 20;
     char *data = malloc(big + 64);
+    ck_assert(data != NULL); /* and gcc -fsanitize=address sees the bounds */
     size_t n = (size_t)sprintf(data, "a.example\nb.example\n");
     memset(data + n, 'x', big);
     n += big;
@@ -276,6 +277,7 @@ START_TEST(test_line_limit)
                 /* "a.example #xxxx": a comment pads the line to 4096 + extra bytes. */
                 size_t len = 4096 + (size_t)extra;
                 char *data = malloc(len + 64);
+                ck_assert(data != NULL);
                 size_t n = (size_t)sprintf(data, "a.example\nb.example\n");
                 memcpy(data + n, "c.example #", 11);
                 memset(data + n + 11, 'x', len - 11);

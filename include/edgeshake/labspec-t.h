@@ -21,6 +21,9 @@ enum es_lab_fault {
     ES_FAULT_GARBAGE,   /* answer the ClientHello with random bytes, then close */
     ES_FAULT_HTTP,      /* answer with a plain HTTP/1.1 400 response, then close */
     ES_FAULT_DRIP,      /* a valid handshake, one byte per second */
+    ES_FAULT_CLOSE,     /* accept, then close at once without reading (FIN first) */
+    ES_FAULT_HUGECHAIN, /* a real handshake whose Certificate message carries a chain
+                           of megabytes (labedge.c: HUGECHAIN_CERTS x ~8 KB) */
 };
 
 enum es_lab_certkind {
@@ -61,6 +64,9 @@ struct es_lab_edge {
     unsigned delay_ms;  /* wait before answering the ClientHello */
     unsigned flaky_pct; /* P% of handshakes are reset after the ClientHello */
     enum es_lab_fault fault;
+    char *subject_o; /* subject_o=: an O= attribute added to the leaf's subject after CN,
+                        percent-decoded: 1..64 bytes of UTF-8, any byte but NUL (commas,
+                        quotes, '<', newlines: a hostile subject); NULL = none */
 };
 
 struct es_lab_resolver {

@@ -6,7 +6,13 @@
  *   edge ADDR:PORT [cert=NAME[:expired|:future|:wrong|:selfsigned]] [key=ecdsa|rsa]
  *        [tls=1.0,1.1,1.2,1.3] [ciphers=S] [ciphersuites=S] [groups=S] [alpn=LIST|none]
  *        [alpn_strict=yes|no] [sni=strict|any] [h2=ok|broken] [delay=MS] [flaky=P]
- *        [fault=refuse|blackhole|reset|garbage|http|drip]
+ *        [fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain]
+ *        [subject_o=TEXT]: an O= attribute after the leaf's CN; TEXT is
+ *   percent-decoded (%XX) to 1..64 bytes of UTF-8 without NUL, so a spec can
+ *   serve a hostile subject (commas, quotes, '<', newlines).
+ *   fault=close: accept, then close at once without reading a byte (the
+ *   client reads EOF before any byte); fault=hugechain: a real handshake whose
+ *   Certificate message carries a chain of over 2 MB (docs/lab.md).
  * Several `host` lines for one NAME add to it. Unknown keys, duplicate
  * addresses and labels, and labels without a `resolver` line are errors. */
 #ifndef EDGESHAKE_LABSPEC_H

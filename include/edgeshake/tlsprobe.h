@@ -54,6 +54,17 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
 void es_tls_ctxset_free(struct es_tls_ctxset *set);
 /* The variants array must outlive the set (the set keeps a pointer to it). */
 
+/* The longest Certificate message (its body, the whole chain) a probe
+ * accepts: SSL_CTX_set_max_cert_list on every SSL_CTX of the set. OpenSSL
+ * holds a handshake message whole before parsing it, so this bounds what a
+ * hostile server can make one probe buffer. Real chains are 2 to 20 KB (and
+ * OpenSSL's default cap is 100 KB); 256 KB leaves room for chains with
+ * thousands of SAN names and cross-signed intermediates. A longer message
+ * ends the probe at its header, before the rest is read: status tls_error,
+ * error cert_list_too_long, our fatal alert 47 (illegal_parameter,
+ * alert_from local), stage server_hello. */
+#define ES_TLS_MAX_CERT_LIST (256 * 1024)
+
 /* Verify cache: entries (direct-mapped, replaced on collision) and how long
  * a result is reused. */
 #define ES_TLS_VERIFY_CACHE_SIZE  4096
@@ -70,7 +81,9 @@ const char *es_tls_sni_name(const struct es_variant *v, const struct es_edge *ed
  * error queue (ERR_peek_error(), 0 when empty). On ES_TLS_IO_FAILED *reason
  * is an error token of token.h: eof_during_handshake, wrong_version_number,
  * no_shared_cipher or handshake_error; otherwise *reason is NULL. Alerts are
- * not derived from err: they come from the info callback. */
+ * not derived from err: they come from the info callback. (The probe refines
+ * one case with the SSL's state, which this mapping does not see: an
+ * over-long server Certificate is cert_list_too_long, ES_TLS_MAX_CERT_LIST.) */
 enum es_tls_io {
     ES_TLS_IO_DONE,
     ES_TLS_IO_WANT_READ,

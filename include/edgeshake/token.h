@@ -13,8 +13,11 @@
  *              "protocol_version", ...): the same pointer as the alert_name
  *              column, so error names what the peer said;
  *   tls_error  eof_during_handshake, connection_reset, wrong_version_number,
- *              no_shared_cipher; else, when we sent a fatal alert, that alert's
- *              name (alert_from = local, e.g. "decode_error"); else
+ *              no_shared_cipher, cert_list_too_long (the server's Certificate
+ *              message is longer than ES_TLS_MAX_CERT_LIST, tlsprobe.h; our
+ *              alert 47 is in the alert columns); else, when we sent a fatal
+ *              alert, that alert's name (alert_from = local, e.g.
+ *              "decode_error"); else
  *              handshake_error (failed without any alert or known reason);
  *   timeout    handshake_timeout (connect_timeout is the engine's);
  *   ok         "" (NULL). */
@@ -43,7 +46,8 @@ extern const char es_tok_handshake_timeout[];
 extern const char es_tok_eof_during_handshake[];
 extern const char es_tok_wrong_version_number[]; /* not TLS answered (e.g. "HTTP/1.1 400") */
 extern const char es_tok_no_shared_cipher[];
-extern const char es_tok_handshake_error[]; /* failed, no alert, no more precise reason */
+extern const char es_tok_cert_list_too_long[]; /* Certificate message over the probe's cap */
+extern const char es_tok_handshake_error[];    /* failed, no alert, no more precise reason */
 
 /* alert_from */
 extern const char es_tok_peer[];

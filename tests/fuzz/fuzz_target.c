@@ -17,8 +17,8 @@ int es_fuzz_target(const uint8_t *data, size_t len);
 
 static bool same_target(const struct es_target *a, const struct es_target *b)
 {
-    return strcmp(a->host, b->host) == 0 && a->host_is_ip == b->host_is_ip &&
-           a->port == b->port && a->has_ip == b->has_ip &&
+    return strcmp(a->host, b->host) == 0 && a->host_is_ip == b->host_is_ip && a->port == b->port &&
+           a->has_ip == b->has_ip &&
            (!a->has_ip || (a->ip.family == b->ip.family &&
                            memcmp(a->ip.bytes, b->ip.bytes, sizeof a->ip.bytes) == 0));
 }
@@ -81,8 +81,8 @@ int es_fuzz_target(const uint8_t *data, size_t len)
     }
 
     /* The same bytes as a targets file. */
-    struct es_target_reader *r = es_target_reader_new(NULL, 0, fz_file(data, len), 443, err,
-                                                      sizeof err);
+    struct es_target_reader *r =
+        es_target_reader_new(NULL, 0, fz_file(data, len), 443, err, sizeof err);
     FZ_CHECK(r != NULL);
     size_t lines = fz_lines(data, len), ntargets = 0, nerrors = 0;
     struct es_target t, first = {0};
@@ -107,9 +107,11 @@ int es_fuzz_target(const uint8_t *data, size_t len)
     FZ_CHECK(st.targets == ntargets && st.lines == lines);
     es_target_reader_free(r);
 
-    /* A one-line file without comments, CR or NUL means what the line means. */
+    /* A one-line file without comments, CR, NUL or byte order mark means what
+     * the line means. */
     if (len > 0 && !memchr(data, '\n', len) && !memchr(data, '\r', len) &&
-        !memchr(data, '#', len) && !memchr(data, '\0', len) && len <= ES_TARGET_LINE_MAX) {
+        !memchr(data, '#', len) && !memchr(data, '\0', len) && len <= ES_TARGET_LINE_MAX &&
+        !(len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)) {
         if (parsed)
             FZ_CHECK(ntargets == 1 && nerrors == 0 && same_target(&one, &first));
         else
