@@ -40,13 +40,14 @@ enum col {
     C_CERT_SHA,
     C_H2,
     C_VANTAGE,
+    C_ALERT_FROM,
     NCOL
 };
 static const char *const col_names[NCOL] = {
     "host",        "port",        "ip",           "resolver",        "sni",
     "variant",     "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
     "status",      "error",       "alert",        "alert_name",      "verify",
-    "cert_sha256", "h2",          "vantage",
+    "cert_sha256", "h2",          "vantage", "alert_from",
 };
 static const bool col_required[NCOL] = {
     [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
@@ -89,7 +90,7 @@ struct hiv { /* (host, port, ip, variant) */
     uint64_t ok, fail, h2ok, h2fail;
     const char *sig, *h2tok; /* first failure, first h2 failure */
     const char *status, *error;
-    int alert;
+    int alert; /* a fatal alert the peer sent; -1 = none (ours do not count) */
 };
 
 struct hivv { /* (host, port, ip, variant, vantage) */
@@ -482,7 +483,10 @@ static bool add_row(struct report *r, const struct es_scanread *in, char *err, s
         hiv->status = es_intern(r->pool, status);
         hiv->error = es_intern(r->pool, F(C_ERROR));
         uint64_t a;
-        hiv->alert = es_parse_u64(F(C_ALERT), 0, 255, &a) ? (int)a : -1;
+        /* Only the peer's alerts explain the node; one we sent names our
+         * reason (cert_list_too_long, decode_error), which error carries. */
+        bool peer = strcmp(F(C_ALERT_FROM), "local") != 0;
+        hiv->alert = peer && es_parse_u64(F(C_ALERT), 0, 255, &a) ? (int)a : -1;
     }
     return true;
 #undef F
@@ -689,8 +693,13 @@ static const char *explain_failure(const struct hv *hv, const struct hiv *x)
         return "the node closes the connection during the handshake";
     if (!strcmp(e, "no_shared_cipher"))
         return "no cipher in common between this ClientHello and the node";
-    if (!strcmp(e, "network_unreachable"))
+    if (!strcmp(e, "network_unreachable") || !strcmp(e, "host_unreachable"))
         return "no route to the node from this vantage point";
+    if (!strcmp(e, "cert_list_too_long"))
+        return "the node sends a certificate chain larger than the scanner accepts (256 KB): a "
+               "misconfigured chain file or a hostile server";
+    if (!strcmp(e, "connect_failed"))
+        return "the connection to the node fails before TLS starts";
     if (x->alert >= 0)
         return "the node sends a fatal alert during the handshake";
     return "the handshake fails on these nodes and succeeds on others";

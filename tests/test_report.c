@@ -292,6 +292,32 @@ START_TEST(test_vantage)
 }
 END_TEST
 
+/* An alert we sent (alert_from local) does not explain the node: error does. */
+START_TEST(test_local_alert)
+{
+    char *b = strdup(header);
+    ok(&b, "l.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
+    row(&b, "l.test", "127.0.0.2", "eu", "tls1.3/h2/sni", "tls_error", "cert_list_too_long", 47,
+        "", "", "");
+    /* row() writes alert_from peer for any alert: make this one ours. */
+    char *p = strstr(b, ",47,,peer,");
+    ck_assert_ptr_nonnull(p);
+    char *q = malloc(strlen(b) + 2);
+    size_t n = (size_t)(p - b);
+    memcpy(q, b, n);
+    strcpy(q + n, ",47,,local,");
+    strcat(q, p + 10);
+    char *csv = findings_csv(q, 2);
+    ck_assert_ptr_nonnull(strstr(csv, "node,l.test,8443,tls1.3/h2/sni,cert_list_too_long,"
+                                      "127.0.0.2,127.0.0.1,"));
+    ck_assert_ptr_nonnull(strstr(csv, "certificate chain larger than the scanner accepts"));
+    ck_assert_ptr_null(strstr(csv, "malformed"));
+    free(csv);
+    free(q);
+    free(b);
+}
+END_TEST
+
 struct bad_case {
     const char *text;
     const char *message;
@@ -393,6 +419,7 @@ int main(void)
     tcase_add_test(tc, test_cert_and_h2);
     tcase_add_test(tc, test_dns_findings);
     tcase_add_test(tc, test_vantage);
+    tcase_add_test(tc, test_local_alert);
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");
     tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
