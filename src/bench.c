@@ -4,6 +4,7 @@
  * callback on the worker threads, merged after the run); the lab started in
  * a child process; the target; the output; es_bench_main. */
 #include "edgeshake/bench.h"
+#include "edgeshake/scan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -635,14 +636,21 @@ static void print_json(FILE *f, const struct result *r)
     fputs("}}\n", f);
 }
 
-static int print_result(const struct es_config *cfg, const struct result *r)
+/* Opens -o before the run: a benchmark is not run only to find at the end
+ * that its result cannot be written. Exits 1 with the reason. */
+static FILE *open_output(const struct es_config *cfg)
 {
-    bool to_stdout = !cfg->output || !strcmp(cfg->output, "-");
-    FILE *f = to_stdout ? stdout : fopen(cfg->output, "w");
-    if (!f) {
-        es_warn("cannot write %s: %s", cfg->output, strerror(errno));
-        return ES_EXIT_RUNTIME;
-    }
+    if (!cfg->output || !strcmp(cfg->output, "-"))
+        return stdout;
+    FILE *f = fopen(cfg->output, "w");
+    if (!f)
+        es_die(ES_EXIT_RUNTIME, "cannot write %s: %s", cfg->output, strerror(errno));
+    return f;
+}
+
+static int print_result(const struct es_config *cfg, FILE *f, const struct result *r)
+{
+    bool to_stdout = f == stdout;
     const char *fmt = cfg->format ? cfg->format : "text";
     if (!strcmp(fmt, "json"))
         print_json(f, r);
@@ -701,6 +709,8 @@ int es_bench_main(const struct es_config *cfg)
     size_t nvariants = 0;
     if (!es_variants_build(&run, &variants, &nvariants, err, sizeof err))
         es_usage_error("%s", err);
+    es_check_tls_files(variants, nvariants, cfg->ca_file, NULL);
+    FILE *out = open_output(cfg);
 
     struct result r;
     memset(&r, 0, sizeof r);
@@ -791,10 +801,11 @@ int es_bench_main(const struct es_config *cfg)
         long grown = r.peak_rss_kb - r.rss_before_kb;
         r.rss_per_inflight_kb =
             r.inflight ? (double)(grown > 0 ? grown : 0) / (double)r.inflight : 0;
-        int pr = print_result(cfg, &r);
+        int pr = print_result(cfg, out, &r);
         if (pr != ES_EXIT_OK && status == ES_EXIT_OK)
             status = pr;
-    }
+    } else if (out != stdout)
+        fclose(out);
     free(b.ws);
     es_variants_free(variants, nvariants);
     return status;

@@ -243,22 +243,29 @@ static void read_targets(struct scan *s)
  * packet), not a run-time failure found once the engine starts. Builds one
  * throw-away TLS context set; the system trust store is not loaded here (it
  * is not the user's input). The key log is not touched by a dry run. */
+void es_check_tls_files(const struct es_variant *variants, size_t nvariants, const char *ca_file,
+                        const char *keylog)
+{
+    if (!ca_file && !keylog)
+        return;
+    char err[512] = "";
+    struct es_tls_opts o = {
+        .ca_file = ca_file,
+        .no_verify = !ca_file,
+        .keylog = keylog,
+    };
+    struct es_tls_ctxset *set = es_tls_ctxset_new(variants, nvariants, &o, err, sizeof err);
+    if (!set)
+        es_usage_error("%s", err);
+    es_tls_ctxset_free(set);
+}
+
 static void check_tls_files(const struct scan *s)
 {
     const struct es_config *cfg = s->cfg;
     bool ca = cfg->ca_file && !cfg->no_verify, keylog = cfg->keylog && !cfg->dry_run;
-    if (!ca && !keylog)
-        return;
-    char err[512] = "";
-    struct es_tls_opts o = {
-        .ca_file = ca ? cfg->ca_file : NULL,
-        .no_verify = !ca,
-        .keylog = keylog ? cfg->keylog : NULL,
-    };
-    struct es_tls_ctxset *set = es_tls_ctxset_new(s->variants, s->nvariants, &o, err, sizeof err);
-    if (!set)
-        es_usage_error("%s", err);
-    es_tls_ctxset_free(set);
+    es_check_tls_files(s->variants, s->nvariants, ca ? cfg->ca_file : NULL,
+                       keylog ? cfg->keylog : NULL);
 }
 
 /* --vantage is written in every row and the report groups by it: a control

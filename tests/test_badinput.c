@@ -204,6 +204,7 @@ static const struct flagcase flagcases[] = {
     {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND], got an empty value"},
     /* bench */
     {B_BENCH, "--ca-file", "", "--ca-file: expected FILE, got an empty value"},
+    {B_BENCH, "--ca-file", "/nonexistent/ca.crt", "--ca-file /nonexistent/ca.crt: cannot load"},
     {B_BENCH, "--timeout", "x", "--timeout: expected MS"},
     {B_BENCH, "--connect-timeout", "0", "--connect-timeout: expected MS"},
     {B_BENCH, "--concurrency", "0", "--concurrency: expected N"},
@@ -323,6 +324,10 @@ START_TEST(test_output_unwritable)
     const char *report[] = {"report", "-o", "/nonexistent/dir/out.txt", scan_file, NULL};
     expect_bad(report, NULL, 1, "cannot write /nonexistent/dir/out.txt: No such file or directory",
                "report -o");
+    /* bench finds out before it runs a single handshake. */
+    const char *bench[] = {"bench", "-o", "/nonexistent/dir/out.json", TARGET, NULL};
+    expect_bad(bench, NULL, 1, "cannot write /nonexistent/dir/out.json: No such file or directory",
+               "bench -o");
 }
 END_TEST
 
