@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edgeshake/util.h"
 #include "testlib.h"
 
 static char *dir;
@@ -34,36 +35,6 @@ static char *path(const char *name)
     return p;
 }
 
-/* Splits one RFC 4180 line at *p into cells (at most max); returns the count
- * and moves *p past the line. Cells point into buf. */
-static int csv_line(const char **p, char *buf, char **cells, int max)
-{
-    int n = 0;
-    bool quoted = false;
-    cells[n++] = buf;
-    for (; **p && (quoted || **p != '\n'); (*p)++) {
-        char c = **p;
-        if (c == '"') {
-            if (quoted && (*p)[1] == '"') {
-                *buf++ = '"';
-                (*p)++;
-            } else {
-                quoted = !quoted;
-            }
-        } else if (c == ',' && !quoted) {
-            *buf++ = '\0';
-            if (n < max)
-                cells[n++] = buf;
-        } else {
-            *buf++ = c;
-        }
-    }
-    *buf = '\0';
-    if (**p)
-        (*p)++;
-    return n;
-}
-
 /* Findings as "kind,host,variant,failure,failing_ips,failing_resolvers"
  * lines (variant "" = every variant) from `report --format csv` on the
  * demo's scan.csv. Which variants catch the flaky node failing is chance:
@@ -74,22 +45,20 @@ static char *findings(void)
     const char *argv[] = {"report", "--format", "csv", csv, NULL};
     ck_assert_int_eq(tl_run(argv, NULL, &out, NULL, 30000), 0);
     free(csv);
-    char *res = calloc(1, strlen(out) + 1), *buf = malloc(strlen(out) + 1);
-    const char *p = out;
-    char *cells[16];
-    ck_assert_int_eq(csv_line(&p, buf, cells, 16), 15); /* header */
-    size_t o = 0;
-    while (*p) {
-        ck_assert_int_eq(csv_line(&p, buf, cells, 16), 15);
-        const char *variant = cells[3];
-        if (!strcmp(cells[0], "intermittent"))
+    struct tl_table t;
+    tl_table_parse(&t, out);
+    ck_assert_uint_eq(t.ncols, 15);
+    struct es_sb b = {0};
+    for (size_t r = 0; r < t.nrows; r++) {
+        const char *variant = tl_cell(&t, r, "variant");
+        if (!strcmp(tl_cell(&t, r, "kind"), "intermittent"))
             variant = "*";
-        o += (size_t)sprintf(res + o, "%s,%s,%s,%s,%s,%s\n", cells[0], cells[1], variant, cells[4],
-                             cells[5], cells[7]);
+        es_sb_printf(&b, "%s,%s,%s,%s,%s,%s\n", tl_cell(&t, r, "kind"), tl_cell(&t, r, "host"),
+                     variant, tl_cell(&t, r, "failure"), tl_cell(&t, r, "failing_ips"),
+                     tl_cell(&t, r, "failing_resolvers"));
     }
-    free(buf);
-    free(out);
-    return res;
+    tl_table_free(&t);
+    return es_sb_take(&b);
 }
 
 START_TEST(test_demo_findings)

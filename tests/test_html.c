@@ -53,78 +53,6 @@ static const char *spec =
 
 /* ---- a tiny RFC 4180 table (as tests/test_scan.c) ---- */
 
-struct table {
-    char *text;
-    char **cells; /* nrows x ncols */
-    size_t nrows, ncols;
-    char *header[64];
-};
-
-static void table_parse(struct table *t, char *text)
-{
-    memset(t, 0, sizeof *t);
-    t->text = text;
-    size_t cap = 64;
-    t->cells = malloc(cap * sizeof *t->cells);
-    char *w = text, *cell = text;
-    size_t n = 0, col = 0;
-    bool quoted = false, first = true;
-    for (char *p = text; *p; p++) {
-        if (*p == '"') {
-            if (quoted && p[1] == '"') {
-                *w++ = '"';
-                p++;
-            } else {
-                quoted = !quoted;
-            }
-            continue;
-        }
-        if (!quoted && (*p == ',' || *p == '\n')) {
-            char sep = *p; /* w may equal p: read before writing */
-            *w++ = '\0';
-            if (first) {
-                ck_assert_uint_lt(col, sizeof t->header / sizeof t->header[0]);
-                t->header[col] = cell;
-            } else {
-                if (n == cap) {
-                    cap *= 2;
-                    t->cells = realloc(t->cells, cap * sizeof *t->cells);
-                }
-                t->cells[n++] = cell;
-            }
-            col++;
-            cell = w;
-            if (sep == '\n') {
-                if (first)
-                    t->ncols = col;
-                else
-                    ck_assert_uint_eq(col, t->ncols);
-                first = false;
-                col = 0;
-            }
-            continue;
-        }
-        *w++ = *p;
-    }
-    ck_assert_msg(!quoted && col == 0, "the CSV ends inside a row");
-    t->nrows = t->ncols ? n / t->ncols : 0;
-}
-
-static const char *cell(const struct table *t, size_t row, const char *name)
-{
-    for (size_t c = 0; c < t->ncols; c++)
-        if (!strcmp(t->header[c], name))
-            return t->cells[row * t->ncols + c];
-    ck_abort_msg("no column %s", name);
-    return NULL;
-}
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
 static char *path_in(const char *dir, const char *name)
 {
     char *p;
@@ -333,31 +261,31 @@ START_TEST(test_csv_hostile_subject)
     for (const char *p = text; *p; p++)
         ck_assert_msg((unsigned char)*p >= 0x20 || *p == '\n', "control byte 0x%02x in the CSV",
                       (unsigned char)*p);
-    struct table t;
-    table_parse(&t, text);
+    struct tl_table t;
+    tl_table_parse(&t, text);
     ck_assert_uint_eq(t.nrows, 6);
     size_t hostile = 0;
     for (size_t r = 0; r < t.nrows; r++) {
-        if (!strcmp(cell(&t, r, "ip"), "127.70.200.2") &&
-            !strcmp(cell(&t, r, "tls_offered"), "1.3")) {
-            ck_assert_str_eq(cell(&t, r, "status"), "alert");
-            ck_assert_str_eq(cell(&t, r, "cert_subject"), "");
+        if (!strcmp(tl_cell(&t, r, "ip"), "127.70.200.2") &&
+            !strcmp(tl_cell(&t, r, "tls_offered"), "1.3")) {
+            ck_assert_str_eq(tl_cell(&t, r, "status"), "alert");
+            ck_assert_str_eq(tl_cell(&t, r, "cert_subject"), "");
             continue;
         }
-        ck_assert_str_eq(cell(&t, r, "status"), "ok");
-        if (strcmp(cell(&t, r, "ip"), "127.70.200.3")) {
-            ck_assert_str_eq(cell(&t, r, "cert_subject"), "CN=html.rl.test");
+        ck_assert_str_eq(tl_cell(&t, r, "status"), "ok");
+        if (strcmp(tl_cell(&t, r, "ip"), "127.70.200.3")) {
+            ck_assert_str_eq(tl_cell(&t, r, "cert_subject"), "CN=html.rl.test");
             continue;
         }
         hostile++;
-        ck_assert_str_eq(cell(&t, r, "verify"), "expired");
+        ck_assert_str_eq(tl_cell(&t, r, "verify"), "expired");
         /* The cell, RFC 4180-unquoted: the RFC 2253 text with each backslash
          * doubled (docs/schema.md). */
         ck_assert_str_eq(
-            cell(&t, r, "cert_subject"),
+            tl_cell(&t, r, "cert_subject"),
             "O=Evil\\\\, \\\\\"Inc\\\\\"\\\\0A\\\\<script\\\\>alert(1)\\\\</script\\\\>,"
             "CN=html.rl.test");
-        char *dn = csv_unescape(cell(&t, r, "cert_subject"));
+        char *dn = csv_unescape(tl_cell(&t, r, "cert_subject"));
         ck_assert_str_eq(dn, EVIL_RFC2253);
         char *o = rfc2253_value(dn, "O"), *cn = rfc2253_value(dn, "CN");
         ck_assert_str_eq(o, EVIL_O);
@@ -365,12 +293,12 @@ START_TEST(test_csv_hostile_subject)
         free(o);
         free(cn);
         free(dn);
-        ck_assert_str_eq(cell(&t, r, "cert_issuer"), "CN=edgeshake lab CA");
-        ck_assert_str_eq(cell(&t, r, "h2"), "");
-        ck_assert_ptr_nonnull(strstr(cell(&t, r, "total_ms"), "."));
+        ck_assert_str_eq(tl_cell(&t, r, "cert_issuer"), "CN=edgeshake lab CA");
+        ck_assert_str_eq(tl_cell(&t, r, "h2"), "");
+        ck_assert_ptr_nonnull(strstr(tl_cell(&t, r, "total_ms"), "."));
     }
     ck_assert_uint_eq(hostile, 2);
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 

@@ -73,78 +73,6 @@ static const char *const all_hosts[] = {
 
 /* ---- a tiny RFC 4180 table (as tests/test_scan.c) ---- */
 
-struct table {
-    char *text;
-    char **cells; /* nrows x ncols */
-    size_t nrows, ncols;
-    char *header[64];
-};
-
-static void table_parse(struct table *t, char *text)
-{
-    memset(t, 0, sizeof *t);
-    t->text = text;
-    size_t cap = 64;
-    t->cells = malloc(cap * sizeof *t->cells);
-    char *w = text, *cell = text;
-    size_t n = 0, col = 0;
-    bool quoted = false, first = true;
-    for (char *p = text; *p; p++) {
-        if (*p == '"') {
-            if (quoted && p[1] == '"') {
-                *w++ = '"';
-                p++;
-            } else {
-                quoted = !quoted;
-            }
-            continue;
-        }
-        if (!quoted && (*p == ',' || *p == '\n')) {
-            char sep = *p; /* w may equal p: read before writing */
-            *w++ = '\0';
-            if (first) {
-                ck_assert_uint_lt(col, sizeof t->header / sizeof t->header[0]);
-                t->header[col] = cell;
-            } else {
-                if (n == cap) {
-                    cap *= 2;
-                    t->cells = realloc(t->cells, cap * sizeof *t->cells);
-                }
-                t->cells[n++] = cell;
-            }
-            col++;
-            cell = w;
-            if (sep == '\n') {
-                if (first)
-                    t->ncols = col;
-                else
-                    ck_assert_uint_eq(col, t->ncols);
-                first = false;
-                col = 0;
-            }
-            continue;
-        }
-        *w++ = *p;
-    }
-    ck_assert_msg(!quoted && col == 0, "the CSV ends inside a row");
-    t->nrows = t->ncols ? n / t->ncols : 0;
-}
-
-static const char *cell(const struct table *t, size_t row, const char *name)
-{
-    for (size_t c = 0; c < t->ncols; c++)
-        if (!strcmp(t->header[c], name))
-            return t->cells[row * t->ncols + c];
-    ck_abort_msg("no column %s", name);
-    return NULL;
-}
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
 /* ---- running scans and reports ---- */
 
 static char *path_in(const char *dir, const char *name)
@@ -240,20 +168,21 @@ static char *sorted_list(const char *list)
  * failing_resolvers|passing_resolvers|failed|attempts", resolver lists
  * sorted. For `intermittent`, which variants and how many attempts fail is
  * chance: variant, failed and attempts are shown as "*". */
-static char *summary(const struct table *t)
+static char *summary(const struct tl_table *t)
 {
     size_t cap = 1 << 16, o = 0;
     char *s = malloc(cap);
     s[0] = '\0';
     for (size_t r = 0; r < t->nrows; r++) {
-        bool chance = !strcmp(cell(t, r, "kind"), "intermittent");
-        char *fr = sorted_list(cell(t, r, "failing_resolvers"));
-        char *pr = sorted_list(cell(t, r, "passing_resolvers"));
-        o += (size_t)snprintf(
-            s + o, cap - o, "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", cell(t, r, "kind"),
-            cell(t, r, "host"), chance ? "*" : cell(t, r, "variant"), cell(t, r, "failure"),
-            cell(t, r, "failing_ips"), cell(t, r, "passing_ips"), fr, pr,
-            chance ? "*" : cell(t, r, "failed"), chance ? "*" : cell(t, r, "attempts"));
+        bool chance = !strcmp(tl_cell(t, r, "kind"), "intermittent");
+        char *fr = sorted_list(tl_cell(t, r, "failing_resolvers"));
+        char *pr = sorted_list(tl_cell(t, r, "passing_resolvers"));
+        o += (size_t)snprintf(s + o, cap - o, "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n",
+                              tl_cell(t, r, "kind"), tl_cell(t, r, "host"),
+                              chance ? "*" : tl_cell(t, r, "variant"), tl_cell(t, r, "failure"),
+                              tl_cell(t, r, "failing_ips"), tl_cell(t, r, "passing_ips"), fr, pr,
+                              chance ? "*" : tl_cell(t, r, "failed"),
+                              chance ? "*" : tl_cell(t, r, "attempts"));
         ck_assert_uint_lt(o, cap);
         free(fr);
         free(pr);
@@ -262,11 +191,11 @@ static char *summary(const struct table *t)
 }
 
 /* The one finding of kind for host; aborts when there is none or several. */
-static size_t finding(const struct table *t, const char *kind, const char *host)
+static size_t finding(const struct tl_table *t, const char *kind, const char *host)
 {
     size_t hit = (size_t)-1;
     for (size_t r = 0; r < t->nrows; r++)
-        if (!strcmp(cell(t, r, "kind"), kind) && !strcmp(cell(t, r, "host"), host)) {
+        if (!strcmp(tl_cell(t, r, "kind"), kind) && !strcmp(tl_cell(t, r, "host"), host)) {
             ck_assert_msg(hit == (size_t)-1, "two %s findings for %s", kind, host);
             hit = r;
         }
@@ -278,7 +207,7 @@ static size_t finding(const struct table *t, const char *kind, const char *host)
 
 static struct tl_lab lab;
 static char *scan_csv;
-static struct table found; /* the report's findings */
+static struct tl_table found; /* the report's findings */
 
 static void lab_setup(void)
 {
@@ -288,13 +217,13 @@ static void lab_setup(void)
     const char *extra[] = {"--ca-file", ca, "--h2-check", "--repeat", REPEAT, NULL};
     scan_to(scan_csv, extra, all_hosts, NHOSTS);
     const char *files[] = {scan_csv};
-    table_parse(&found, report_csv(files, 1));
+    tl_table_parse(&found, report_csv(files, 1));
     free(ca);
 }
 
 static void lab_teardown(void)
 {
-    table_free(&found);
+    tl_table_free(&found);
     free(scan_csv);
     ck_assert_int_eq(tl_lab_stop(&lab), 0);
 }
@@ -333,36 +262,36 @@ END_TEST
 START_TEST(test_healthy_absent)
 {
     for (size_t r = 0; r < found.nrows; r++) {
-        ck_assert_str_ne(cell(&found, r, "host"), "ok.rl.test");
-        ck_assert_ptr_null(strstr(cell(&found, r, "failing_ips"), "127.70.1."));
-        ck_assert_ptr_null(strstr(cell(&found, r, "repro"), "ok.rl.test"));
+        ck_assert_str_ne(tl_cell(&found, r, "host"), "ok.rl.test");
+        ck_assert_ptr_null(strstr(tl_cell(&found, r, "failing_ips"), "127.70.1."));
+        ck_assert_ptr_null(strstr(tl_cell(&found, r, "repro"), "ok.rl.test"));
     }
     /* ... although the scan did probe it, and every probe passed. */
     char *text = tl_read_file(scan_csv, NULL);
-    struct table t;
-    table_parse(&t, text);
+    struct tl_table t;
+    tl_table_parse(&t, text);
     size_t probes = 0;
     for (size_t r = 0; r < t.nrows; r++) {
-        if (strcmp(cell(&t, r, "host"), "ok.rl.test") || !*cell(&t, r, "ip"))
+        if (strcmp(tl_cell(&t, r, "host"), "ok.rl.test") || !*tl_cell(&t, r, "ip"))
             continue;
         probes++;
-        ck_assert_str_eq(cell(&t, r, "status"), "ok");
-        ck_assert_str_eq(cell(&t, r, "verify"), "ok");
-        ck_assert_str_eq(cell(&t, r, "h2"), "ok");
+        ck_assert_str_eq(tl_cell(&t, r, "status"), "ok");
+        ck_assert_str_eq(tl_cell(&t, r, "verify"), "ok");
+        ck_assert_str_eq(tl_cell(&t, r, "h2"), "ok");
     }
     ck_assert_uint_eq(probes, 3 * 2 * 8);
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 
 START_TEST(test_variant)
 {
     size_t r = finding(&found, "variant", "variant.rl.test");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "the node does not speak TLS 1.3 (protocol_version): its config predates the "
                      "TLS 1.3 rollout");
     /* The failing probe reproduced against one of the two edges. */
-    const char *repro = cell(&found, r, "repro");
+    const char *repro = tl_cell(&found, r, "repro");
     ck_assert_msg(!strcmp(repro, "openssl s_client -connect 127.70.2.1:8443 -servername "
                                  "variant.rl.test -tls1_3 -alpn h2,http/1.1 </dev/null") ||
                       !strcmp(repro, "openssl s_client -connect 127.70.2.2:8443 -servername "
@@ -370,7 +299,7 @@ START_TEST(test_variant)
                   "repro: %s", repro);
     /* TLS 1.2 works there: no finding for that variant, no `down`. */
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "variant.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "variant.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -378,13 +307,14 @@ END_TEST
 START_TEST(test_down)
 {
     size_t r = finding(&found, "down", "down.rl.test");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "every edge fails every variant: nothing listens on this port on the node "
                      "(connection refused)");
-    ck_assert_ptr_nonnull(strstr(cell(&found, r, "repro"), "openssl s_client -connect 127.70.3."));
+    ck_assert_ptr_nonnull(
+        strstr(tl_cell(&found, r, "repro"), "openssl s_client -connect 127.70.3."));
     /* One `down` says it all: no per-variant node/variant findings. */
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "down.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "down.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -392,30 +322,30 @@ END_TEST
 START_TEST(test_dns_dead_resolver)
 {
     size_t r = finding(&found, "dns", "*");
-    ck_assert_str_eq(cell(&found, r, "port"), "");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "port"), "");
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "the resolver labelled dead fails for all 9 names asked: it is down, "
                      "unreachable or refuses this vantage point");
     /* Not one dns finding per host for it: only `down` (which lists every
      * resolver that failed for its host) may name it besides. */
     for (size_t i = 0; i < found.nrows; i++)
-        if (i != r && strcmp(cell(&found, i, "kind"), "down"))
-            ck_assert_ptr_null(strstr(cell(&found, i, "failing_resolvers"), "dead"));
+        if (i != r && strcmp(tl_cell(&found, i, "kind"), "down"))
+            ck_assert_ptr_null(strstr(tl_cell(&found, i, "failing_resolvers"), "dead"));
 }
 END_TEST
 
 START_TEST(test_dns_nxdomain)
 {
     size_t r = finding(&found, "dns", "nx.rl.test");
-    ck_assert_str_eq(cell(&found, r, "port"), "8443");
-    ck_assert_str_eq(cell(&found, r, "repro"),
+    ck_assert_str_eq(tl_cell(&found, r, "port"), "8443");
+    ck_assert_str_eq(tl_cell(&found, r, "repro"),
                      "dig nx.rl.test A  # through the resolver labelled b");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "this resolver says the name does not exist while others answer: a record "
                      "missing from that region's view");
     /* Its one edge is healthy: nothing else about the host. */
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "nx.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "nx.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -423,14 +353,14 @@ END_TEST
 START_TEST(test_region)
 {
     size_t r = finding(&found, "region", "region.rl.test");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "users of b reach only failing nodes: the node does not speak TLS 1.3 "
                      "(protocol_version): its config predates the TLS 1.3 rollout");
-    ck_assert_str_eq(cell(&found, r, "repro"),
+    ck_assert_str_eq(tl_cell(&found, r, "repro"),
                      "openssl s_client -connect 127.70.4.3:8443 -servername region.rl.test "
                      "-tls1_3 -alpn h2,http/1.1 </dev/null");
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "region.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "region.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -438,15 +368,15 @@ END_TEST
 START_TEST(test_node)
 {
     size_t r = finding(&found, "node", "node.rl.test");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "the node does not answer with TLS on this port (plain HTTP or another "
                      "protocol)");
     /* Either variant's probe of the HTTP node reproduces it. */
     static const char head[] = "openssl s_client -connect 127.70.5.2:8443 -servername node.rl.test";
-    const char *repro = cell(&found, r, "repro");
+    const char *repro = tl_cell(&found, r, "repro");
     ck_assert_msg(strncmp(repro, head, strlen(head)) == 0, "repro: %s", repro);
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "node.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "node.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -460,13 +390,13 @@ START_TEST(test_cert)
                                           {"verify self_signed", "127.70.6.4"}};
     size_t seen = 0;
     for (size_t i = 0; i < found.nrows; i++) {
-        if (strcmp(cell(&found, i, "host"), "cert.rl.test"))
+        if (strcmp(tl_cell(&found, i, "host"), "cert.rl.test"))
             continue;
-        ck_assert_str_eq(cell(&found, i, "kind"), "cert");
-        ck_assert_str_eq(cell(&found, i, "variant"), "");
+        ck_assert_str_eq(tl_cell(&found, i, "kind"), "cert");
+        ck_assert_str_eq(tl_cell(&found, i, "variant"), "");
         ck_assert_uint_lt(seen, 4);
-        ck_assert_str_eq(cell(&found, i, "failure"), want[seen][0]);
-        ck_assert_str_eq(cell(&found, i, "failing_ips"), want[seen][1]);
+        ck_assert_str_eq(tl_cell(&found, i, "failure"), want[seen][0]);
+        ck_assert_str_eq(tl_cell(&found, i, "failing_ips"), want[seen][1]);
         /* With -tls1_2 or -tls1_3, whichever variant the report picked. */
         char head[128];
         snprintf(head, sizeof head,
@@ -474,7 +404,7 @@ START_TEST(test_cert)
                  want[seen][1]);
         static const char tail[] = " -alpn h2,http/1.1 -verify_return_error -verify_hostname "
                                    "cert.rl.test </dev/null";
-        const char *repro = cell(&found, i, "repro");
+        const char *repro = tl_cell(&found, i, "repro");
         ck_assert_msg(strncmp(repro, head, strlen(head)) == 0 &&
                           (repro[strlen(head)] == '2' || repro[strlen(head)] == '3') &&
                           !strcmp(repro + strlen(head) + 1, tail),
@@ -488,14 +418,14 @@ END_TEST
 START_TEST(test_h2)
 {
     size_t r = finding(&found, "h2", "h2.rl.test");
-    ck_assert_str_eq(cell(&found, r, "repro"),
+    ck_assert_str_eq(tl_cell(&found, r, "repro"),
                      "curl -sv --http2 --resolve h2.rl.test:8443:127.70.7.2 "
                      "https://h2.rl.test:8443/");
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "the node negotiates h2 but closes the connection after the HTTP/2 preface: "
                      "HTTP/2 is broken behind its TLS terminator");
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "h2.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "h2.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -505,9 +435,9 @@ END_TEST
 START_TEST(test_intermittent)
 {
     size_t r = finding(&found, "intermittent", "flaky.rl.test");
-    unsigned long failed = strtoul(cell(&found, r, "failed"), NULL, 10);
-    unsigned long attempts = strtoul(cell(&found, r, "attempts"), NULL, 10);
-    const char *variant = cell(&found, r, "variant");
+    unsigned long failed = strtoul(tl_cell(&found, r, "failed"), NULL, 10);
+    unsigned long attempts = strtoul(tl_cell(&found, r, "attempts"), NULL, 10);
+    const char *variant = tl_cell(&found, r, "variant");
     /* Both variants (merged: ""), or one when the other saw only successes. */
     unsigned long nvar = *variant ? 1 : 2;
     ck_assert_msg(!*variant || !strcmp(variant, "tls1.2/h2,http1.1/sni") ||
@@ -516,11 +446,11 @@ START_TEST(test_intermittent)
     ck_assert_uint_eq(attempts, nvar * 8);
     ck_assert_uint_gt(failed, 0);
     ck_assert_uint_lt(failed, attempts);
-    ck_assert_str_eq(cell(&found, r, "explain"),
+    ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "the same node both succeeded and failed: a pool with mixed configurations "
                      "behind this address, or an overloaded node");
     for (size_t i = 0; i < found.nrows; i++)
-        if (!strcmp(cell(&found, i, "host"), "flaky.rl.test"))
+        if (!strcmp(tl_cell(&found, i, "host"), "flaky.rl.test"))
             ck_assert_uint_eq(i, r);
 }
 END_TEST
@@ -547,16 +477,16 @@ START_TEST(test_shards_same_report)
         shard[i] = path_in(lab.dir, name);
         const char *sx[] = {"--ca-file", ca, "--h2-check", "--shard", arg, NULL};
         scan_to(shard[i], sx, hosts, nh);
-        struct table t;
-        table_parse(&t, tl_read_file(shard[i], NULL));
+        struct tl_table t;
+        tl_table_parse(&t, tl_read_file(shard[i], NULL));
         ck_assert_msg(t.nrows > 0, "shard %d/3 is empty", i);
         rows += t.nrows;
-        table_free(&t);
+        tl_table_free(&t);
     }
-    struct table t;
-    table_parse(&t, tl_read_file(full, NULL));
+    struct tl_table t;
+    tl_table_parse(&t, tl_read_file(full, NULL));
     ck_assert_uint_eq(rows, t.nrows);
-    table_free(&t);
+    tl_table_free(&t);
 
     const char *one[] = {full};
     const char *three[] = {shard[0], shard[1], shard[2]};
@@ -616,32 +546,33 @@ START_TEST(test_vantage)
     vantage_scan(vantage_spec_a, "a", fa);
     vantage_scan(vantage_spec_b, "b", fb);
     const char *files[] = {fa, fb};
-    struct table t;
-    table_parse(&t, report_csv(files, 2));
+    struct tl_table t;
+    tl_table_parse(&t, report_csv(files, 2));
     ck_assert_uint_eq(t.nrows, 1);
-    ck_assert_str_eq(cell(&t, 0, "kind"), "vantage");
-    ck_assert_str_eq(cell(&t, 0, "host"), "van.rl.test");
-    ck_assert_str_eq(cell(&t, 0, "variant"), "tls1.3/h2,http1.1/sni");
-    ck_assert_str_eq(cell(&t, 0, "failure"), "alert 70 protocol_version");
-    ck_assert_str_eq(cell(&t, 0, "failing_ips"), "127.70.20.2");
-    ck_assert_str_eq(cell(&t, 0, "passing_ips"), "127.70.20.1");
-    ck_assert_str_eq(cell(&t, 0, "failing_vantages"), "b");
-    ck_assert_str_eq(cell(&t, 0, "passing_vantages"), "a");
-    ck_assert_str_eq(cell(&t, 0, "failed"), "1");
-    ck_assert_str_eq(cell(&t, 0, "attempts"), "2");
-    ck_assert_str_eq(cell(&t, 0, "repro"), "openssl s_client -connect 127.70.20.2:8443 -servername "
-                                           "van.rl.test -tls1_3 -alpn h2,http/1.1 </dev/null");
-    table_free(&t);
+    ck_assert_str_eq(tl_cell(&t, 0, "kind"), "vantage");
+    ck_assert_str_eq(tl_cell(&t, 0, "host"), "van.rl.test");
+    ck_assert_str_eq(tl_cell(&t, 0, "variant"), "tls1.3/h2,http1.1/sni");
+    ck_assert_str_eq(tl_cell(&t, 0, "failure"), "alert 70 protocol_version");
+    ck_assert_str_eq(tl_cell(&t, 0, "failing_ips"), "127.70.20.2");
+    ck_assert_str_eq(tl_cell(&t, 0, "passing_ips"), "127.70.20.1");
+    ck_assert_str_eq(tl_cell(&t, 0, "failing_vantages"), "b");
+    ck_assert_str_eq(tl_cell(&t, 0, "passing_vantages"), "a");
+    ck_assert_str_eq(tl_cell(&t, 0, "failed"), "1");
+    ck_assert_str_eq(tl_cell(&t, 0, "attempts"), "2");
+    ck_assert_str_eq(tl_cell(&t, 0, "repro"),
+                     "openssl s_client -connect 127.70.20.2:8443 -servername "
+                     "van.rl.test -tls1_3 -alpn h2,http/1.1 </dev/null");
+    tl_table_free(&t);
     /* Each file alone: from a nothing is wrong; from b it is a node. */
     const char *only_a[] = {fa}, *only_b[] = {fb};
-    table_parse(&t, report_csv(only_a, 1));
+    tl_table_parse(&t, report_csv(only_a, 1));
     ck_assert_uint_eq(t.nrows, 0);
-    table_free(&t);
-    table_parse(&t, report_csv(only_b, 1));
+    tl_table_free(&t);
+    tl_table_parse(&t, report_csv(only_b, 1));
     ck_assert_uint_eq(t.nrows, 1);
-    ck_assert_str_eq(cell(&t, 0, "kind"), "node");
-    ck_assert_str_eq(cell(&t, 0, "failing_ips"), "127.70.20.2");
-    table_free(&t);
+    ck_assert_str_eq(tl_cell(&t, 0, "kind"), "node");
+    ck_assert_str_eq(tl_cell(&t, 0, "failing_ips"), "127.70.20.2");
+    tl_table_free(&t);
     tl_rmtree(dir);
     free(dir);
     free(fa);

@@ -56,82 +56,8 @@ static void lab_teardown(void)
     ck_assert_int_eq(tl_lab_stop(&lab), 0);
 }
 
-/* ---- a tiny CSV table ---- */
-
-struct table {
-    char *text;
-    char **cells; /* nrows x ncols */
-    size_t nrows, ncols;
-    char *header[64];
-};
-
-static void table_parse(struct table *t, char *text)
-{
-    memset(t, 0, sizeof *t);
-    t->text = text;
-    size_t cap = 64;
-    t->cells = malloc(cap * sizeof *t->cells);
-    char *w = text;
-    size_t n = 0, col = 0;
-    bool quoted = false, first = true;
-    char *cell = w;
-    for (char *p = text; *p; p++) {
-        if (*p == '"') {
-            if (quoted && p[1] == '"') {
-                *w++ = '"';
-                p++;
-            } else {
-                quoted = !quoted;
-            }
-            continue;
-        }
-        if (!quoted && (*p == ',' || *p == '\n')) {
-            char sep = *p; /* w may equal p: read before writing */
-            *w++ = '\0';
-            if (first) {
-                ck_assert_uint_lt(col, sizeof t->header / sizeof t->header[0]);
-                t->header[col] = cell;
-            } else {
-                if (n == cap) {
-                    cap *= 2;
-                    t->cells = realloc(t->cells, cap * sizeof *t->cells);
-                }
-                t->cells[n++] = cell;
-            }
-            col++;
-            cell = w;
-            if (sep == '\n') {
-                if (first)
-                    t->ncols = col;
-                else
-                    ck_assert_uint_eq(col, t->ncols);
-                first = false;
-                col = 0;
-            }
-            continue;
-        }
-        *w++ = *p;
-    }
-    t->nrows = t->ncols ? n / t->ncols : 0;
-}
-
-static const char *cell(const struct table *t, size_t row, const char *name)
-{
-    for (size_t c = 0; c < t->ncols; c++)
-        if (!strcmp(t->header[c], name))
-            return t->cells[row * t->ncols + c];
-    ck_abort_msg("no column %s", name);
-    return NULL;
-}
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
 /* Runs `edgeshake scan ARGS` (NULL-terminated) and parses stdout. */
-static int scan(struct table *t, const char *const *args, char **err)
+static int scan(struct tl_table *t, const char *const *args, char **err)
 {
     const char *argv[64];
     size_t n = 0;
@@ -142,19 +68,19 @@ static int scan(struct table *t, const char *const *args, char **err)
     argv[n] = NULL;
     char *out;
     int status = tl_run(argv, NULL, &out, err, 60000);
-    table_parse(t, out);
+    tl_table_parse(t, out);
     return status;
 }
 
 /* The row for (host, ip, variant) of attempt 1 (or a DNS row); aborts when
  * absent or twice. */
-static size_t find(const struct table *t, const char *host, const char *ip, const char *variant)
+static size_t find(const struct tl_table *t, const char *host, const char *ip, const char *variant)
 {
     size_t hit = (size_t)-1;
     for (size_t r = 0; r < t->nrows; r++)
-        if (!strcmp(cell(t, r, "host"), host) && !strcmp(cell(t, r, "ip"), ip) &&
-            (!variant || !strcmp(cell(t, r, "variant"), variant)) &&
-            (!strcmp(cell(t, r, "attempt"), "1") || !strcmp(cell(t, r, "attempt"), ""))) {
+        if (!strcmp(tl_cell(t, r, "host"), host) && !strcmp(tl_cell(t, r, "ip"), ip) &&
+            (!variant || !strcmp(tl_cell(t, r, "variant"), variant)) &&
+            (!strcmp(tl_cell(t, r, "attempt"), "1") || !strcmp(tl_cell(t, r, "attempt"), ""))) {
             ck_assert_msg(hit == (size_t)-1, "two rows for %s %s %s", host, ip, variant);
             hit = r;
         }
@@ -164,7 +90,7 @@ static size_t find(const struct table *t, const char *host, const char *ip, cons
 
 START_TEST(test_dns_provenance)
 {
-    struct table t;
+    struct tl_table t;
     const char *args[] = {"-r",        "eu=127.50.53.1:5353",
                           "-r",        "us=127.50.53.2:5353",
                           "-p",        "8443",
@@ -175,28 +101,28 @@ START_TEST(test_dns_provenance)
     ck_assert_int_eq(scan(&t, args, &err), 0);
     /* a: 3 edges; b: 1 edge + 1 dns_error row (us says nxdomain). */
     ck_assert_uint_eq(t.nrows, 5);
-    ck_assert_str_eq(cell(&t, find(&t, "a.test", "127.50.1.1", NULL), "resolver"), "eu");
-    ck_assert_str_eq(cell(&t, find(&t, "a.test", "127.50.1.2", NULL), "resolver"), "eu;us");
-    ck_assert_str_eq(cell(&t, find(&t, "a.test", "127.50.1.3", NULL), "resolver"), "us");
+    ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.1", NULL), "resolver"), "eu");
+    ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.2", NULL), "resolver"), "eu;us");
+    ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.3", NULL), "resolver"), "us");
     size_t r = find(&t, "b.test", "", NULL);
-    ck_assert_str_eq(cell(&t, r, "status"), "dns_error");
-    ck_assert_str_eq(cell(&t, r, "error"), "nxdomain");
-    ck_assert_str_eq(cell(&t, r, "resolver"), "us");
-    ck_assert_str_eq(cell(&t, r, "attempt"), "");
+    ck_assert_str_eq(tl_cell(&t, r, "status"), "dns_error");
+    ck_assert_str_eq(tl_cell(&t, r, "error"), "nxdomain");
+    ck_assert_str_eq(tl_cell(&t, r, "resolver"), "us");
+    ck_assert_str_eq(tl_cell(&t, r, "attempt"), "");
     r = find(&t, "b.test", "127.50.2.1", NULL);
-    ck_assert_str_eq(cell(&t, r, "status"), "planned");
-    ck_assert_str_eq(cell(&t, r, "variant"), "tls1.3/h2,http1.1/sni");
-    ck_assert_str_eq(cell(&t, r, "sni"), "b.test");
-    ck_assert_str_eq(cell(&t, r, "port"), "8443");
-    ck_assert_str_eq(cell(&t, r, "family"), "4");
+    ck_assert_str_eq(tl_cell(&t, r, "status"), "planned");
+    ck_assert_str_eq(tl_cell(&t, r, "variant"), "tls1.3/h2,http1.1/sni");
+    ck_assert_str_eq(tl_cell(&t, r, "sni"), "b.test");
+    ck_assert_str_eq(tl_cell(&t, r, "port"), "8443");
+    ck_assert_str_eq(tl_cell(&t, r, "family"), "4");
     free(err);
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 
 START_TEST(test_dns_errors)
 {
-    struct table t;
+    struct tl_table t;
     const char *args[] = {"-r",
                           "sf=127.50.53.3:5353",
                           "-r",
@@ -217,20 +143,20 @@ START_TEST(test_dns_errors)
     for (size_t i = 0; i < 3; i++) {
         bool seen = false;
         for (size_t r = 0; r < t.nrows; r++)
-            if (!strcmp(cell(&t, r, "resolver"), want[i][0])) {
-                ck_assert_str_eq(cell(&t, r, "status"), "dns_error");
-                ck_assert_str_eq(cell(&t, r, "error"), want[i][1]);
+            if (!strcmp(tl_cell(&t, r, "resolver"), want[i][0])) {
+                ck_assert_str_eq(tl_cell(&t, r, "status"), "dns_error");
+                ck_assert_str_eq(tl_cell(&t, r, "error"), want[i][1]);
                 seen = true;
             }
         ck_assert_msg(seen, "no row for %s", want[i][0]);
     }
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 
 START_TEST(test_ecs_and_families)
 {
-    struct table t;
+    struct tl_table t;
     const char *args[] = {"-r",        "eu=127.50.53.1:5353,ecs=198.51.100.0/24",
                           "-p",        "8443",
                           "--tls",     "1.3",
@@ -239,15 +165,15 @@ START_TEST(test_ecs_and_families)
     ck_assert_int_eq(scan(&t, args, NULL), 0);
     ck_assert_uint_eq(t.nrows, 1);
     size_t r = find(&t, "a.test", "127.50.1.9", NULL);
-    ck_assert_str_eq(cell(&t, r, "ecs"), "198.51.100.0/24");
-    table_free(&t);
+    ck_assert_str_eq(tl_cell(&t, r, "ecs"), "198.51.100.0/24");
+    tl_table_free(&t);
 
     const char *six[] = {"-r",  "eu=127.50.53.1:5353", "--family", "6", "--tls",
                          "1.3", "--dry-run",           "six.test", NULL};
     ck_assert_int_eq(scan(&t, six, NULL), 0);
     ck_assert_uint_eq(t.nrows, 1);
-    ck_assert_str_eq(cell(&t, find(&t, "six.test", "::1", NULL), "family"), "6");
-    table_free(&t);
+    ck_assert_str_eq(tl_cell(&t, find(&t, "six.test", "::1", NULL), "family"), "6");
+    tl_table_free(&t);
 
     const char *both[] = {"-r",  "eu=127.50.53.1:5353", "--family", "both", "--tls",
                           "1.3", "--dry-run",           "six.test", NULL};
@@ -255,14 +181,14 @@ START_TEST(test_ecs_and_families)
     ck_assert_uint_eq(t.nrows, 2);
     find(&t, "six.test", "127.50.6.1", NULL);
     find(&t, "six.test", "::1", NULL);
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 
 /* Row count = edges x variants x repeats + DNS error rows. */
 START_TEST(test_plan_count)
 {
-    struct table t;
+    struct tl_table t;
     const char *args[] = {"-r",        "eu=127.50.53.1:5353",
                           "-r",        "us=127.50.53.2:5353",
                           "--tls",     "1.2",
@@ -277,9 +203,9 @@ START_TEST(test_plan_count)
                           NULL};
     ck_assert_int_eq(scan(&t, args, NULL), 0);
     ck_assert_uint_eq(t.nrows, 5 * 8 * 3 + 1);
-    ck_assert_str_eq(cell(&t, find(&t, "x.test", "127.50.3.1", "tls1.2/none/nosni"), "resolver"),
+    ck_assert_str_eq(tl_cell(&t, find(&t, "x.test", "127.50.3.1", "tls1.2/none/nosni"), "resolver"),
                      "-");
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 
@@ -312,7 +238,7 @@ static const struct outcome outcomes[] = {
     {"127.50.3.16", "tls1.3/h2/sni", "timeout", "handshake_timeout", "", "", "", ""},
 };
 
-static struct table outcome_table;
+static struct tl_table outcome_table;
 
 static void outcomes_setup(void)
 {
@@ -339,32 +265,32 @@ static void outcomes_setup(void)
     int status = tl_run(argv, targets, &out, &err, 60000);
     ck_assert_msg(status == 0, "scan exited %d: %s", status, err);
     free(err);
-    table_parse(&outcome_table, out);
+    tl_table_parse(&outcome_table, out);
     ck_assert_uint_eq(outcome_table.nrows, 16 * 4);
 }
 
 static void outcomes_teardown(void)
 {
-    table_free(&outcome_table);
+    tl_table_free(&outcome_table);
     lab_teardown();
 }
 
 START_TEST(test_outcome)
 {
     const struct outcome *o = &outcomes[_i];
-    const struct table *t = &outcome_table;
+    const struct tl_table *t = &outcome_table;
     size_t r = find(t, "x.test", o->ip, o->variant);
     const char *cols[] = {"status", "error", "alert", "alert_from", "verify", "h2"};
     const char *want[] = {o->status, o->error, o->alert, o->alert_from, o->verify, o->h2};
     for (size_t c = 0; c < 6; c++)
-        ck_assert_msg(!strcmp(cell(t, r, cols[c]), want[c]), "%s %s: %s = '%s', want '%s'", o->ip,
-                      o->variant, cols[c], cell(t, r, cols[c]), want[c]);
+        ck_assert_msg(!strcmp(tl_cell(t, r, cols[c]), want[c]), "%s %s: %s = '%s', want '%s'",
+                      o->ip, o->variant, cols[c], tl_cell(t, r, cols[c]), want[c]);
     if (!strcmp(o->status, "ok")) {
-        ck_assert_str_eq(cell(t, r, "tls_version"),
+        ck_assert_str_eq(tl_cell(t, r, "tls_version"),
                          strncmp(o->variant, "tls1.2", 6) ? "1.3" : "1.2");
-        ck_assert_str_eq(cell(t, r, "alpn"), "h2");
-        ck_assert_uint_eq(strlen(cell(t, r, "cert_sha256")), 64);
-        ck_assert_str_eq(cell(t, r, "stage"), "h2");
+        ck_assert_str_eq(tl_cell(t, r, "alpn"), "h2");
+        ck_assert_uint_eq(strlen(tl_cell(t, r, "cert_sha256")), 64);
+        ck_assert_str_eq(tl_cell(t, r, "stage"), "h2");
     }
 }
 END_TEST
@@ -372,22 +298,22 @@ END_TEST
 /* flaky=50 over 30 attempts: some succeed and some are reset. */
 START_TEST(test_flaky)
 {
-    struct table t;
+    struct tl_table t;
     const char *args[] = {
         "--no-verify", "--tls", "1.3", "--repeat", "30", "x.test:8443@127.50.3.17", NULL};
     ck_assert_int_eq(scan(&t, args, NULL), 0);
     ck_assert_uint_eq(t.nrows, 30);
     size_t ok = 0, reset = 0;
     for (size_t r = 0; r < t.nrows; r++) {
-        ok += !strcmp(cell(&t, r, "status"), "ok");
-        reset += !strcmp(cell(&t, r, "error"), "connection_reset");
-        if (!strcmp(cell(&t, r, "status"), "ok"))
-            ck_assert_str_eq(cell(&t, r, "verify"), "off");
+        ok += !strcmp(tl_cell(&t, r, "status"), "ok");
+        reset += !strcmp(tl_cell(&t, r, "error"), "connection_reset");
+        if (!strcmp(tl_cell(&t, r, "status"), "ok"))
+            ck_assert_str_eq(tl_cell(&t, r, "verify"), "off");
     }
     ck_assert_uint_eq(ok + reset, 30);
     ck_assert_uint_gt(ok, 0);
     ck_assert_uint_gt(reset, 0);
-    table_free(&t);
+    tl_table_free(&t);
 }
 END_TEST
 

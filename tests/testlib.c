@@ -2,6 +2,7 @@
 #include "testlib.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -97,8 +98,7 @@ static int drain(int fd, char **buf, size_t *len)
     return 1;
 }
 
-int tl_run(const char *const argv[], const char *stdin_text, char **out, char **err,
-           int timeout_ms)
+int tl_run(const char *const argv[], const char *stdin_text, char **out, char **err, int timeout_ms)
 {
     int po[2], pe[2], pi[2];
     ck_assert(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
@@ -143,8 +143,8 @@ int tl_run(const char *const argv[], const char *stdin_text, char **out, char **
         if (r > 0) {
             for (int i = 0; i < 2; i++) {
                 if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-                    int more = i == 0 ? drain(fds[i].fd, &obuf, &olen)
-                                      : drain(fds[i].fd, &ebuf, &elen);
+                    int more =
+                        i == 0 ? drain(fds[i].fd, &obuf, &olen) : drain(fds[i].fd, &ebuf, &elen);
                     if (!more) {
                         close(fds[i].fd);
                         fds[i].fd = -1;
@@ -236,4 +236,69 @@ int tl_lab_stop(struct tl_lab *lab)
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+void tl_table_parse(struct tl_table *t, char *text)
+{
+    memset(t, 0, sizeof *t);
+    t->text = text;
+    size_t cap = 64;
+    t->cells = malloc(cap * sizeof *t->cells);
+    char *w = text;
+    size_t n = 0, col = 0;
+    bool quoted = false, first = true;
+    char *cell = w;
+    for (char *p = text; *p; p++) {
+        if (*p == '"') {
+            if (quoted && p[1] == '"') {
+                *w++ = '"';
+                p++;
+            } else {
+                quoted = !quoted;
+            }
+            continue;
+        }
+        if (!quoted && (*p == ',' || *p == '\n')) {
+            char sep = *p; /* w may equal p: read before writing */
+            *w++ = '\0';
+            if (first) {
+                ck_assert_uint_lt(col, sizeof t->header / sizeof t->header[0]);
+                t->header[col] = cell;
+            } else {
+                if (n == cap) {
+                    cap *= 2;
+                    t->cells = realloc(t->cells, cap * sizeof *t->cells);
+                }
+                t->cells[n++] = cell;
+            }
+            col++;
+            cell = w;
+            if (sep == '\n') {
+                if (first)
+                    t->ncols = col;
+                else
+                    ck_assert_uint_eq(col, t->ncols);
+                first = false;
+                col = 0;
+            }
+            continue;
+        }
+        *w++ = *p;
+    }
+    t->nrows = t->ncols ? n / t->ncols : 0;
+}
+
+const char *tl_cell(const struct tl_table *t, size_t row, const char *name)
+{
+    for (size_t c = 0; c < t->ncols; c++)
+        if (!strcmp(t->header[c], name))
+            return t->cells[row * t->ncols + c];
+    ck_abort_msg("no column %s", name);
+    return NULL;
+}
+
+void tl_table_free(struct tl_table *t)
+{
+    free(t->text);
+    free(t->cells);
 }

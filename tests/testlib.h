@@ -45,4 +45,21 @@ void tl_lab_start(struct tl_lab *lab, const char *spec_text);
 /* SIGTERM, wait, remove the directory; returns the lab's exit status. */
 int tl_lab_stop(struct tl_lab *lab);
 
+/* A scan or findings CSV as a table (RFC 4180: quoted cells, doubled
+ * quotes, commas and newlines inside quotes). The header row is kept apart;
+ * every row must have the header's number of cells (else the test fails). */
+struct tl_table {
+    char *text;   /* owned: the cells point into it */
+    char **cells; /* nrows x ncols */
+    size_t nrows, ncols;
+    char *header[64];
+};
+
+/* Parses text, which the table takes over (freed by tl_table_free). */
+void tl_table_parse(struct tl_table *t, char *text);
+/* The cell of row (0 = first row after the header) in the named column;
+ * fails the test when there is no such column. */
+const char *tl_cell(const struct tl_table *t, size_t row, const char *name);
+void tl_table_free(struct tl_table *t);
+
 #endif
