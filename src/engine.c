@@ -51,10 +51,25 @@
 #define BACKOFF_MIN_MS 5
 #define BACKOFF_MAX_MS 1000
 #define BGID           1 /* our provided-buffer group */
-#define NIL            UINT32_MAX
+/* Work per loop iteration (see "the worker loop" below). */
+#define TLS_SLICE_NS  1000000ull /* TLS work (SSL_new + ClientHello, a handshake step) */
+#define START_BUDGET  64         /* probes started */
+#define START_BACKLOG 64         /* connected probes waiting for their ClientHello: start no more */
+#define DRAIN_HINT    16         /* CQEs from one wait that suggest more deferred completions */
+#define DRAIN_ROUNDS  64         /* io_uring_get_events per drain, at most */
+#define NIL           UINT32_MAX
 
 #define OPBIT(op)   ((uint16_t)(1u << (op)))
 #define CANCELLABLE (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV))
+
+/* TLS work a slot waits for (slot.tls_work): done in FIFO order, at most
+ * TLS_SLICE_NS of it per loop iteration. */
+enum {
+    TW_START = 1, /* connected: SSL_new and the ClientHello */
+    TW_INPUT = 2, /* bytes were pushed into the TLS probe: advance the handshake */
+    TW_EOF = 4,   /* then: the peer closed */
+    TW_RESET = 8, /* then: the connection was reset */
+};
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -76,13 +91,15 @@ struct slot {
     bool row_done;
     bool restart;   /* CLOSING because of local trouble: back off, start again */
     bool peer_gone; /* EOF, reset or deadline: send nothing more */
-    bool in_deadlines, in_stalled;
+    bool in_deadlines, in_stalled, in_tlsq;
+    uint8_t tls_work; /* TW_* bits: what waits in the TLS work queue */
     int fd;
     struct es_probe probe;
     uint64_t t0_ns, deadline_ns, connect_ns;
     uint32_t dl_prev, dl_next; /* deadline FIFO */
     uint32_t q_next;           /* free list or back-off FIFO */
     uint32_t st_next;          /* stalled list */
+    uint32_t tq_prev, tq_next; /* TLS work queue */
     socklen_t salen;
     struct sockaddr_storage sa;
     struct es_tlsprobe *tp;
@@ -132,6 +149,9 @@ struct worker {
     uint32_t dl_head, dl_tail;
     uint32_t bo_head, bo_tail;
     uint32_t st_head;
+    uint32_t tq_head, tq_tail; /* TLS work queue */
+    uint32_t tq_starts;        /* slots in it waiting for TW_START */
+    bool defer;                /* the ring runs completions as deferred task work */
     uint64_t hold_until_ns, backoff_ms;
 
     uint64_t now_ns, wall0_ms, mono0_ns;
@@ -344,6 +364,7 @@ static int ring_setup(struct worker *w)
     if (r < 0)
         return r;
     w->ring_ok = true;
+    w->defer = (w->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
     w->socket_op =
         probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET) && !w->eng->test_nosocketop;
@@ -524,6 +545,56 @@ static void dl_remove(struct worker *w, struct slot *s)
     s->in_deadlines = false;
 }
 
+/* ---- the TLS work queue ---------------------------------------------------
+ *
+ * Completions are cheap to take in (a connect: note the time; received bytes:
+ * copy them into the TLS probe), but the TLS work they call for is not:
+ * SSL_new and the ClientHello, or a handshake step with a certificate to parse
+ * and signatures to check, 0.1 to 0.5 ms each. Done inline, thousands of
+ * connects completing at once (-c 10000) made one loop iteration last
+ * seconds, and the completions still waiting in the kernel arrived after
+ * their probes' deadlines. So slots queue their TLS work here, in arrival
+ * order, and each loop iteration does at most TLS_SLICE_NS of it. */
+
+static void tq_push(struct worker *w, struct slot *s, uint8_t work)
+{
+    if ((work & TW_START) && !(s->tls_work & TW_START))
+        w->tq_starts++;
+    s->tls_work |= work;
+    if (s->in_tlsq)
+        return;
+    uint32_t i = slot_index(w, s);
+    s->tq_next = NIL;
+    s->tq_prev = w->tq_tail;
+    if (w->tq_tail == NIL)
+        w->tq_head = i;
+    else
+        w->slots[w->tq_tail].tq_next = i;
+    w->tq_tail = i;
+    s->in_tlsq = true;
+}
+
+/* Takes s out of the queue; returns the work it was waiting for. */
+static uint8_t tq_remove(struct worker *w, struct slot *s)
+{
+    uint8_t work = s->tls_work;
+    if (!s->in_tlsq)
+        return work;
+    if (s->tq_prev == NIL)
+        w->tq_head = s->tq_next;
+    else
+        w->slots[s->tq_prev].tq_next = s->tq_next;
+    if (s->tq_next == NIL)
+        w->tq_tail = s->tq_prev;
+    else
+        w->slots[s->tq_next].tq_prev = s->tq_prev;
+    if (work & TW_START)
+        w->tq_starts--;
+    s->tls_work = 0;
+    s->in_tlsq = false;
+    return work;
+}
+
 /* ---- rows -------------------------------------------------------------- */
 
 static void rows_submit(struct worker *w)
@@ -593,7 +664,8 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
     } else {
         row.status = status;
         row.error = error;
-        row.stage = es_tok_connect;
+        /* Connected, but the deadline came before the ClientHello went out. */
+        row.stage = s->state == SLOT_TLS ? es_tok_client_hello : es_tok_connect;
     }
     if (eng->p->on_row)
         eng->p->on_row(eng->p->on_row_arg, w->index, &row);
@@ -618,6 +690,7 @@ static void settle(struct worker *w, struct slot *s);
  * cancels the rest, then settle() closes and frees the slot. */
 static void enter_closing(struct worker *w, struct slot *s)
 {
+    tq_remove(w, s);
     s->state = SLOT_CLOSING;
     uint16_t cancel = OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_RECV);
     if (s->peer_gone || s->restart || !s->tls_started)
@@ -723,11 +796,46 @@ static void tls_step(struct worker *w, struct slot *s, enum es_tls_want want)
         finish_tls(w, s);
         return;
     }
+    if (s->peer_gone)
+        return; /* its EOF or reset waits in the TLS work queue */
     const uint8_t *d;
     if (!((s->pending | s->want) & OPBIT(ES_OP_SEND)) && es_tlsprobe_pending(s->tp, &d) > 0)
         issue(w, s, ES_OP_SEND);
     if (!((s->pending | s->want) & OPBIT(ES_OP_RECV)))
         issue(w, s, ES_OP_RECV);
+}
+
+/* Does the TLS work s waits for (and takes it out of the queue); returns what
+ * the TLS probe wants next, for tls_step(). */
+static enum es_tls_want tls_run(struct worker *w, struct slot *s)
+{
+    uint8_t work = tq_remove(w, s);
+    if (work & TW_START) {
+        s->tls_started = true;
+        return es_tlsprobe_start(s->tp, w->tls, &s->probe, w->now_ns);
+    }
+    enum es_tls_want r = ES_TLS_WANT_IO;
+    if (work & TW_INPUT)
+        r = es_tlsprobe_step(s->tp, w->now_ns);
+    if (r == ES_TLS_WANT_IO && (work & TW_RESET))
+        r = es_tlsprobe_reset(s->tp);
+    else if (r == ES_TLS_WANT_IO && (work & TW_EOF))
+        r = es_tlsprobe_eof(s->tp);
+    return r;
+}
+
+/* The TLS work of this iteration: FIFO, for TLS_SLICE_NS at most (and at
+ * least one item, so the queue always moves). */
+static void tls_work(struct worker *w)
+{
+    uint64_t t0 = es_now_ns();
+    while (w->tq_head != NIL) {
+        struct slot *s = &w->slots[w->tq_head];
+        tls_step(w, s, tls_run(w, s));
+        settle(w, s);
+        if (es_now_ns() - t0 >= TLS_SLICE_NS)
+            break;
+    }
 }
 
 static void on_connect(struct worker *w, struct slot *s, int res)
@@ -738,8 +846,7 @@ static void on_connect(struct worker *w, struct slot *s, int res)
         s->connect_ns = w->now_ns;
         w->backoff_ms = BACKOFF_MIN_MS;
         s->state = SLOT_TLS;
-        s->tls_started = true;
-        tls_step(w, s, es_tlsprobe_start(s->tp, w->tls, &s->probe, w->now_ns));
+        tq_push(w, s, TW_START);
         return;
     }
     int err = -res;
@@ -769,19 +876,26 @@ static void on_recv(struct worker *w, struct slot *s, int res, unsigned flags)
         return;
     }
     if (res > 0) {
-        enum es_tls_want r = es_tlsprobe_input(s->tp, data, (size_t)res, w->now_ns);
+        enum es_tls_want r = es_tlsprobe_push(s->tp, data, (size_t)res);
         if (bid >= 0)
             buf_recycle(w, (unsigned)bid);
-        tls_step(w, s, r);
+        if (r == ES_TLS_DONE) {
+            finish_tls(w, s);
+            return;
+        }
+        /* The next recv is armed after the step (tls_step), if the handshake
+         * still wants one: most flights end it, and a recv armed now would
+         * only be cancelled. The kernel keeps what arrives meanwhile. */
+        tq_push(w, s, TW_INPUT);
     } else if (res == 0) {
         s->peer_gone = true;
-        tls_step(w, s, es_tlsprobe_eof(s->tp));
+        tq_push(w, s, TW_EOF);
     } else if (local_trouble(-res)) {
         stat_add(&w->st.retries, 1); /* no buffer free right now: ask again */
         issue(w, s, ES_OP_RECV);
     } else {
         s->peer_gone = true; /* ECONNRESET, EPIPE, ETIMEDOUT, an ICMP error */
-        tls_step(w, s, es_tlsprobe_reset(s->tp));
+        tq_push(w, s, TW_RESET);
     }
 }
 
@@ -805,7 +919,7 @@ static void on_send(struct worker *w, struct slot *s, int res)
         issue(w, s, ES_OP_SEND);
     } else {
         s->peer_gone = true;
-        tls_step(w, s, es_tlsprobe_reset(s->tp));
+        tq_push(w, s, TW_RESET);
     }
 }
 
@@ -820,6 +934,17 @@ static void on_deadline(struct worker *w, struct slot *s)
         finish_connect(w, s, es_tok_timeout, es_tok_connect_timeout);
         break;
     case SLOT_TLS:
+        if (!s->tls_started) { /* connected, the ClientHello never went out */
+            s->peer_gone = true;
+            finish_connect(w, s, es_tok_timeout, es_tok_handshake_timeout);
+            break;
+        }
+        /* What arrived before the deadline counts, even if the worker had
+         * not got to it yet. */
+        if (s->in_tlsq && tls_run(w, s) == ES_TLS_DONE) {
+            finish_tls(w, s);
+            break;
+        }
         /* The probe is over at its deadline whatever the TLS probe says. */
         s->peer_gone = true;
         es_tlsprobe_timeout(s->tp);
@@ -903,6 +1028,7 @@ static void probe_start(struct worker *w, struct slot *s)
     s->pending = s->want = s->cancelled = 0;
     s->ncancel = 0;
     s->tls_started = s->row_done = s->restart = s->peer_gone = false;
+    s->tls_work = 0;
     s->fd = -1;
     s->t0_ns = w->now_ns;
     s->connect_ns = 0;
@@ -962,9 +1088,14 @@ static bool next_probe(struct worker *w, struct es_probe_ref *out)
     return false;
 }
 
-/* Starts what may start now: restarts after a back-off first, then new probes. */
+/* Starts what may start now: restarts after a back-off first, then new
+ * probes; START_BUDGET at most per iteration (each is a socket, two
+ * setsockopts and a connect), and no new probe while START_BACKLOG connected
+ * ones wait for the CPU to send their ClientHello (they would only wait
+ * longer, and time out). */
 static void fill(struct worker *w)
 {
+    unsigned budget = START_BUDGET;
     if (stopping(w)) {
         /* Probes waiting to restart never got going: they have no row. */
         while (w->bo_head != NIL) {
@@ -975,14 +1106,17 @@ static void fill(struct worker *w)
         w->bo_tail = NIL;
         return;
     }
-    while (w->bo_head != NIL && w->now_ns >= w->hold_until_ns) {
+    while (budget > 0 && w->bo_head != NIL && w->now_ns >= w->hold_until_ns) {
+        budget--;
         struct slot *s = &w->slots[w->bo_head];
         w->bo_head = s->q_next;
         if (w->bo_head == NIL)
             w->bo_tail = NIL;
         probe_start(w, s);
     }
-    while (w->free_head != NIL && w->now_ns >= w->hold_until_ns) {
+    while (budget > 0 && w->tq_starts < START_BACKLOG && w->free_head != NIL &&
+           w->now_ns >= w->hold_until_ns) {
+        budget--;
         struct es_probe_ref r;
         if (!next_probe(w, &r))
             break;
@@ -1083,6 +1217,8 @@ static bool has_work_to_start(const struct worker *w)
 /* How long the next wait may last. */
 static uint64_t wait_ns(const struct worker *w)
 {
+    if (w->tq_head != NIL)
+        return 0; /* TLS work left over from the last iteration */
     uint64_t wait = IDLE_NS;
     if (w->dl_head != NIL) {
         uint64_t d = w->slots[w->dl_head].deadline_ns;
@@ -1111,6 +1247,37 @@ static void clock_tick(struct worker *w)
     w->now_ns = es_now_ns();
 }
 
+static unsigned reap(struct worker *w)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&w->ring, head, cqe)
+    {
+        dispatch(w, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&w->ring, n);
+    return n;
+}
+
+/* With DEFER_TASKRUN, completions wait in the kernel as task work until the
+ * ring is entered, and recent kernels (6.13+) run only about 20 of them per
+ * io_uring_enter. Takes in all that are waiting now, without sleeping (a
+ * wait for many CQEs with a zero timeout would arm a timer and schedule). */
+static void drain(struct worker *w)
+{
+    for (int round = 0; round < DRAIN_ROUNDS; round++) {
+        io_uring_get_events(&w->ring);
+        if (reap(w) == 0)
+            break;
+    }
+}
+
+static bool deadline_due(const struct worker *w)
+{
+    return w->dl_head != NIL && w->slots[w->dl_head].deadline_ns <= w->now_ns;
+}
+
 static void worker_loop(struct worker *w)
 {
     clock_tick(w);
@@ -1121,19 +1288,21 @@ static void worker_loop(struct worker *w)
         struct __kernel_timespec ts = {.tv_sec = (long long)(ns / 1000000000u),
                                        .tv_nsec = (long long)(ns % 1000000000u)};
         struct io_uring_cqe *cqe;
-        int r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+        /* Nothing to wait for: submit and take in what is there, no timer. */
+        int r = ns == 0 ? io_uring_submit_and_get_events(&w->ring)
+                        : io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             es_die(ES_EXIT_RUNTIME, "io_uring_enter: %s", strerror(-r));
         clock_tick(w);
-        unsigned head, n = 0;
-        io_uring_for_each_cqe(&w->ring, head, cqe)
-        {
-            dispatch(w, cqe);
-            n++;
-        }
-        io_uring_cq_advance(&w->ring, n);
+        /* Take in every completion that has happened before judging any
+         * deadline: a probe whose connect completed in time is not a
+         * connect timeout because the worker was busy. */
+        unsigned n = reap(w);
+        if (w->defer && (n >= DRAIN_HINT || deadline_due(w)))
+            drain(w);
         unstall(w);
         expire(w);
+        tls_work(w);
         fill(w);
         if (w->rows.rows > 0 && w->now_ns - w->last_submit_ns >= FLUSH_NS)
             rows_submit(w);
@@ -1158,11 +1327,12 @@ static void worker_alloc(struct worker *w)
         s->fd = -1;
         s->tp = (struct es_tlsprobe *)(void *)(w->tp_mem + (size_t)i * tpsize);
         s->buf = w->slot_bufs ? w->slot_bufs + (size_t)i * RECV_SIZE : NULL;
-        s->dl_prev = s->dl_next = s->st_next = NIL;
+        s->dl_prev = s->dl_next = s->st_next = s->tq_prev = s->tq_next = NIL;
         s->q_next = w->free_head;
         w->free_head = i;
     }
     w->dl_head = w->dl_tail = w->bo_head = w->bo_tail = w->st_head = NIL;
+    w->tq_head = w->tq_tail = NIL;
     uint64_t waitcap = 16ull * w->nslots;
     if (waitcap < 4096)
         waitcap = 4096;
@@ -1518,6 +1688,7 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
         }
     }
 
+    bool fast_keys = es_tls_fast_key_decode(true); /* off again below, after the workers */
     atomic_store(&g_stop, 0);
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -1537,6 +1708,8 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
             pthread_join(eng.workers[i].thread, NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    if (fast_keys)
+        es_tls_fast_key_decode(false);
     res->elapsed_s = (double)(es_now_ns() - t0) / 1e9;
 
     if (err) {

@@ -29,12 +29,93 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <xxhash.h>
 
+#if !defined(OPENSSL_NO_ENGINE) && OPENSSL_VERSION_NUMBER < 0x30100000L
+#include <openssl/engine.h>
+#define ES_LEGACY_KEY_DECODE 1
+#endif
+
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
+
+/* ERR_clear_error() before each SSL call (STYLE.md), made cheap: the queue is
+ * nearly always empty, and looking costs a quarter of clearing. */
+static void err_clear(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Process-wide: OpenSSL 3.0's certificate key decoding.                     */
+
+/* See es_tls_fast_key_decode() in the header. On OpenSSL 3.0, X509_PUBKEY
+ * decoding takes OpenSSL's built-in (legacy) decoder instead of building an
+ * OSSL_DECODER_CTX when an ENGINE is registered for the key type
+ * (crypto/x509/x_pubkey.c, x509_pubkey_decode). So the switch registers one
+ * pass-through ENGINE for EC whose method is OpenSSL's own built-in one
+ * (EVP_PKEY_meth_find): nothing is reimplemented. The ENGINE API is
+ * deprecated in 3.0, hence the pragmas; the code is compiled only for 3.0
+ * headers with engines, and does nothing on a newer libcrypto. */
+#ifdef ES_LEGACY_KEY_DECODE
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* EC only. RSA was tried and dropped: with OpenSSL's legacy RSA method a TLS
+ * 1.2 RSA key exchange fails (the server answers decrypt_error). */
+static const int legacy_nids[] = {EVP_PKEY_EC};
+static ENGINE *g_legacy_engine; /* made once, kept for the life of the process */
+static bool g_legacy_on;
+
+static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
+{
+    (void)e;
+    if (!pmeth) {
+        *nids = legacy_nids;
+        return (int)ES_ARRAY_LEN(legacy_nids);
+    }
+    *pmeth = (EVP_PKEY_METHOD *)EVP_PKEY_meth_find(nid);
+    return *pmeth != NULL;
+}
+
+bool es_tls_fast_key_decode(bool on)
+{
+    const char *t = getenv("ES_TEST_TLS");
+    if (on && ((t && strstr(t, "provider_decode")) || OpenSSL_version_num() >= 0x30100000L))
+        return false;
+    if (on == g_legacy_on)
+        return on;
+    if (!g_legacy_engine) {
+        ENGINE *e = ENGINE_new();
+        if (!e || !ENGINE_set_id(e, "edgeshake-keydecode") ||
+            !ENGINE_set_name(e, "OpenSSL's built-in EC method (fast key decoding)") ||
+            !ENGINE_set_pkey_meths(e, legacy_pkey_meths)) {
+            ENGINE_free(e); /* the slow path still works */
+            ERR_clear_error();
+            return false;
+        }
+        g_legacy_engine = e;
+    }
+    if (on && !ENGINE_register_pkey_meths(g_legacy_engine)) {
+        ERR_clear_error();
+        return false;
+    }
+    if (!on)
+        ENGINE_unregister_pkey_meths(g_legacy_engine);
+    g_legacy_on = on;
+    return on;
+}
+#pragma GCC diagnostic pop
+#else
+bool es_tls_fast_key_decode(bool on)
+{
+    (void)on;
+    return false;
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Process-wide: the trust store and the key log file.                       */
@@ -85,7 +166,7 @@ static X509_STORE *load_store(const char *ca_file, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the trust store (out of memory)");
         return NULL;
     }
-    ERR_clear_error();
+    err_clear();
     int ok = ca_file ? X509_STORE_load_file(s, ca_file) : X509_STORE_set_default_paths(s);
     if (!ok) {
         char why[160];
@@ -98,7 +179,7 @@ static X509_STORE *load_store(const char *ca_file, char *err, size_t errlen)
         X509_STORE_free(s);
         return NULL;
     }
-    ERR_clear_error();
+    err_clear();
     return s;
 }
 
@@ -212,7 +293,7 @@ enum tp_state {
     TP_DONE,      /* outcome decided; only pending bytes and the row are left */
 };
 
-#define OUT_CAP    2048  /* one ClientHello in one SEND, usually */
+#define OUT_CAP    1024  /* one ClientHello in one SEND, usually */
 #define NAME_CAP   256   /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
 #define H2_MAX_LEN 16384 /* SETTINGS_MAX_FRAME_SIZE default: we never raise it */
 
@@ -272,6 +353,7 @@ struct es_tls_ctxset {
     X509_STORE_CTX *vctx;
     BIO *namebio;
     XXH3_state_t *xxh;
+    EVP_MD *sha256; /* fetched once: EVP_sha256() would fetch it per probe */
     uint8_t *der;
     size_t dercap;
     struct vcache_entry *vcache;
@@ -355,7 +437,8 @@ static enum es_tls_io ssl_result(struct es_tlsprobe *tp, int r, const char **rea
     enum es_tls_io io = es_tls_map_error(SSL_get_error(tp->ssl, r), err, reason);
     if (io == ES_TLS_IO_FAILED && cert_list_too_long(tp->ssl, err))
         *reason = es_tok_cert_list_too_long;
-    ERR_clear_error();
+    if (err)
+        ERR_clear_error();
     if (io == ES_TLS_IO_FAILED)
         tp->ssl_failed = true;
     return io;
@@ -421,6 +504,14 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 /* ------------------------------------------------------------------------ */
 /* The set of SSL_CTXs.                                                      */
 
+/* OpenSSL's verification step: accepts every chain (see make_ctx). */
+static int skip_verify_cb(X509_STORE_CTX *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    return 1;
+}
+
 /* Variants that differ only in SNI mode can share an SSL_CTX. */
 static bool same_ctx_config(const struct es_variant *a, const struct es_variant *b)
 {
@@ -434,7 +525,7 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
                          size_t errlen)
 {
     char why[160];
-    ERR_clear_error();
+    err_clear();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
         snprintf(err, errlen, "variant %s: cannot create an SSL_CTX: %s", v->name,
@@ -467,6 +558,9 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     }
     /* Verification is ours, after the handshake, and never fatal. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* So OpenSSL's own chain building, which runs even under
+     * SSL_VERIFY_NONE and whose result nothing reads, is skipped. */
+    SSL_CTX_set_cert_verify_callback(ctx, skip_verify_cb, NULL);
     /* Every probe is a full handshake; idle buffers go back to the heap. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -477,7 +571,7 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     SSL_CTX_set_msg_callback(ctx, msg_cb);
     if (opts->keylog)
         SSL_CTX_set_keylog_callback(ctx, keylog_cb);
-    ERR_clear_error();
+    err_clear();
     return ctx;
 }
 
@@ -517,9 +611,10 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
         if (!set->xxh)
             es_die(ES_EXIT_RUNTIME, "out of memory allocating an xxh3 state");
     }
+    set->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     set->namebio = BIO_new(BIO_s_mem());
-    if (!set->namebio) {
-        snprintf(err, errlen, "cannot create a memory BIO (out of memory)");
+    if (!set->namebio || !set->sha256) {
+        snprintf(err, errlen, "cannot create a memory BIO or fetch SHA-256 (out of memory)");
         goto fail;
     }
     return set;
@@ -539,6 +634,7 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set)
     X509_STORE_CTX_free(set->vctx);
     BIO_free(set->namebio);
     XXH3_freeState(set->xxh);
+    EVP_MD_free(set->sha256);
     free(set->der);
     free(set->vcache);
     if (set->keylog)
@@ -626,9 +722,9 @@ static const char *verify_chain(struct es_tls_ctxset *set, X509 *leaf, STACK_OF(
 {
     X509_STORE_CTX *c = set->vctx;
     set->verifications++;
-    ERR_clear_error();
+    err_clear();
     if (!X509_STORE_CTX_init(c, set->store, leaf, chain)) {
-        ERR_clear_error();
+        err_clear();
         return es_tok_untrusted;
     }
     X509_STORE_CTX_set_default(c, "ssl_server");
@@ -639,7 +735,7 @@ static const char *verify_chain(struct es_tls_ctxset *set, X509 *leaf, STACK_OF(
     if (set_ok)
         tok = X509_verify_cert(c) == 1 ? es_tok_ok : verify_token(X509_STORE_CTX_get_error(c));
     X509_STORE_CTX_cleanup(c);
-    ERR_clear_error();
+    err_clear();
     return tok;
 }
 
@@ -705,7 +801,7 @@ static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
     if (n > 0) {
         uint8_t md[EVP_MAX_MD_SIZE];
         unsigned mdlen = 0;
-        if (EVP_Digest(set->der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32)
+        if (EVP_Digest(set->der, (size_t)n, md, &mdlen, set->sha256, NULL) && mdlen == 32)
             hex(md, mdlen, tp->sha256);
     }
     name_text(set, X509_get_subject_name(leaf), tp->subject, sizeof tp->subject);
@@ -716,7 +812,7 @@ static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
         tp->verify = es_tok_off;
     else
         tp->verify = n > 0 ? verify_cached(tp, leaf, (size_t)n, now_ns) : es_tok_untrusted;
-    ERR_clear_error();
+    err_clear();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -762,7 +858,7 @@ static void collect_params(struct es_tlsprobe *tp)
     const unsigned char *resp;
     long n = SSL_get_tlsext_status_ocsp_resp(ssl, &resp);
     tp->ocsp = n > 0 && resp ? 1 : 0;
-    ERR_clear_error();
+    err_clear();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -773,9 +869,9 @@ static void polite_close(struct es_tlsprobe *tp)
 {
     if (tp->ssl_failed)
         return;
-    ERR_clear_error();
+    err_clear();
     (void)SSL_shutdown(tp->ssl);
-    ERR_clear_error();
+    err_clear();
 }
 
 /* The handshake failed: status, error and alert from what we know, in
@@ -828,7 +924,7 @@ static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
     if (h2 == es_tok_ok) {
         static const uint8_t settings_ack[9] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
         const char *reason;
-        ERR_clear_error();
+        err_clear();
         int r = SSL_write(tp->ssl, settings_ack, sizeof settings_ack);
         (void)ssl_result(tp, r, &reason);
     }
@@ -905,7 +1001,7 @@ static enum es_tls_want h2_step(struct es_tlsprobe *tp)
     uint8_t buf[4096];
     for (;;) {
         const char *reason;
-        ERR_clear_error();
+        err_clear();
         int r = SSL_read(tp->ssl, buf, sizeof buf);
         if (r > 0) {
             const char *tok = h2_feed(tp, buf, (size_t)r);
@@ -929,7 +1025,7 @@ static enum es_tls_want h2_start(struct es_tlsprobe *tp)
     const char *reason;
     tp->state = TP_H2;
     tp->stage = es_tok_h2;
-    ERR_clear_error();
+    err_clear();
     int r = SSL_write(tp->ssl, preface, sizeof preface - 1);
     if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
         return h2_finish(tp, es_tok_eof);
@@ -963,7 +1059,7 @@ static enum es_tls_want handshake_step(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     assert(tp->state == TP_HANDSHAKE);
     const char *reason;
-    ERR_clear_error();
+    err_clear();
     int r = SSL_do_handshake(tp->ssl);
     switch (ssl_result(tp, r, &reason)) {
     case ES_TLS_IO_DONE: return handshake_done(tp, now_ns);
@@ -989,13 +1085,13 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->stage = es_tok_client_hello;
     tp->sni = es_tls_sni_name(tp->variant, tp->edge);
 
-    ERR_clear_error();
+    err_clear();
     tp->ssl = SSL_new(set->ctx[p->variant]);
     BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
     if (!tp->ssl || !rbio || !wbio) {
         BIO_free(rbio);
         BIO_free(wbio);
-        ERR_clear_error();
+        err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
     BIO_set_mem_eof_return(rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
@@ -1005,7 +1101,7 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     SSL_set_app_data(tp->ssl, tp);
     SSL_set_connect_state(tp->ssl);
     if (tp->sni && !SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
-        ERR_clear_error();
+        err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
     return handshake_step(tp, now_ns);
@@ -1038,8 +1134,7 @@ static bool tls_record_type(uint8_t b)
     return b >= 20 && b <= 24;
 }
 
-enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
-                                   uint64_t now_ns)
+enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, size_t len)
 {
     if (tp->state == TP_DONE)
         return ES_TLS_DONE;
@@ -1053,17 +1148,38 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
     while (len > 0) {
         int n = len > INT_MAX ? INT_MAX : (int)len;
         if (BIO_write(tp->rbio, data, n) != n) { /* out of memory */
-            ERR_clear_error();
+            err_clear();
             tp->ssl_failed = true;
             if (tp->state == TP_H2)
                 return h2_finish(tp, es_tok_eof);
-            return fail(tp, es_tok_handshake_error, now_ns);
+            return fail(tp, es_tok_handshake_error, es_now_ns());
         }
         data += n, len -= (size_t)n;
     }
-    if (tp->state == TP_H2)
-        return h2_step(tp);
-    return handshake_step(tp, now_ns);
+    return ES_TLS_WANT_IO;
+}
+
+enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns)
+{
+    switch (tp->state) {
+    case TP_HANDSHAKE: return handshake_step(tp, now_ns);
+    case TP_H2: return h2_step(tp);
+    case TP_IDLE:
+    case TP_DONE: break;
+    }
+    return ES_TLS_DONE;
+}
+
+enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
+                                   uint64_t now_ns)
+{
+    if (tp->state == TP_DONE)
+        return ES_TLS_DONE;
+    if (len == 0)
+        return ES_TLS_WANT_IO;
+    if (es_tlsprobe_push(tp, data, len) == ES_TLS_DONE)
+        return ES_TLS_DONE;
+    return es_tlsprobe_step(tp, now_ns);
 }
 
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)

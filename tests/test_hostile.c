@@ -606,28 +606,13 @@ START_TEST(test_flood_blackhole)
     }
     struct tl_lab flood;
     tl_lab_start(&flood, flood_spec);
-    const char *args[] = {"scan",
-                          "--no-verify",
-                          "--tls",
-                          "1.2",
-                          "--tls",
-                          "1.3",
-                          "--alpn",
-                          "h2",
-                          "-c",
-                          "10000",
-                          "--per-ip",
-                          "10000",
-                          "--timeout",
-                          "2000",
-                          "--repeat",
-                          "1000",
-                          "a.test:8443@127.60.2.1",
-                          "b.test:8443@127.60.2.2",
-                          "c.test:8443@127.60.2.3",
-                          "d.test:8443@127.60.2.4",
-                          "e.test:8443@127.60.2.5",
-                          NULL};
+    const char *args[] = {
+        "scan", "--no-verify", "--tls", "1.2", "--tls", "1.3", "--alpn", "h2", "-c", "10000",
+        "--per-ip", "10000", "--timeout", "2000", "--repeat", "1000",
+        /* one worker for all 10,000: the case where a busy worker once
+           saw its connects complete only after their deadlines */
+        "-t", "1", "a.test:8443@127.60.2.1", "b.test:8443@127.60.2.2", "c.test:8443@127.60.2.3",
+        "d.test:8443@127.60.2.4", "e.test:8443@127.60.2.5", NULL};
     struct proc p;
     run(args, &p, 120000);
     ck_assert_msg(p.status == 0, "scan exited %d: %s", p.status, p.err);
@@ -638,7 +623,7 @@ START_TEST(test_flood_blackhole)
     ck_assert_uint_eq(t.nrows - 1, FLOOD_PROBES);
     /* every (edge, variant, attempt) exactly once, every one a timeout */
     uint8_t *seen = calloc(FLOOD_PROBES, 1);
-    size_t handshake_to = 0, connect_to = 0;
+    size_t handshake_to = 0;
     for (size_t r = 1; r < t.nrows; r++) {
         const char *ip = cell(&t, r, "ip");
         ck_assert_msg(!strncmp(ip, "127.60.2.", 9) && ip[9] >= '1' && ip[9] <= '5' && !ip[10],
@@ -653,24 +638,22 @@ START_TEST(test_flood_blackhole)
         ck_assert_msg(!seen[k], "two rows for %s %s attempt %ld", ip, variant, a);
         seen[k] = 1;
         ck_assert_str_eq(cell(&t, r, "status"), "timeout");
-        const char *error = cell(&t, r, "error"), *stage = cell(&t, r, "stage");
-        if (!strcmp(error, "handshake_timeout")) {
-            ck_assert_str_eq(stage, "client_hello");
-            handshake_to++;
-        } else {
-            /* not connected within the deadline: still a timeout row, never lost */
-            ck_assert_str_eq(error, "connect_timeout");
-            ck_assert_str_eq(stage, "connect");
-            connect_to++;
-        }
+        /* Every connect completes at once on loopback (the lab accepts): a
+         * worker busy starting thousands of handshakes must still see that
+         * in time, so no row may say connect_timeout. */
+        ck_assert_str_eq(cell(&t, r, "error"), "handshake_timeout");
+        ck_assert_str_eq(cell(&t, r, "stage"), "client_hello");
+        ck_assert_msg(cell_ms(&t, r, "connect_ms") < FLOOD_TIMEOUT, "connect_ms %s",
+                      cell(&t, r, "connect_ms"));
+        handshake_to++;
         double total = cell_ms(&t, r, "total_ms");
         ck_assert_msg(total >= FLOOD_TIMEOUT && total <= FLOOD_TIMEOUT + 5 * SLACK_MS,
                       "total_ms %.3f", total);
     }
     free(seen);
     table_free(&t);
-    fprintf(stderr, "flood: %zu handshake_timeout, %zu connect_timeout; peak RSS %ld KB\n",
-            handshake_to, connect_to, p.maxrss_kb);
+    ck_assert_uint_eq(handshake_to, FLOOD_PROBES);
+    fprintf(stderr, "flood: %zu handshake_timeout; peak RSS %ld KB\n", handshake_to, p.maxrss_kb);
     if (HOSTILE_ASAN)
         fprintf(stderr, "flood: ASan build, RSS bound not checked\n");
     else

@@ -1395,6 +1395,100 @@ START_TEST(test_probe_reuse)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* es_tls_fast_key_decode: the same rows through OpenSSL's built-in EC key     */
+/* decoder (OpenSSL 3.0): both versions, ECDHE over X25519 and NIST curves,   */
+/* failed verifications; RSA certificates and the RSA key exchange unchanged. */
+
+struct fast_case {
+    enum es_lab_keykind key;
+    int tls;
+    const char *ciphers, *groups; /* offered by the client (NULL = default) */
+    enum es_lab_certkind kind;
+    const char *verify, *version, *cipher, *group;
+};
+
+static const struct fast_case fast_cases[] = {
+    {ES_KEY_ECDSA, TLS1_3_VERSION, NULL, NULL, ES_CERT_GOOD, es_tok_ok, "1.3",
+     "TLS_AES_256_GCM_SHA384", "X25519"},
+    {ES_KEY_ECDSA, TLS1_3_VERSION, NULL, "P-256", ES_CERT_GOOD, es_tok_ok, "1.3",
+     "TLS_AES_256_GCM_SHA384", "P-256"},
+    {ES_KEY_ECDSA, TLS1_2_VERSION, NULL, "P-256", ES_CERT_GOOD, es_tok_ok, "1.2",
+     "ECDHE-ECDSA-AES256-GCM-SHA384", "P-256"},
+    {ES_KEY_ECDSA, TLS1_3_VERSION, NULL, "P-384:P-256", ES_CERT_WRONG, es_tok_hostname_mismatch,
+     "1.3", "TLS_AES_256_GCM_SHA384", "P-384"},
+    {ES_KEY_RSA, TLS1_3_VERSION, NULL, NULL, ES_CERT_GOOD, es_tok_ok, "1.3",
+     "TLS_AES_256_GCM_SHA384", "X25519"},
+    {ES_KEY_RSA, TLS1_2_VERSION, NULL, "P-256", ES_CERT_EXPIRED, es_tok_expired, "1.2",
+     "ECDHE-RSA-AES256-GCM-SHA384", "P-256"},
+    /* RSA key exchange: the premaster secret encrypted to the decoded key */
+    {ES_KEY_RSA, TLS1_2_VERSION, "AES128-GCM-SHA256", NULL, ES_CERT_GOOD, es_tok_ok, "1.2",
+     "AES128-GCM-SHA256", NULL},
+};
+
+/* Whether x's public key decodes to a legacy key (no provider). */
+static bool decodes_legacy(X509 *x)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    ck_assert_int_gt(n, 0);
+    const unsigned char *p = der;
+    X509 *y = d2i_X509(NULL, &p, n);
+    ck_assert_ptr_nonnull(y);
+    EVP_PKEY *k = X509_get0_pubkey(y);
+    ck_assert_ptr_nonnull(k);
+    bool legacy = EVP_PKEY_get0_provider(k) == NULL;
+    X509_free(y);
+    OPENSSL_free(der);
+    return legacy;
+}
+
+START_TEST(test_fast_key_decode)
+{
+    const struct fast_case *fc = &fast_cases[_i];
+    struct es_variant v = variant(fc->tls, fc->tls, alpn_h2_h11, ES_SNI_HOST);
+    v.ciphers = fc->ciphers;
+    v.groups = fc->groups;
+    struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    /* Keys are made before the switch: EVP_EC_gen("P-256") fails while it is on. */
+    c.leaf = es_labcerts_leaf(certs, HOST, fc->kind, fc->key);
+    c.ciphers = fc->ciphers;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    ck_assert(!decodes_legacy(c.leaf.cert));
+
+    bool want_on = OpenSSL_version_num() < 0x30100000L && !getenv("ES_TEST_TLS");
+    ck_assert_int_eq(es_tls_fast_key_decode(true), want_on);
+    /* EC keys only: RSA keys keep the provider decoder */
+    ck_assert_int_eq(decodes_legacy(c.leaf.cert), want_on && fc->key == ES_KEY_ECDSA);
+    struct es_row r;
+    run_probe(set, 0, &e, &s, NULL, &r);
+    ck_assert_int_eq(es_tls_fast_key_decode(false), false);
+    ck_assert(!decodes_legacy(c.leaf.cert));
+
+    ck_assert_msg(r.status == es_tok_ok, "case %d: %s %s", _i, r.status, r.error);
+    ck_assert_msg(r.verify == fc->verify, "case %d: verify %s", _i, r.verify);
+    ck_assert_str_eq(r.tls_version, fc->version);
+    ck_assert_str_eq(r.cipher, fc->cipher);
+    if (fc->group)
+        ck_assert_str_eq(r.group, fc->group);
+    else
+        ck_assert_ptr_null(r.group);
+    uint8_t md[32];
+    unsigned mdlen;
+    ck_assert(X509_digest(c.leaf.cert, EVP_sha256(), md, &mdlen) && mdlen == 32);
+    char want[65];
+    hex_of(md, 32, want);
+    ck_assert_str_eq(r.cert_sha256, want);
+    ck_assert(s.hs_done);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tlsprobe");
@@ -1430,6 +1524,7 @@ int main(void)
     tcase_add_test(tv, test_ctxset_errors);
     tcase_add_test(tv, test_ctxset_shared_store);
     tcase_add_test(tv, test_keylog);
+    tcase_add_loop_test(tv, test_fast_key_decode, 0, (int)ES_ARRAY_LEN(fast_cases));
     suite_add_tcase(s, tv);
 
     TCase *th = tcase_create("h2");

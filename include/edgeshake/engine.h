@@ -49,6 +49,22 @@
  *    at once. RLIMIT_NOFILE is raised to its hard limit; when that is still
  *    short of -c, -c is lowered with a warning.
  *
+ *  - The loop. Each iteration waits once, takes in every completion the
+ *    kernel holds (with DEFER_TASKRUN a kernel hands out only ~20 per
+ *    io_uring_enter, so it asks again until none are left), and only then
+ *    judges deadlines: a connect that completed in time is never a
+ *    connect_timeout because the worker was busy. Completions are cheap to
+ *    take in; the TLS work they call for (SSL_new and the ClientHello, a
+ *    handshake step) waits in a FIFO of which each iteration does about 1 ms,
+ *    and each iteration starts at most 64 probes, none while 64 connected
+ *    probes still wait for their ClientHello (a worker short of CPU starts
+ *    fewer probes rather than time them out). Bytes that arrived before a
+ *    deadline are processed before the probe is judged; a probe connected
+ *    but never given its ClientHello by its deadline is a handshake_timeout
+ *    at stage client_hello.
+ *  - TLS on OpenSSL 3.0: es_tls_fast_key_decode (tlsprobe.h) is on for the
+ *    duration of a run, off again when it returns.
+ *
  * Times in rows come from a clock read once per loop iteration, so they
  * include the time the worker took to get to the completion. */
 #ifndef EDGESHAKE_ENGINE_H

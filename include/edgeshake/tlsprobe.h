@@ -54,6 +54,32 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
 void es_tls_ctxset_free(struct es_tls_ctxset *set);
 /* The variants array must outlive the set (the set keeps a pointer to it). */
 
+/* Makes certificate public keys decode fast on OpenSSL 3.0 (process-wide).
+ *
+ * Parsing a certificate in OpenSSL 3.0 decodes its public key through the
+ * provider decoder framework, which builds a new decoder context for every
+ * certificate by walking every key manager and decoder of every provider:
+ * ~1.3 M instructions per certificate, 28% of a whole client handshake
+ * (ECDSA P-256, TLS 1.3, no verify: 4.68 M with it, 3.37 M without, under
+ * callgrind), twice that against a server that sends its intermediate too.
+ * OpenSSL 3.1 caches those contexts. On 3.0, on=true routes the decoding of
+ * EC keys (ECDSA certificates) to OpenSSL's own built-in decoder instead (a
+ * pass-through ENGINE; see tlsprobe.c). RSA keys keep the slow path: OpenSSL's
+ * legacy RSA method breaks the TLS 1.2 RSA key exchange.
+ *
+ * Side effect, for as long as it is on: keys decoded that way are legacy
+ * keys, and EVP_PKEY_CTXs made for EC from a type or name rather than from a
+ * provider key run OpenSSL's built-in legacy implementation of the
+ * same algorithm: verifying the server's signature and chain, an ECDHE key
+ * share. Keys loaded from files or generated before are not affected, but
+ * generating an EC key by NIST name (EVP_EC_gen("P-256")) fails while it is
+ * on. So turn it on only around TLS probing (es_engine_run does, for the
+ * run) and off again when no TLS is in progress; not thread-safe against TLS
+ * running meanwhile. Returns whether it is on: false on OpenSSL 3.1+ or
+ * without engines (nothing to do there), and when ES_TEST_TLS contains
+ * "provider_decode" (to compare). */
+bool es_tls_fast_key_decode(bool on);
+
 /* The longest Certificate message (its body, the whole chain) a probe
  * accepts: SSL_CTX_set_max_cert_list on every SSL_CTX of the set. OpenSSL
  * holds a handshake message whole before parsing it, so this bounds what a
@@ -114,9 +140,18 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
 /* Bytes waiting to be sent: *data stays valid until es_tlsprobe_sent. */
 size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data);
 void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n);
-/* Feeds bytes received from the peer and advances the handshake. */
+/* Feeds bytes received from the peer and advances the handshake:
+ * es_tlsprobe_push then es_tlsprobe_step. */
 enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
                                    uint64_t now_ns);
+/* The two halves of es_tlsprobe_input, for a caller that bounds the CPU it
+ * spends per loop iteration (the engine): push copies the bytes into the
+ * probe (cheap; they may be pushed as they arrive, several times) and returns
+ * ES_TLS_WANT_IO, or ES_TLS_DONE when the probe is over (out of memory);
+ * step advances the handshake over everything pushed so far (the expensive
+ * part: certificate parsing, key exchange, signatures). */
+enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, size_t len);
+enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns);
 /* The peer closed (EOF), reset the connection, or the deadline passed. */
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
