@@ -21,7 +21,10 @@
  *  - Every probe writes exactly one row (row_done), except a probe abandoned
  *    because the scan was interrupted before it got going (BACKOFF at stop).
  *  - A slot holds its probe's per-IP place from start to FREE (through
- *    BACKOFF too). */
+ *    BACKOFF too).
+ *  - A slot is in the TLS work queue only in state TLS (enter_closing takes
+ *    it out); TW_START only while tls_started is false, and then none of its
+ *    operations is in the ring. */
 #include "edgeshake/engine.h"
 
 #include <errno.h>

@@ -338,7 +338,10 @@ static uint64_t t0;
 struct pump_opts {
     bool drip_in;  /* deliver the server's bytes one at a time */
     bool drip_out; /* take the client's bytes one at a time */
+    bool push;     /* es_tlsprobe_push what arrives, es_tlsprobe_step once it stops */
 };
+
+static unsigned steps; /* es_tlsprobe_step calls of the last run_probe with push */
 
 /* Client -> server; returns the bytes moved. */
 static size_t to_server(struct server *s, const struct pump_opts *o)
@@ -367,14 +370,23 @@ static void run_probe(struct es_tls_ctxset *set, uint32_t variant, const struct 
     struct es_probe p = {.edge = edge, .variant = variant, .attempt = 1};
     uint64_t now = t0 = es_now_ns();
     enum es_tls_want w = es_tlsprobe_start(tp, set, &p, now);
+    bool pushed = false;
+    steps = 0;
     for (int iter = 0; iter < 100000 && w != ES_TLS_DONE; iter++) {
         size_t moved = to_server(s, o);
         enum act a = server_step(s);
         uint8_t buf[1 << 15];
         int n = BIO_read(s->out, buf, o->drip_in ? 1 : (int)sizeof buf);
-        if (n > 0) {
+        if (n > 0 && o->push) {
+            w = es_tlsprobe_push(tp, buf, (size_t)n);
+            pushed = true;
+        } else if (n > 0) {
             now += 1000000; /* 1 ms per delivery */
             w = es_tlsprobe_input(tp, buf, (size_t)n, now);
+        } else if (pushed) {
+            pushed = false;
+            steps++;
+            w = es_tlsprobe_step(tp, now += 1000000);
         } else if (a == ACT_EOF) {
             w = es_tlsprobe_eof(tp);
         } else if (a == ACT_RESET) {
@@ -563,6 +575,35 @@ START_TEST(test_ok_byte_by_byte)
     ck_assert_str_eq(r.tls_version, "1.3");
     ck_assert_ptr_eq(r.verify, es_tok_ok);
     ck_assert_ptr_eq(r.h2, es_tok_ok);
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
+/* The engine's way: bytes pushed as they arrive (here one at a time), the
+ * handshake stepped once per flight. */
+START_TEST(test_ok_push_then_step)
+{
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, true);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    s.h2 = H2_SETTINGS;
+    struct pump_opts o = {.drip_in = true, .push = true};
+    struct es_row r;
+    run_probe(set, 0, &e, &s, &o, &r);
+    ck_assert_ptr_eq(r.status, es_tok_ok);
+    ck_assert_str_eq(r.tls_version, "1.3");
+    ck_assert_ptr_eq(r.verify, es_tok_ok);
+    ck_assert_ptr_eq(r.h2, es_tok_ok);
+    /* the server's flight, then its SETTINGS: one step each */
+    ck_assert_uint_eq(steps, 2);
+    /* pushing into a finished probe says so */
+    ck_assert_int_eq(es_tlsprobe_push(tp, (const uint8_t *)"x", 1), ES_TLS_DONE);
+    ck_assert_int_eq(es_tlsprobe_step(tp, es_now_ns()), ES_TLS_DONE);
     es_tlsprobe_end(tp);
     server_free(&s);
     es_tls_ctxset_free(set);
@@ -1499,6 +1540,7 @@ int main(void)
     tcase_add_test(tc, test_ok_tls12);
     tcase_add_test(tc, test_ok_tls10);
     tcase_add_test(tc, test_ok_byte_by_byte);
+    tcase_add_test(tc, test_ok_push_then_step);
     tcase_add_test(tc, test_alert_protocol_version);
     tcase_add_test(tc, test_alert_no_application_protocol);
     tcase_add_test(tc, test_alert_unrecognized_name);
