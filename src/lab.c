@@ -49,20 +49,6 @@ static int write_state_file(const char *dir, const char *name, const char *text)
     return 0;
 }
 
-/* Appends to a growable string. */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *text)
-{
-    size_t n = strlen(text);
-    b->s = es_xgrow(b->s, &b->cap, b->len + n + 1, 1);
-    memcpy(b->s + b->len, text, n + 1);
-    b->len += n;
-}
-
 static bool host_has_ip(const struct es_lab_host *h, const struct es_ip *ip)
 {
     for (size_t a = 0; a < h->nanswers; a++)
@@ -93,18 +79,15 @@ static uint16_t common_port(const struct es_labspec *spec)
  * port, and every host (HOST:PORT for hosts whose edges use other ports). */
 static char *scan_args(const struct es_labspec *spec, const char *state_dir)
 {
-    struct sbuf b = {0};
-    char tmp[4200];
+    struct es_sb b = {0};
     bool v6 = false;
     for (size_t i = 0; i < spec->nresolvers; i++) {
         char ep[ES_ENDPOINT_TEXT];
-        snprintf(tmp, sizeof tmp, "-r %s=%s ", spec->resolvers[i].label,
-                 es_endpoint_str(&spec->resolvers[i].addr, ep, sizeof ep));
-        sb_add(&b, tmp);
+        es_sb_printf(&b, "-r %s=%s ", spec->resolvers[i].label,
+                     es_endpoint_str(&spec->resolvers[i].addr, ep, sizeof ep));
     }
     uint16_t port = common_port(spec);
-    snprintf(tmp, sizeof tmp, "--ca-file %s/ca.crt -p %u", state_dir, port);
-    sb_add(&b, tmp);
+    es_sb_printf(&b, "--ca-file %s/ca.crt -p %u", state_dir, port);
     for (size_t h = 0; h < spec->nhosts; h++) {
         const struct es_lab_host *host = &spec->hosts[h];
         bool listed = false;
@@ -123,21 +106,18 @@ static char *scan_args(const struct es_labspec *spec, const char *state_dir)
             if (seen)
                 continue;
             if (edge->addr.port == port)
-                snprintf(tmp, sizeof tmp, " %s", host->name);
+                es_sb_printf(&b, " %s", host->name);
             else
-                snprintf(tmp, sizeof tmp, " %s:%u", host->name, edge->addr.port);
-            sb_add(&b, tmp);
+                es_sb_printf(&b, " %s:%u", host->name, edge->addr.port);
             listed = true;
         }
-        if (!listed) {
-            snprintf(tmp, sizeof tmp, " %s", host->name);
-            sb_add(&b, tmp);
-        }
+        if (!listed)
+            es_sb_printf(&b, " %s", host->name);
     }
     if (v6)
-        sb_add(&b, " --family both");
-    sb_add(&b, "\n");
-    return b.s;
+        es_sb_add(&b, " --family both");
+    es_sb_add(&b, "\n");
+    return es_sb_take(&b);
 }
 
 static int write_state(const struct es_labspec *spec, struct es_labcerts *certs, const char *dir)
