@@ -183,65 +183,14 @@ static void run(const char *const *args, const struct run_opts *o, struct proc *
 /* ------------------------------------------------------------------------ */
 /* The scan CSV: header + whole rows, every row NCOLS cells, RFC 4180.        */
 
-struct table {
-    char *text;
-    char **cells; /* nrows x NCOLS, row 0 = header */
-    size_t nrows;
-};
-
-/* Parses text in place (the table owns it). Aborts unless the text is a
- * header and whole rows: every line NCOLS cells, the last one terminated. */
-static void table_parse(struct table *t, char *text)
+/* Parses a scan file (the table owns text). Aborts unless it is the DESIGN
+ * §3.2 header and whole rows of NCOLS cells. */
+static void scan_table(struct tl_table *t, char *text)
 {
-    memset(t, 0, sizeof *t);
-    t->text = text;
-    size_t cap = 0, n = 0, col = 0;
-    bool quoted = false;
-    char *w = text, *cell = text;
-    for (char *p = text; *p; p++) {
-        if (*p == '"') {
-            if (quoted && p[1] == '"')
-                *w++ = *p++;
-            else
-                quoted = !quoted;
-            continue;
-        }
-        if (quoted || (*p != ',' && *p != '\n')) {
-            *w++ = *p;
-            continue;
-        }
-        char sep = *p;
-        *w++ = '\0';
-        t->cells = es_xgrow(t->cells, &cap, n + 1, sizeof *t->cells);
-        t->cells[n++] = cell;
-        cell = w;
-        col++;
-        if (sep == '\n') {
-            ck_assert_msg(col == NCOLS, "line %zu has %zu fields", n / NCOLS + 1, col);
-            col = 0;
-        }
-    }
-    ck_assert_msg(!quoted && col == 0 && cell == w, "the file ends inside a row");
-    t->nrows = n / NCOLS;
-    ck_assert_msg(t->nrows >= 1, "no header");
-    ck_assert_str_eq(t->cells[0], "time");
-    ck_assert_str_eq(t->cells[NCOLS - 1], "total_ms");
-}
-
-static const char *cell(const struct table *t, size_t row, const char *name)
-{
-    for (size_t c = 0; c < NCOLS; c++)
-        if (!strcmp(t->cells[c], name))
-            return t->cells[row * NCOLS + c];
-    ck_abort_msg("no column %s", name);
-    return NULL;
-}
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
+    tl_table_parse(t, text);
+    ck_assert_uint_eq(t->ncols, NCOLS);
+    ck_assert_str_eq(t->header[0], "time");
+    ck_assert_str_eq(t->header[NCOLS - 1], "total_ms");
 }
 
 /* The first number after `prefix` in text; aborts when absent. */
@@ -300,18 +249,18 @@ START_TEST(test_nofile_256)
     ck_assert_uint_gt(c, 0);
     ck_assert_uint_lt(c, 256);
     ck_assert_msg(strstr(p.err, "1000 rows written, 1000 planned") != NULL, "%s", p.err);
-    struct table t;
-    table_parse(&t, p.out);
-    ck_assert_uint_eq(t.nrows - 1, 1000);
+    struct tl_table t;
+    scan_table(&t, p.out);
+    ck_assert_uint_eq(t.nrows, 1000);
     size_t per_edge[2] = {0, 0};
-    for (size_t r = 1; r < t.nrows; r++) {
-        ck_assert_msg(!strcmp(cell(&t, r, "status"), "ok"), "row %zu: %s %s", r,
-                      cell(&t, r, "status"), cell(&t, r, "error"));
-        per_edge[!strcmp(cell(&t, r, "ip"), "127.60.3.2")]++;
+    for (size_t r = 0; r < t.nrows; r++) {
+        ck_assert_msg(!strcmp(tl_cell(&t, r, "status"), "ok"), "row %zu: %s %s", r,
+                      tl_cell(&t, r, "status"), tl_cell(&t, r, "error"));
+        per_edge[!strcmp(tl_cell(&t, r, "ip"), "127.60.3.2")]++;
     }
     ck_assert_uint_eq(per_edge[0], 500);
     ck_assert_uint_eq(per_edge[1], 500);
-    table_free(&t);
+    tl_table_free(&t);
     free(p.err);
     ck_assert_int_eq(tl_lab_stop(&lab), 0);
 }
@@ -416,17 +365,17 @@ START_TEST(test_full_disk)
         char *text = tl_read_file(fd.copy, &len);
         ck_assert_ptr_nonnull(text);
         ck_assert_uint_le(len, 64 * 1024);
-        struct table t;
-        table_parse(&t, text); /* header + whole rows, or it aborts */
-        ck_assert_uint_gt(t.nrows - 1, 0);
-        ck_assert_uint_lt(t.nrows - 1, 3000);
-        for (size_t r = 1; r < t.nrows; r++)
-            ck_assert_str_eq(cell(&t, r, "status"), _i == 1 ? "planned" : "connect_error");
+        struct tl_table t;
+        scan_table(&t, text); /* header + whole rows, or it aborts */
+        ck_assert_uint_gt(t.nrows, 0);
+        ck_assert_uint_lt(t.nrows, 3000);
+        for (size_t r = 0; r < t.nrows; r++)
+            ck_assert_str_eq(tl_cell(&t, r, "status"), _i == 1 ? "planned" : "connect_error");
         /* the summary counts exactly the rows that are in the file */
         char rows[800];
-        snprintf(rows, sizeof rows, "edgeshake scan: %s: %zu rows: ", fd.file, t.nrows - 1);
+        snprintf(rows, sizeof rows, "edgeshake scan: %s: %zu rows: ", fd.file, t.nrows);
         ck_assert_msg(strstr(p.err, rows) != NULL, "'%s' not in: %s", rows, p.err);
-        table_free(&t);
+        tl_table_free(&t);
     }
     free(p.out);
     free(p.err);
@@ -506,22 +455,22 @@ START_TEST(test_signal)
     ck_assert_msg(strstr(p.err, " of 100 probes did not run") != NULL, "%s", p.err);
     char *text = tl_read_file(path, NULL);
     ck_assert_ptr_nonnull(text);
-    struct table t;
-    table_parse(&t, text); /* the file is still a valid CSV */
-    size_t rows = t.nrows - 1;
+    struct tl_table t;
+    scan_table(&t, text); /* the file is still a valid CSV */
+    size_t rows = t.nrows;
     ck_assert_uint_gt(not_run, 0);
     ck_assert_uint_gt(rows, 0);
     ck_assert_uint_eq(rows + not_run, 100); /* every probe that ran has its row */
-    for (size_t r = 1; r < t.nrows; r++) {
-        bool refused = !strcmp(cell(&t, r, "ip"), "127.60.5.1");
-        ck_assert_str_eq(cell(&t, r, "status"), refused ? "connect_error" : "timeout");
+    for (size_t r = 0; r < t.nrows; r++) {
+        bool refused = !strcmp(tl_cell(&t, r, "ip"), "127.60.5.1");
+        ck_assert_str_eq(tl_cell(&t, r, "status"), refused ? "connect_error" : "timeout");
     }
     char summary[700];
     snprintf(summary, sizeof summary, "edgeshake scan: %s: %zu rows: ", path, rows);
     ck_assert_msg(strstr(p.err, summary) && strstr(p.err, "; interrupted"), "'%s' not in: %s",
                   summary, p.err);
     ck_assert_str_eq(p.out, "");
-    table_free(&t);
+    tl_table_free(&t);
     free(p.out);
     free(p.err);
     tl_rmtree(dir);

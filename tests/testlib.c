@@ -285,6 +285,7 @@ void tl_table_parse(struct tl_table *t, char *text)
         }
         *w++ = *p;
     }
+    ck_assert_msg(!quoted && col == 0 && cell == w, "the CSV ends inside a row");
     t->nrows = t->ncols ? n / t->ncols : 0;
 }
 

@@ -47,7 +47,8 @@ int tl_lab_stop(struct tl_lab *lab);
 
 /* A scan or findings CSV as a table (RFC 4180: quoted cells, doubled
  * quotes, commas and newlines inside quotes). The header row is kept apart;
- * every row must have the header's number of cells (else the test fails). */
+ * every row must have the header's number of cells and the text must end
+ * with a whole row (else the test fails). */
 struct tl_table {
     char *text;   /* owned: the cells point into it */
     char **cells; /* nrows x ncols */
