@@ -157,74 +157,23 @@ static void run(const char *const *args, struct proc *p, int timeout_ms)
 /* ------------------------------------------------------------------------ */
 /* The scan CSV: RFC 4180, every row NCOLS cells.                            */
 
-struct table {
-    char *text;
-    char **cells; /* nrows x NCOLS, row 0 = header */
-    size_t nrows;
-};
-
-/* Parses text in place (the table owns it). Aborts on a row that does not
- * have exactly NCOLS cells or on an unterminated last row. */
-static void table_parse(struct table *t, char *text)
+/* Parses a scan file (the table owns text). Aborts unless it is the DESIGN
+ * §3.2 header and whole rows of NCOLS cells. */
+static void scan_table(struct tl_table *t, char *text)
 {
-    memset(t, 0, sizeof *t);
-    t->text = text;
-    size_t cap = 0, n = 0, col = 0;
-    bool quoted = false;
-    char *w = text, *cell = text;
-    for (char *p = text; *p; p++) {
-        if (*p == '"') {
-            if (quoted && p[1] == '"')
-                *w++ = *p++;
-            else
-                quoted = !quoted;
-            continue;
-        }
-        if (quoted || (*p != ',' && *p != '\n')) {
-            *w++ = *p;
-            continue;
-        }
-        char sep = *p;
-        *w++ = '\0';
-        t->cells = es_xgrow(t->cells, &cap, n + 1, sizeof *t->cells);
-        t->cells[n++] = cell;
-        cell = w;
-        col++;
-        if (sep == '\n') {
-            ck_assert_msg(col == NCOLS, "row %zu has %zu cells", n / NCOLS, col);
-            col = 0;
-        }
-    }
-    ck_assert_msg(col == 0 && cell == w, "the last row is not terminated");
-    t->nrows = n / NCOLS;
-    ck_assert_uint_ge(t->nrows, 1);
-    ck_assert_str_eq(t->cells[0], "time");
+    tl_table_parse(t, text);
+    ck_assert_uint_eq(t->ncols, NCOLS);
+    ck_assert_str_eq(t->header[0], "time");
 }
 
-static const char *cell(const struct table *t, size_t row, const char *name)
+static double cell_ms(const struct tl_table *t, size_t row, const char *name)
 {
-    for (size_t c = 0; c < NCOLS; c++)
-        if (!strcmp(t->cells[c], name))
-            return t->cells[row * NCOLS + c];
-    ck_abort_msg("no column %s", name);
-    return NULL;
-}
-
-static double cell_ms(const struct table *t, size_t row, const char *name)
-{
-    const char *v = cell(t, row, name);
+    const char *v = tl_cell(t, row, name);
     ck_assert_msg(v[0], "row %zu: %s is empty", row, name);
     char *end;
     double d = strtod(v, &end);
     ck_assert_msg(*end == '\0', "row %zu: %s = '%s'", row, name, v);
     return d;
-}
-
-static void table_free(struct table *t)
-{
-    free(t->text);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -275,7 +224,7 @@ static const struct hostile hostiles[] = {
 static const char *const variants[] = {"tls1.2/h2/sni", "tls1.3/h2/sni"};
 
 static struct tl_lab lab;
-static struct table rows;
+static struct tl_table rows;
 static char ca_path[512];
 
 static void hostile_setup(void)
@@ -297,28 +246,28 @@ static void hostile_setup(void)
     struct proc p;
     run(args, &p, 60000);
     ck_assert_msg(p.status == 0, "scan exited %d: %s", p.status, p.err);
-    table_parse(&rows, p.out);
+    scan_table(&rows, p.out);
     free(p.err);
     /* one row per (edge, variant), header excluded */
-    ck_assert_uint_eq(rows.nrows - 1, ES_ARRAY_LEN(hostiles) * ES_ARRAY_LEN(variants));
+    ck_assert_uint_eq(rows.nrows, ES_ARRAY_LEN(hostiles) * ES_ARRAY_LEN(variants));
 }
 
 static void hostile_teardown(void)
 {
-    table_free(&rows);
+    tl_table_free(&rows);
     ck_assert_int_eq(tl_lab_stop(&lab), 0);
 }
 
 /* The row of (ip, variant); aborts when absent or twice. */
-static size_t find_row(const struct table *t, const char *ip, const char *variant)
+static size_t find_row(const struct tl_table *t, const char *ip, const char *variant)
 {
-    size_t hit = 0;
-    for (size_t r = 1; r < t->nrows; r++)
-        if (!strcmp(cell(t, r, "ip"), ip) && !strcmp(cell(t, r, "variant"), variant)) {
-            ck_assert_msg(hit == 0, "two rows for %s %s", ip, variant);
+    size_t hit = SIZE_MAX;
+    for (size_t r = 0; r < t->nrows; r++)
+        if (!strcmp(tl_cell(t, r, "ip"), ip) && !strcmp(tl_cell(t, r, "variant"), variant)) {
+            ck_assert_msg(hit == SIZE_MAX, "two rows for %s %s", ip, variant);
             hit = r;
         }
-    ck_assert_msg(hit != 0, "no row for %s %s", ip, variant);
+    ck_assert_msg(hit != SIZE_MAX, "no row for %s %s", ip, variant);
     return hit;
 }
 
@@ -335,13 +284,14 @@ START_TEST(test_hostile_row)
     if (!want[6]) /* the healthy edge negotiates what was offered */
         want[6] = _i % 2 ? "1.3" : "1.2";
     for (size_t c = 0; c < ES_ARRAY_LEN(cols); c++)
-        ck_assert_msg(!strcmp(cell(&rows, r, cols[c]), want[c]), "%s (%s) %s: %s = '%s', want '%s'",
-                      h->what, h->ip, variant, cols[c], cell(&rows, r, cols[c]), want[c]);
+        ck_assert_msg(!strcmp(tl_cell(&rows, r, cols[c]), want[c]),
+                      "%s (%s) %s: %s = '%s', want '%s'", h->what, h->ip, variant, cols[c],
+                      tl_cell(&rows, r, cols[c]), want[c]);
     /* No hostile server delivered a certificate; the control's verifies. */
     bool ok = !strcmp(h->status, "ok");
-    ck_assert_str_eq(cell(&rows, r, "verify"), ok ? "ok" : "");
-    ck_assert_uint_eq(strlen(cell(&rows, r, "cert_sha256")), ok ? 64 : 0);
-    ck_assert_str_eq(cell(&rows, r, "sni"), HOST);
+    ck_assert_str_eq(tl_cell(&rows, r, "verify"), ok ? "ok" : "");
+    ck_assert_uint_eq(strlen(tl_cell(&rows, r, "cert_sha256")), ok ? 64 : 0);
+    ck_assert_str_eq(tl_cell(&rows, r, "sni"), HOST);
     /* A hostile server costs at most the probe deadline ... */
     double total = cell_ms(&rows, r, "total_ms");
     ck_assert_msg(total <= TIMEOUT + SLACK_MS, "%s: total_ms %.3f > %d + %d", h->what, total,
@@ -374,12 +324,12 @@ static long scan_peak_rss(const char *ip, const char *want_error)
     struct proc p;
     run(args, &p, 60000);
     ck_assert_msg(p.status == 0, "scan exited %d: %s", p.status, p.err);
-    struct table t;
-    table_parse(&t, p.out);
-    ck_assert_uint_eq(t.nrows - 1, CHAIN_INFLIGHT);
-    for (size_t r = 1; r < t.nrows; r++)
-        ck_assert_str_eq(cell(&t, r, "error"), want_error);
-    table_free(&t);
+    struct tl_table t;
+    scan_table(&t, p.out);
+    ck_assert_uint_eq(t.nrows, CHAIN_INFLIGHT);
+    for (size_t r = 0; r < t.nrows; r++)
+        ck_assert_str_eq(tl_cell(&t, r, "error"), want_error);
+    tl_table_free(&t);
     free(p.err);
     return p.maxrss_kb;
 }
@@ -618,40 +568,40 @@ START_TEST(test_flood_blackhole)
     ck_assert_msg(p.status == 0, "scan exited %d: %s", p.status, p.err);
     ck_assert_msg(strstr(p.err, "10000 rows written, 10000 planned") != NULL, "%s", p.err);
     ck_assert_msg(strstr(p.err, "lowering -c") == NULL, "-c was lowered: %s", p.err);
-    struct table t;
-    table_parse(&t, p.out);
-    ck_assert_uint_eq(t.nrows - 1, FLOOD_PROBES);
+    struct tl_table t;
+    scan_table(&t, p.out);
+    ck_assert_uint_eq(t.nrows, FLOOD_PROBES);
     /* every (edge, variant, attempt) exactly once, every one a timeout */
     uint8_t *seen = calloc(FLOOD_PROBES, 1);
     size_t handshake_to = 0;
-    for (size_t r = 1; r < t.nrows; r++) {
-        const char *ip = cell(&t, r, "ip");
+    for (size_t r = 0; r < t.nrows; r++) {
+        const char *ip = tl_cell(&t, r, "ip");
         ck_assert_msg(!strncmp(ip, "127.60.2.", 9) && ip[9] >= '1' && ip[9] <= '5' && !ip[10],
                       "ip %s", ip);
         size_t e = (size_t)(ip[9] - '1');
-        const char *variant = cell(&t, r, "variant");
+        const char *variant = tl_cell(&t, r, "variant");
         size_t v = !strcmp(variant, "tls1.3/h2/sni");
         ck_assert_msg(v || !strcmp(variant, "tls1.2/h2/sni"), "variant %s", variant);
-        long a = strtol(cell(&t, r, "attempt"), NULL, 10);
+        long a = strtol(tl_cell(&t, r, "attempt"), NULL, 10);
         ck_assert_msg(a >= 1 && a <= FLOOD_REPEAT, "attempt %ld", a);
         size_t k = (e * 2 + v) * FLOOD_REPEAT + (size_t)(a - 1);
         ck_assert_msg(!seen[k], "two rows for %s %s attempt %ld", ip, variant, a);
         seen[k] = 1;
-        ck_assert_str_eq(cell(&t, r, "status"), "timeout");
+        ck_assert_str_eq(tl_cell(&t, r, "status"), "timeout");
         /* Every connect completes at once on loopback (the lab accepts): a
          * worker busy starting thousands of handshakes must still see that
          * in time, so no row may say connect_timeout. */
-        ck_assert_str_eq(cell(&t, r, "error"), "handshake_timeout");
-        ck_assert_str_eq(cell(&t, r, "stage"), "client_hello");
+        ck_assert_str_eq(tl_cell(&t, r, "error"), "handshake_timeout");
+        ck_assert_str_eq(tl_cell(&t, r, "stage"), "client_hello");
         ck_assert_msg(cell_ms(&t, r, "connect_ms") < FLOOD_TIMEOUT, "connect_ms %s",
-                      cell(&t, r, "connect_ms"));
+                      tl_cell(&t, r, "connect_ms"));
         handshake_to++;
         double total = cell_ms(&t, r, "total_ms");
         ck_assert_msg(total >= FLOOD_TIMEOUT && total <= FLOOD_TIMEOUT + 5 * SLACK_MS,
                       "total_ms %.3f", total);
     }
     free(seen);
-    table_free(&t);
+    tl_table_free(&t);
     ck_assert_uint_eq(handshake_to, FLOOD_PROBES);
     fprintf(stderr, "flood: %zu handshake_timeout; peak RSS %ld KB\n", handshake_to, p.maxrss_kb);
     if (HOSTILE_ASAN)
