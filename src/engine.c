@@ -640,7 +640,7 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
     const struct es_variant *v = &eng->p->variants[s->probe.variant];
     char ip[ES_IP_TEXT];
     struct es_row row;
-    memset(&row, 0, sizeof row);
+    es_row_init(&row);
     row.time_ms = w->wall0_ms + (s->t0_ns - w->mono0_ns) / 1000000u;
     row.vantage = eng->vantage;
     row.host = e->host;
@@ -656,11 +656,8 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
     row.ciphers_offered = v->ciphers_offered;
     row.groups_offered = v->groups_offered;
     row.attempt = (int)s->probe.attempt;
-    row.alert = -1;
-    row.ocsp_stapled = -1;
     row.dns_ms = e->dns_ms >= 0 ? e->dns_ms : -1;
     row.connect_ms = s->connect_ns ? ns_to_ms(s->connect_ns - s->t0_ns) : -1;
-    row.handshake_ms = -1;
     row.total_ms = ns_to_ms(w->now_ns - s->t0_ns);
     if (s->tls_started) {
         es_tlsprobe_fill_row(s->tp, &row);

@@ -75,11 +75,8 @@ static void variant_warning(void *ctx, const char *msg)
 void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *e,
                  const struct es_variant *v, uint32_t attempt, char *ipbuf)
 {
-    memset(row, 0, sizeof *row);
-    row->alert = -1;
-    row->ocsp_stapled = -1;
+    es_row_init(row);
     row->dns_ms = e->dns_ms;
-    row->connect_ms = row->handshake_ms = row->total_ms = -1;
     row->time_ms = es_wall_ms();
     row->vantage = vantage;
     row->host = e->host;
@@ -307,10 +304,7 @@ static void on_dns(void *arg, const char *host, size_t r, const struct es_ip *ip
             continue;
         }
         struct es_row row;
-        memset(&row, 0, sizeof row);
-        row.alert = -1;
-        row.ocsp_stapled = -1;
-        row.connect_ms = row.handshake_ms = row.total_ms = -1;
+        es_row_init(&row);
         row.time_ms = es_wall_ms();
         row.vantage = s->vantage;
         row.host = h;

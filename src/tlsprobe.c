@@ -1232,7 +1232,7 @@ void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
     row->stage = tp->stage;
     row->tls_version = tp->tls_version;
     row->cipher = tp->cipher;
-    row->group = tp->group;
+    row->kx_group = tp->group;
     row->alpn = or_null(tp->alpn);
     row->verify = tp->verify;
     row->cert_sha256 = or_null(tp->sha256);

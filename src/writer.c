@@ -42,7 +42,7 @@ const char *const es_row_columns[ES_ROW_NCOLUMNS] = {
     "stage",
     "tls_version",
     "cipher",
-    "group",
+    "kx_group",
     "alpn",
     "verify",
     "cert_sha256",
@@ -56,6 +56,19 @@ const char *const es_row_columns[ES_ROW_NCOLUMNS] = {
     "connect_ms",
     "handshake_ms",
     "total_ms",
+    "resolver_addr",
+    "problem",
+    "kx_bits",
+    "cert_key",
+    "cert_sig",
+    "cert_days_left",
+    "chain_len",
+    "hello",
+    "hello_bytes",
+    "http_status",
+    "http_server",
+    "clock_skew_s",
+    "h3_advertised",
 };
 
 /* Column indexes, so that each emitter can assert it writes the next column. */
@@ -83,7 +96,7 @@ enum col {
     C_STAGE,
     C_TLS_VERSION,
     C_CIPHER,
-    C_GROUP,
+    C_KX_GROUP,
     C_ALPN,
     C_VERIFY,
     C_CERT_SHA256,
@@ -97,6 +110,19 @@ enum col {
     C_CONNECT_MS,
     C_HANDSHAKE_MS,
     C_TOTAL_MS,
+    C_RESOLVER_ADDR,
+    C_PROBLEM,
+    C_KX_BITS,
+    C_CERT_KEY,
+    C_CERT_SIG,
+    C_CERT_DAYS_LEFT,
+    C_CHAIN_LEN,
+    C_HELLO,
+    C_HELLO_BYTES,
+    C_HTTP_STATUS,
+    C_HTTP_SERVER,
+    C_CLOCK_SKEW_S,
+    C_H3_ADVERTISED,
     C_COUNT
 };
 _Static_assert(C_COUNT == ES_ROW_NCOLUMNS, "column enum and names disagree");
@@ -508,6 +534,19 @@ static void cell_int(struct emit *e, enum col c, long v)
     cell_text(e, c, tmp, v < 0 ? 0 : fmt_u64(tmp, (uint64_t)v), false);
 }
 
+/* A signed number; ES_ROW_NONE = empty. */
+static void cell_long(struct emit *e, enum col c, long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    if (v != ES_ROW_NONE) {
+        if (v < 0)
+            tmp[n++] = '-';
+        n += fmt_u64(tmp + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    }
+    cell_text(e, c, tmp, n, false);
+}
+
 static void cell_ms(struct emit *e, enum col c, double v)
 {
     char tmp[ES_MS_MAXLEN];
@@ -525,6 +564,40 @@ static void cell_ocsp(struct emit *e, int v)
     size_t n = strlen(s);
     reserve(e->b, n);
     put(e->b, s, n);
+}
+
+void es_row_init(struct es_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->attempt = r->alert = r->ocsp_stapled = -1;
+    r->dns_ms = r->connect_ms = r->handshake_ms = r->total_ms = -1;
+    r->kx_bits = r->chain_len = r->hello_bytes = r->http_status = -1;
+    r->cert_days_left = r->clock_skew_s = ES_ROW_NONE;
+}
+
+static bool is(const char *s, const char *t)
+{
+    return s && strcmp(s, t) == 0;
+}
+
+const char *es_row_problem(const struct es_row *r)
+{
+    const char *st = r->status;
+    if (!st || !*st || is(st, "planned"))
+        return "";
+    if (is(st, "dns_error"))
+        return "dns";
+    if (is(st, "connect_error") || (is(st, "timeout") && is(r->stage, "connect")))
+        return "connect";
+    if (!is(st, "ok"))
+        return "tls";
+    if (r->verify && *r->verify && !is(r->verify, "ok") && !is(r->verify, "off"))
+        return "verify";
+    if (r->h2 && *r->h2 && !is(r->h2, "ok"))
+        return "h2";
+    if (r->http_status == 0 || r->http_status >= 500)
+        return "http";
+    return "";
 }
 
 void es_row_format(struct es_rowbuf *buf, enum es_format fmt, const struct es_row *r)
@@ -555,7 +628,7 @@ void es_row_format(struct es_rowbuf *buf, enum es_format fmt, const struct es_ro
     cell_str(&e, C_STAGE, r->stage);
     cell_str(&e, C_TLS_VERSION, r->tls_version);
     cell_str(&e, C_CIPHER, r->cipher);
-    cell_str(&e, C_GROUP, r->group);
+    cell_str(&e, C_KX_GROUP, r->kx_group);
     cell_str(&e, C_ALPN, r->alpn);
     cell_str(&e, C_VERIFY, r->verify);
     cell_str(&e, C_CERT_SHA256, r->cert_sha256);
@@ -569,6 +642,19 @@ void es_row_format(struct es_rowbuf *buf, enum es_format fmt, const struct es_ro
     cell_ms(&e, C_CONNECT_MS, r->connect_ms);
     cell_ms(&e, C_HANDSHAKE_MS, r->handshake_ms);
     cell_ms(&e, C_TOTAL_MS, r->total_ms);
+    cell_str(&e, C_RESOLVER_ADDR, r->resolver_addr);
+    cell_str(&e, C_PROBLEM, r->problem ? r->problem : es_row_problem(r));
+    cell_int(&e, C_KX_BITS, r->kx_bits);
+    cell_str(&e, C_CERT_KEY, r->cert_key);
+    cell_str(&e, C_CERT_SIG, r->cert_sig);
+    cell_long(&e, C_CERT_DAYS_LEFT, r->cert_days_left);
+    cell_int(&e, C_CHAIN_LEN, r->chain_len);
+    cell_str(&e, C_HELLO, r->hello);
+    cell_int(&e, C_HELLO_BYTES, r->hello_bytes);
+    cell_int(&e, C_HTTP_STATUS, r->http_status);
+    cell_str(&e, C_HTTP_SERVER, r->http_server);
+    cell_long(&e, C_CLOCK_SKEW_S, r->clock_skew_s);
+    cell_str(&e, C_H3_ADVERTISED, r->h3_advertised);
     assert(e.next == C_COUNT);
     reserve(buf, 2);
     if (fmt == ES_FORMAT_JSONL)

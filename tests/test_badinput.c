@@ -582,10 +582,10 @@ struct reportcase {
 };
 
 static const struct reportcase reportcases[] = {
-    {R_CUT_FIELD, ":9: 1 fields, the header has 37", true},
+    {R_CUT_FIELD, ":9: 1 fields, the header has 50", true},
     {R_CUT_QUOTE, ":9: quoted field not closed before the end of the file", true},
     {R_CUT_JSONL, ":8: malformed JSON object", true},
-    {R_SHORT_ROW, ":4: 36 fields, the header has 37", true},
+    {R_SHORT_ROW, ":4: 49 fields, the header has 50", true},
     {R_RENAMED, ": no column 'status'; is this a scan file from edgeshake scan?", false},
     {R_FOREIGN, ": no column 'host'; is this a scan file from edgeshake scan?", false},
     {R_EMPTY, ": empty file; expected a scan file (CSV header or JSONL)", false},

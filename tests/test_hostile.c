@@ -41,6 +41,7 @@
 #include "edgeshake/tlsprobe.h"
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
+#include "edgeshake/writer.h"
 #include "testlib.h"
 
 /* An ASan build's RSS is shadow memory and quarantine: no bound holds there. */
@@ -55,7 +56,7 @@
 #define HOSTILE_ASAN 0
 #endif
 
-#define NCOLS 37 /* DESIGN §3.2 */
+#define NCOLS ES_ROW_NCOLUMNS /* DESIGN §3.2 */
 
 /* ------------------------------------------------------------------------ */
 /* Skips: a test that cannot run appends its reason here; main() exits 77.   */

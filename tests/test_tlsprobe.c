@@ -418,7 +418,7 @@ static void assert_no_tls_params(const struct es_row *r)
 {
     ck_assert_ptr_null(r->tls_version);
     ck_assert_ptr_null(r->cipher);
-    ck_assert_ptr_null(r->group);
+    ck_assert_ptr_null(r->kx_group);
     ck_assert_ptr_null(r->alpn);
     ck_assert_ptr_null(r->verify);
     ck_assert_ptr_null(r->cert_sha256);
@@ -468,7 +468,7 @@ START_TEST(test_ok_tls13)
     ck_assert_str_eq(r.sni, HOST);
     ck_assert_str_eq(r.tls_version, "1.3");
     ck_assert_str_eq(r.cipher, "TLS_AES_128_GCM_SHA256");
-    ck_assert_str_eq(r.group, "P-256");
+    ck_assert_str_eq(r.kx_group, "P-256");
     ck_assert_str_eq(r.alpn, "h2");
     ck_assert_ptr_eq(r.verify, es_tok_ok);
     ck_assert_int_eq(r.ocsp_stapled, 0);
@@ -497,7 +497,7 @@ START_TEST(test_ok_tls13_default_group)
     ck_assert_ptr_eq(r.status, es_tok_ok);
     ck_assert_str_eq(r.tls_version, "1.3");
     ck_assert_str_eq(r.cipher, "TLS_AES_256_GCM_SHA384");
-    ck_assert_str_eq(r.group, "X25519");
+    ck_assert_str_eq(r.kx_group, "X25519");
     ck_assert_str_eq(r.alpn, "http/1.1");
     es_tlsprobe_end(tp);
     server_free(&s);
@@ -521,7 +521,7 @@ START_TEST(test_ok_tls12)
     ck_assert_ptr_eq(r.stage, es_tok_finished);
     ck_assert_str_eq(r.tls_version, "1.2");
     ck_assert_str_eq(r.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
-    ck_assert_str_eq(r.group, "X25519");
+    ck_assert_str_eq(r.kx_group, "X25519");
     ck_assert_str_eq(r.alpn, "h2");
     ck_assert_ptr_eq(r.verify, es_tok_ok);
     ck_assert_int_eq(r.ocsp_stapled, 1);
@@ -1514,9 +1514,9 @@ START_TEST(test_fast_key_decode)
     ck_assert_str_eq(r.tls_version, fc->version);
     ck_assert_str_eq(r.cipher, fc->cipher);
     if (fc->group)
-        ck_assert_str_eq(r.group, fc->group);
+        ck_assert_str_eq(r.kx_group, fc->group);
     else
-        ck_assert_ptr_null(r.group);
+        ck_assert_ptr_null(r.kx_group);
     uint8_t md[32];
     unsigned mdlen;
     ck_assert(X509_digest(c.leaf.cert, EVP_sha256(), md, &mdlen) && mdlen == 32);

@@ -21,8 +21,10 @@
 static const char header[] =
     "time,vantage,host,port,ip,family,resolver,ecs,sni,variant,tls_offered,alpn_offered,"
     "ciphers_offered,groups_offered,attempt,status,error,alert,alert_name,alert_from,stage,"
-    "tls_version,cipher,group,alpn,verify,cert_sha256,cert_subject,cert_issuer,"
-    "cert_not_before,cert_not_after,ocsp_stapled,h2,dns_ms,connect_ms,handshake_ms,total_ms\n";
+    "tls_version,cipher,kx_group,alpn,verify,cert_sha256,cert_subject,cert_issuer,"
+    "cert_not_before,cert_not_after,ocsp_stapled,h2,dns_ms,connect_ms,handshake_ms,total_ms,"
+    "resolver_addr,problem,kx_bits,cert_key,cert_sig,cert_days_left,chain_len,hello,hello_bytes,"
+    "http_status,http_server,clock_skew_s,h3_advertised\n";
 
 /* An assertion for loops of many thousand checks: ck_assert records its
  * location on every call, which is slow at that count. */
@@ -32,7 +34,7 @@ static const char header[] =
             ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 
-#define NCOL        37
+#define NCOL        50
 #define SUBJECT_COL 27
 #define HOST_COL    2
 
@@ -65,7 +67,7 @@ static struct es_row full_row(void)
         .stage = "server_hello",
         .tls_version = "1.2",
         .cipher = "ECDHE-ECDSA-AES128-GCM-SHA256",
-        .group = "X25519",
+        .kx_group = "X25519",
         .alpn = "h2",
         .verify = "ok",
         .cert_sha256 = SHA,
@@ -79,6 +81,18 @@ static struct es_row full_row(void)
         .connect_ms = 0.25,
         .handshake_ms = 12.3456,
         .total_ms = 14.0,
+        .resolver_addr = "127.88.53.1:5353;127.88.53.2:5353",
+        .kx_bits = 253,
+        .cert_key = "ec256",
+        .cert_sig = "ecdsa-with-SHA256",
+        .cert_days_left = -3,
+        .chain_len = 2,
+        .hello = "plain",
+        .hello_bytes = 517,
+        .http_status = 200,
+        .http_server = "nginx/1.22",
+        .clock_skew_s = -61,
+        .h3_advertised = "no",
     };
 }
 
@@ -96,6 +110,12 @@ static struct es_row empty_row(uint64_t time_ms)
         .connect_ms = -1,
         .handshake_ms = -1,
         .total_ms = -0.001,
+        .kx_bits = -1,
+        .cert_days_left = ES_ROW_NONE,
+        .chain_len = -1,
+        .hello_bytes = -1,
+        .http_status = -1,
+        .clock_skew_s = ES_ROW_NONE,
     };
 }
 
@@ -105,7 +125,9 @@ static const char full_csv[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256,X25519:P-256,2,alert,"
     "no_shared_cipher,40,handshake_failure,peer,server_hello,1.2,ECDHE-ECDSA-AES128-GCM-SHA256,"
     "X25519,h2,ok," SHA ",\"CN=shop.example.test,O=Example\",CN=edgeshake lab CA,"
-    "2026-01-01T00:00:00Z,2027-01-01T00:00:00Z,yes,ok,1.500,0.250,12.346,14.000\n";
+    "2026-01-01T00:00:00Z,2027-01-01T00:00:00Z,yes,ok,1.500,0.250,12.346,14.000,"
+    "127.88.53.1:5353;127.88.53.2:5353,tls,253,ec256,ecdsa-with-SHA256,-3,2,plain,517,200,"
+    "nginx/1.22,-61,no\n";
 
 static const char full_jsonl[] =
     "{\"time\":\"2026-11-23T10:34:56.789Z\",\"vantage\":\"fra1\",\"host\":\"shop.example.test\","
@@ -117,12 +139,17 @@ static const char full_jsonl[] =
     "\"groups_offered\":\"X25519:P-256\",\"attempt\":2,\"status\":\"alert\","
     "\"error\":\"no_shared_cipher\",\"alert\":40,\"alert_name\":\"handshake_failure\","
     "\"alert_from\":\"peer\",\"stage\":\"server_hello\",\"tls_version\":\"1.2\","
-    "\"cipher\":\"ECDHE-ECDSA-AES128-GCM-SHA256\",\"group\":\"X25519\",\"alpn\":\"h2\","
+    "\"cipher\":\"ECDHE-ECDSA-AES128-GCM-SHA256\",\"kx_group\":\"X25519\",\"alpn\":\"h2\","
     "\"verify\":\"ok\",\"cert_sha256\":\"" SHA "\","
     "\"cert_subject\":\"CN=shop.example.test,O=Example\","
     "\"cert_issuer\":\"CN=edgeshake lab CA\",\"cert_not_before\":\"2026-01-01T00:00:00Z\","
     "\"cert_not_after\":\"2027-01-01T00:00:00Z\",\"ocsp_stapled\":true,\"h2\":\"ok\","
-    "\"dns_ms\":1.500,\"connect_ms\":0.250,\"handshake_ms\":12.346,\"total_ms\":14.000}\n";
+    "\"dns_ms\":1.500,\"connect_ms\":0.250,\"handshake_ms\":12.346,\"total_ms\":14.000,"
+    "\"resolver_addr\":\"127.88.53.1:5353;127.88.53.2:5353\",\"problem\":\"tls\","
+    "\"kx_bits\":253,\"cert_key\":\"ec256\",\"cert_sig\":\"ecdsa-with-SHA256\","
+    "\"cert_days_left\":-3,\"chain_len\":2,\"hello\":\"plain\",\"hello_bytes\":517,"
+    "\"http_status\":200,\"http_server\":\"nginx/1.22\",\"clock_skew_s\":-61,"
+    "\"h3_advertised\":\"no\"}\n";
 
 /* Formats one row into a fresh NUL-terminated malloc'd string. */
 static char *format_one(enum es_format fmt, const struct es_row *row)
@@ -448,12 +475,12 @@ START_TEST(test_dns_error_row_csv)
     r.dns_ms = 3.25;
     char *s = format_one(ES_FORMAT_CSV, &r);
     ck_assert_str_eq(s, "2026-11-23T10:34:56.789Z,fra1,gone.example.test,443,,,eu,,,,,,,,,"
-                        "dns_error,nxdomain,,,,,,,,,,,,,,,,,3.250,,,\n");
+                        "dns_error,nxdomain,,,,,,,,,,,,,,,,,3.250,,,,,dns,,,,,,,,,,,\n");
     free(s);
 
     struct es_row e = empty_row(0);
     s = format_one(ES_FORMAT_CSV, &e);
-    ck_assert_str_eq(s, "1970-01-01T00:00:00.000Z,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n");
+    ck_assert_str_eq(s, "1970-01-01T00:00:00.000Z,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n");
     free(s);
     s = format_one(ES_FORMAT_JSONL, &e);
     char want[2048] = "{\"time\":\"1970-01-01T00:00:00.000Z\"";

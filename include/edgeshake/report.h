@@ -48,6 +48,12 @@ struct es_finding {
     uint64_t failed, attempts;
     char *explain, *repro;
     char *failing_vantages, *passing_vantages; /* `vantage` findings; "" otherwise */
+    /* ---- fleet level (DESIGN §3.3 "Two levels") ---- */
+    bool fleet;              /* scope: false = "host", true = "fleet" (host is "*") */
+    uint64_t hosts_failing;  /* fleet: hosts it fails for; host findings: 1 */
+    uint64_t hosts_total;    /* fleet: hosts the node/resolver/variant serves; host: 1 */
+    char *sample_hosts;      /* fleet: up to five ';'-joined hosts; "" otherwise */
+    const char *change;      /* with --baseline: "new", "persisting", "fixed"; "" otherwise */
     size_t _host_variants; /* variants probed on the host (for merging) */
     char *_variants;       /* owned ';'-joined list when merged (variant points here) */
 };

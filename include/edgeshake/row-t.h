@@ -7,7 +7,11 @@
 #ifndef EDGESHAKE_ROW_T_H
 #define EDGESHAKE_ROW_T_H
 
+#include <limits.h>
 #include <stdint.h>
+
+/* The empty value of the signed columns (cert_days_left, clock_skew_s). */
+#define ES_ROW_NONE LONG_MIN
 
 struct es_row {
     uint64_t time_ms; /* wall clock, ms since the epoch; written as RFC 3339 UTC with ms */
@@ -33,7 +37,7 @@ struct es_row {
     const char *stage;
     const char *tls_version; /* "1.2" | "1.3" */
     const char *cipher;
-    const char *group;
+    const char *kx_group; /* X25519, P-256, ffdhe2048, dh2048 */
     const char *alpn;
     const char *verify;
     const char *cert_sha256;
@@ -44,6 +48,20 @@ struct es_row {
     int ocsp_stapled; /* <0 = empty, 0 = no, 1 = yes */
     const char *h2;
     double dns_ms, connect_ms, handshake_ms, total_ms; /* <0 = empty */
+    /* ---- appended columns (DESIGN §3.2, second block) ---- */
+    const char *resolver_addr; /* ';'-joined ADDR:PORT of the resolvers in `resolver` */
+    const char *problem;       /* NULL = derived from the row (es_row_problem) */
+    int kx_bits;               /* <0 = empty */
+    const char *cert_key;      /* ec256, rsa2048, ed25519 */
+    const char *cert_sig;      /* leaf signature algorithm */
+    long cert_days_left;       /* ES_ROW_NONE = empty; negative when expired */
+    int chain_len;             /* <0 = empty */
+    const char *hello;         /* plain, pq, split */
+    int hello_bytes;           /* <0 = empty */
+    int http_status;           /* <0 = empty */
+    const char *http_server;   /* server-supplied: escaped on output */
+    long clock_skew_s;         /* ES_ROW_NONE = empty */
+    const char *h3_advertised; /* yes, no */
 };
 
 #endif

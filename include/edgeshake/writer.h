@@ -68,8 +68,15 @@ enum es_format {
 };
 
 /* The column names of DESIGN §3.2 in order (also the JSONL keys). */
-#define ES_ROW_NCOLUMNS 37
+#define ES_ROW_NCOLUMNS 50
 extern const char *const es_row_columns[ES_ROW_NCOLUMNS];
+
+/* Empties every column of r: strings NULL, numbers their empty value. */
+void es_row_init(struct es_row *r);
+/* The `problem` column of r: "" when every check passed (or the row is
+ * `planned`), else the first layer that failed: dns, connect, tls, verify,
+ * h2, http (http_status 0 = no response, or >= 500). Static string. */
+const char *es_row_problem(const struct es_row *r);
 
 /* The output format: `explicit_name` ("csv" | "jsonl", from --format, already
  * validated by the option table) wins; otherwise JSONL when path ends in
