@@ -331,7 +331,11 @@ static void ip_matrix(FILE *f, struct rh_model *a, const uint32_t *order)
     char b1[32], b2[32];
     fputs("<div><h3>Failing edges by region</h3>\n", f);
     if (!n) {
-        fprintf(f, "<p>None of the %s edges failed.</p></div>\n", num(b1, a->nips));
+        if (a->nips)
+            fprintf(f, "<p>None of the %s %s failed.</p></div>\n", num(b1, a->nips),
+                    plural(a->nips, "edge", "edges"));
+        else
+            fputs("<p>No edge was probed.</p></div>\n", f);
         free(rows);
         return;
     }
@@ -789,8 +793,8 @@ int es_report_write_html(FILE *f, const struct es_report_input *in, const struct
         fprintf(f, ", %s malformed rows skipped", num(b2, in->bad_rows));
     fputs(".</p>\n", f);
     if (in->planned && !in->rows)
-        fprintf(f, "<p><b>%s planned rows from --dry-run: nothing was probed.</b></p>\n",
-                num(b1, in->planned));
+        fprintf(f, "<p><b>%s planned %s from --dry-run: nothing was probed.</b></p>\n",
+                num(b1, in->planned), plural(in->planned, "row", "rows"));
     fprintf(f,
             "<nav><a href=\"#overview\">overview</a><a href=\"#fleet\">fleet findings (%zu)"
             "</a><a href=\"#hosts\">host findings (%zu)</a><a href=\"#heat\">heat maps</a>"
