@@ -367,7 +367,7 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
     }
     /* Stopped by stop_after_ms: the probes never started have no row. */
     uint64_t expect = eng.stop_at_ns && !sig ? res->planned - res->not_run : res->planned;
-    if (!cfg->quiet || (st == ES_ENGINE_DONE && res->rows != expect))
+    if ((!cfg->quiet && !p->no_rows_line) || (st == ES_ENGINE_DONE && res->rows != expect))
         fprintf(stderr, "%s: %llu rows written, %llu planned\n", es_progname,
                 (unsigned long long)res->rows, (unsigned long long)res->planned);
     if (st == ES_ENGINE_DONE && res->rows != expect) {
