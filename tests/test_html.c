@@ -1241,8 +1241,11 @@ END_TEST
 
 /* Runs Chromium on a page that loads the report in a 1200 x 900 frame and
  * writes, per line: "ip IP TOP BOTTOM" for each row of the edges matrix,
- * "overview BOTTOM", and "h2 RGB" / "dns RGB" for the computed background of
- * every heat-map cell whose title holds an h2 / lookup failure. */
+ * "overview BOTTOM", "h2 RGB" / "dns RGB" for the computed background of
+ * every heat-map cell whose title holds an h2 / lookup failure, and, after
+ * typing h00011.fleet.test into the filter box, "filter ROWS OTHERS MAPS":
+ * the finding rows left visible, those of them about another host, and the
+ * heat maps left visible. */
 static const char measure_html[] =
     "<!doctype html><html><body style=\"margin:0\">\n"
     "<iframe id=r src=\"fleet.html\" style=\"width:1200px;height:900px;border:0\"></iframe>\n"
@@ -1260,6 +1263,16 @@ static const char measure_html[] =
     "    if (c.title.indexOf('h2 check') >= 0) out.push('h2 ' + bg);\n"
     "    if (c.title.indexOf('lookup:') >= 0) out.push('dns ' + bg);\n"
     "  });\n"
+    /* the filter box: type a host, count what stays visible */
+    "  var q = d.getElementById('q'); q.value = 'h00011.fleet.test';\n"
+    "  q.dispatchEvent(new Event('input'));\n"
+    "  var rows = 0, other = 0, maps = 0;\n"
+    "  d.querySelectorAll('details.grp tbody tr').forEach(function (r) {\n"
+    "    if (r.hidden || r.closest('details').hidden) return;\n"
+    "    rows++; if (r.textContent.indexOf('h00011.fleet.test') < 0) other++;\n"
+    "  });\n"
+    "  d.querySelectorAll('.hm').forEach(function (h) { if (!h.hidden) maps++; });\n"
+    "  out.push('filter ' + rows + ' ' + other + ' ' + maps);\n"
     "  var pre = document.createElement('pre'); pre.id = 'out';\n"
     "  pre.textContent = '\\n' + out.join('\\n') + '\\n'; document.body.appendChild(pre);\n"
     "});\n"
@@ -1313,6 +1326,13 @@ START_TEST(test_fleet_browser)
     }
     ck_assert_uint_ge(h2, 2 * fl.nh2);
     ck_assert_uint_ge(dns, 2);
+    /* filtering on h00011 leaves its findings and its heat map only */
+    const char *fl_line = strstr(out, "\nfilter ");
+    ck_assert_ptr_nonnull(fl_line);
+    int rows, other, maps;
+    ck_assert_int_eq(sscanf(fl_line, "\nfilter %d %d %d", &rows, &other, &maps), 3);
+    ck_assert_msg(rows >= 1 && other == 0 && maps == 1, "filter: %d rows, %d others, %d maps",
+                  rows, other, maps);
     free(out);
     free(dom);
     free(log);
