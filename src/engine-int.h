@@ -150,7 +150,6 @@ struct worker {
     struct es_ipgate gate;
     struct es_probe_ref *ready; /* ring of probes holding an IP place, waiting for a slot */
     uint32_t ready_head, ready_len;
-    struct es_bucket bucket;
 
     uint32_t free_head, busy;
     uint32_t dl_head, dl_tail;
@@ -182,6 +181,7 @@ struct es_engine {
     unsigned ndeal; /* edges are dealt by hash % ndeal ... */
     int *route;     /* ... to workers[route[h]]; -1 = no worker (never dealt to) */
     uint64_t concurrency;
+    struct es_bucket bucket; /* --rate, shared by the workers (sched.h) */
     bool progress, tty;
     bool test_nodefer, test_nobufring, test_nosocketop;
     bool fast_keys;

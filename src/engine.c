@@ -148,7 +148,7 @@ static void make_workers(struct es_engine *eng, uint64_t threads, uint64_t concu
             hint[t] = total / nt + (t < total % nt);
     } else if (edges) {
         for (size_t i = 0; i < nedges; i++)
-            hint[es_deal_worker(edges[i].host, nt)] += per_edge;
+            hint[es_deal_worker(&edges[i].ip, nt)] += per_edge;
     }
     eng->ndeal = nt;
     eng->route = es_xcalloc(nt, sizeof *eng->route);
@@ -357,6 +357,8 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
     sigaction(SIGTERM, &sa, &old_term);
 
     eng->t0_ns = es_now_ns();
+    double rate = (double)cfg->rate;
+    es_bucket_init(&eng->bucket, rate, rate / 20, eng->t0_ns);
     eng->stop_at_ns = p->stop_after_ms ? eng->t0_ns + p->stop_after_ms * 1000000u : 0;
     bool thread_err = false;
     int err = start_workers(eng, &thread_err);
@@ -475,7 +477,7 @@ int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size
                 if (es_share_probes(per_edge, k, eng->nworkers) > 0)
                     batch_add(eng, k, es_edgerec_new(&edges[i], per_edge, k, eng->nworkers));
         } else {
-            int k = eng->route[es_deal_worker(edges[i].host, eng->ndeal)];
+            int k = eng->route[es_deal_worker(&edges[i].ip, eng->ndeal)];
             if (k < 0) /* es_engine_run planned without this edge */
                 es_die(ES_EXIT_RUNTIME, "internal error: an edge for a worker that does not exist");
             batch_add(eng, (unsigned)k, es_edgerec_new(&edges[i], per_edge, 0, 1));

@@ -4,7 +4,7 @@
  * for room in the ring, judge deadlines, do a slice of TLS work, start new
  * probes, hand rows to the writer (engine.h, "The loop", says why in that
  * order). The scheduler glue lives here too: the next probe comes from the
- * worker's deal, through the per-IP gate and the --rate bucket (sched.h), and
+ * worker's deal, through the per-IP gate and the shared --rate bucket (sched.h), and
  * a freed slot gives its IP place to the first probe waiting for it. */
 #include "engine-int.h"
 
@@ -91,13 +91,14 @@ static void feed_taken(struct es_engine *eng)
 /* The next probe to start, holding its IP place, or false. */
 static bool next_probe(struct worker *w, struct es_probe_ref *out)
 {
-    if (es_bucket_wait_ns(&w->bucket, w->now_ns) > 0)
+    if (es_bucket_wait_ns(&w->eng->bucket, w->now_ns) > 0)
         return false;
     if (w->ready_len > 0) {
+        if (!es_bucket_take(&w->eng->bucket, w->now_ns))
+            return false; /* another worker took it */
         *out = w->ready[w->ready_head];
         w->ready_head = (w->ready_head + 1) % w->nslots;
         w->ready_len--;
-        es_bucket_take(&w->bucket, w->now_ns);
         return true;
     }
     while (!w->blocked) {
@@ -109,9 +110,13 @@ static bool next_probe(struct worker *w, struct es_probe_ref *out)
         }
         const struct es_ip *ip = &w->peek.rec->edge.ip;
         if (es_ipgate_enter(&w->gate, ip)) {
+            if (!es_bucket_take(&w->eng->bucket, w->now_ns)) {
+                struct es_probe_ref none;
+                es_ipgate_leave(&w->gate, ip, &none); /* nobody waits: it entered */
+                return false; /* another worker took the token: the peek stays */
+            }
             w->have_peek = false;
             *out = w->peek;
-            es_bucket_take(&w->bucket, w->now_ns);
             return true;
         }
         if (!es_ipgate_wait(&w->gate, ip, &w->peek)) {
@@ -325,7 +330,7 @@ static uint64_t wait_ns(const struct worker *w)
         if (w->hold_until_ns > w->now_ns)
             t = w->hold_until_ns - w->now_ns;
         else if (w->free_head != NIL)
-            t = es_bucket_wait_ns(&w->bucket, w->now_ns);
+            t = es_bucket_wait_ns(&w->eng->bucket, w->now_ns);
         if (t < wait)
             wait = t;
     }
@@ -444,8 +449,6 @@ static void worker_alloc(struct worker *w)
     es_ipgate_init(&w->gate, per_ip, w->nslots, (size_t)waitcap); /* per_ip 0: no limit */
     w->ready = es_xcalloc(w->nslots, sizeof *w->ready);
     es_edgeq_init(&w->queue, (uint32_t)eng->p.nvariants);
-    double rate = cfg->rate ? (double)cfg->rate / eng->nworkers : 0;
-    es_bucket_init(&w->bucket, rate, rate / 20, es_now_ns());
     w->backoff_ms = BACKOFF_MIN_MS;
     uint64_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : cfg->timeout_ms;
     w->cto.tv_sec = (long long)(cto / 1000);

@@ -9,14 +9,16 @@
 
 /* ---- dealing ---------------------------------------------------------- */
 
-/* Any constant other than 0 decorrelates dealing from --shard (XXH3, seed 0). */
+/* Our own seed: dealing shares no hash with anything else (--shard, tables). */
 #define DEAL_SEED 0x6564676573686b31ull /* "edgeshk1" */
 
-unsigned es_deal_worker(const char *host, unsigned nworkers)
+unsigned es_deal_worker(const struct es_ip *ip, unsigned nworkers)
 {
     if (nworkers <= 1)
         return 0;
-    return (unsigned)(XXH3_64bits_withSeed(host, strlen(host), DEAL_SEED) % nworkers);
+    return (unsigned)(XXH3_64bits_withSeed(ip->bytes, sizeof ip->bytes,
+                                           DEAL_SEED ^ (uint64_t)ip->family) %
+                      nworkers);
 }
 
 uint64_t es_share_probes(uint64_t total, uint64_t first, uint64_t stride)
@@ -306,39 +308,34 @@ uint32_t es_ipgate_inflight(const struct es_ipgate *g, const struct es_ip *ip)
 
 void es_bucket_init(struct es_bucket *b, double rate, double burst, uint64_t now_ns)
 {
-    b->rate = rate;
-    b->burst = burst < 1.0 ? 1.0 : burst;
-    b->tokens = b->burst;
-    b->last_ns = now_ns;
-}
-
-static double bucket_level(const struct es_bucket *b, uint64_t now_ns)
-{
-    double t = b->tokens;
-    if (now_ns > b->last_ns)
-        t += (double)(now_ns - b->last_ns) * b->rate / 1e9;
-    return t > b->burst ? b->burst : t;
+    b->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    if (rate > 0 && b->interval_ns == 0)
+        b->interval_ns = 1;
+    uint64_t n = burst < 1.0 ? 1 : (uint64_t)burst;
+    b->ahead_ns = (n - 1) * b->interval_ns;
+    atomic_init(&b->due_ns, now_ns);
 }
 
 bool es_bucket_take(struct es_bucket *b, uint64_t now_ns)
 {
-    if (b->rate <= 0)
+    if (b->interval_ns == 0)
         return true;
-    b->tokens = bucket_level(b, now_ns);
-    if (now_ns > b->last_ns)
-        b->last_ns = now_ns;
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
+    uint64_t due = atomic_load_explicit(&b->due_ns, memory_order_relaxed);
+    for (;;) {
+        if (due > now_ns + b->ahead_ns)
+            return false;
+        /* A long pause saves up no more than the burst: never due before now. */
+        uint64_t next = (due > now_ns ? due : now_ns) + b->interval_ns;
+        if (atomic_compare_exchange_weak_explicit(&b->due_ns, &due, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    }
 }
 
-uint64_t es_bucket_wait_ns(const struct es_bucket *b, uint64_t now_ns)
+uint64_t es_bucket_wait_ns(struct es_bucket *b, uint64_t now_ns)
 {
-    if (b->rate <= 0)
+    if (b->interval_ns == 0)
         return 0;
-    double t = bucket_level(b, now_ns);
-    if (t >= 1.0)
-        return 0;
-    return (uint64_t)((1.0 - t) * 1e9 / b->rate) + 1; /* rounded up */
+    uint64_t due = atomic_load_explicit(&b->due_ns, memory_order_relaxed);
+    return due > now_ns + b->ahead_ns ? due - now_ns - b->ahead_ns : 0;
 }

@@ -140,8 +140,8 @@ START_TEST(test_deal_stream)
     rec_init(&rec[2], 3, 0, 1);
     es_edgeq_push(&q, &rec[1]);
     es_edgeq_push(&q, &rec[2]);
-    static const uint32_t want[][2] = {{1, 1}, {2, 1}, {0, 2}, {1, 2}, {2, 2},
-                                       {0, 3}, {1, 3}, {2, 3}};
+    static const uint32_t want[][2] = {{1, 1}, {2, 1}, {0, 2}, {1, 2},
+                                       {2, 2}, {0, 3}, {1, 3}, {2, 3}};
     for (size_t i = 0; i < ES_ARRAY_LEN(want); i++) {
         ck_assert(es_edgeq_next(&q, &r));
         ck_assert_msg(r.rec - rec == want[i][0] && r.attempt == want[i][1],
@@ -234,37 +234,27 @@ END_TEST
 
 START_TEST(test_deal_split)
 {
-    /* Both edges of a host go to one worker; every worker gets some. */
-    enum { N = 400, W = 3 };
+    /* Dealing is by IP: every edge of one IP goes to one worker, whatever its
+     * host; the IPs of a /24 (and v6 addresses) spread over the workers. */
+    enum { N = 240, W = 4 };
     unsigned count[W] = {0};
     for (int i = 0; i < N; i++) {
-        char h[32];
-        snprintf(h, sizeof h, "host%d.example.test", i);
-        unsigned w = es_deal_worker(h, W);
+        char s[48];
+        snprintf(s, sizeof s, i % 2 ? "127.21.9.%d" : "2001:db8::%x", i / 2 + 1);
+        struct es_ip ip;
+        ck_assert(es_ip_parse(s, &ip));
+        unsigned w = es_deal_worker(&ip, W);
         ck_assert_uint_lt(w, W);
-        ck_assert_uint_eq(es_deal_worker(h, W), w);
+        struct es_ip again;
+        ck_assert(es_ip_parse(s, &again));
+        ck_assert_uint_eq(es_deal_worker(&again, W), w);
         count[w]++;
     }
     for (unsigned w = 0; w < W; w++)
         ck_assert_uint_gt(count[w], N / W / 2);
-    ck_assert_uint_eq(es_deal_worker("anything", 1), 0);
-}
-END_TEST
-
-START_TEST(test_deal_not_shard)
-{
-    /* The hosts of one --shard (XXH3(host) % 2 == 0) must still spread over
-     * 2 workers: dealing uses its own seed. */
-    unsigned count[2] = {0, 0};
-    for (int i = 0; i < 2000; i++) {
-        char h[32];
-        snprintf(h, sizeof h, "h%d.test", i);
-        if (XXH3_64bits(h, strlen(h)) % 2 != 0)
-            continue;
-        count[es_deal_worker(h, 2)]++;
-    }
-    ck_assert_uint_gt(count[0], 300);
-    ck_assert_uint_gt(count[1], 300);
+    struct es_ip any;
+    ck_assert(es_ip_parse("127.0.0.1", &any));
+    ck_assert_uint_eq(es_deal_worker(&any, 1), 0);
 }
 END_TEST
 
@@ -385,8 +375,8 @@ START_TEST(test_bucket)
     es_bucket_init(&b, 10, 1, 1000 * ms);
     ck_assert(es_bucket_take(&b, 1000 * ms));
     ck_assert(!es_bucket_take(&b, 1000 * ms));
-    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1000 * ms), 100 * ms + 1);
-    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1050 * ms), 50 * ms + 1);
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1000 * ms), 100 * ms);
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1050 * ms), 50 * ms);
     ck_assert(!es_bucket_take(&b, 1099 * ms));
     ck_assert(es_bucket_take(&b, 1101 * ms));
     /* A long pause saves up at most burst tokens. */
@@ -820,11 +810,143 @@ START_TEST(test_run_rate)
 }
 END_TEST
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(test_run_per_ip_threads)
+{
+    /* 20 hosts on one IP with -t 4 --per-ip 1: never 2 probes in flight to
+     * that IP, though four workers run (dealing by IP puts them all on one,
+     * whose gate then holds for the process). Each probe hangs until its
+     * 100 ms deadline, so any overlap would show in the row times. */
+    int bh = listen_on("127.21.5.1", 8443, 64);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    static const char *tls13[] = {"1.3"};
+    cfg.tls = (struct es_strlist){.v = tls13, .n = 1};
+    cfg.threads = 4;
+    cfg.concurrency = 40;
+    cfg.per_ip = 1;
+    cfg.timeout_ms = 100 * tscale();
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    ck_assert_uint_eq(nv, 1);
+    enum { NH = 20 };
+    struct es_edge edges[NH + 4];
+    char names[NH + 4][32];
+    for (int i = 0; i < NH; i++) {
+        snprintf(names[i], sizeof names[i], "same-ip%d.test", i);
+        edge_set(&edges[i], names[i], "127.21.5.1", 8443);
+    }
+    /* Other IPs keep the other workers busy (refused: quick). */
+    for (int i = 0; i < 4; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.5.%d", 10 + i);
+        snprintf(names[NH + i], sizeof names[NH + i], "other%d.test", i);
+        edge_set(&edges[NH + i], names[NH + i], ip, 8443);
+    }
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, NH + 4, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.rows, NH + 4);
+    ck_assert_uint_ge(res.threads, 2);
+    /* Only the rows of the shared IP. */
+    struct collect same;
+    collect_init(&same);
+    for (size_t i = 0; i < c.n; i++)
+        if (strcmp(c.rows[i].ip, "127.21.5.1") == 0) {
+            if (same.n == same.cap) {
+                same.cap = same.cap ? 2 * same.cap : 32;
+                same.rows = realloc(same.rows, same.cap * sizeof *same.rows);
+            }
+            same.rows[same.n++] = c.rows[i];
+        }
+    ck_assert_uint_eq(same.n, NH);
+    ck_assert_uint_eq(count_rows(&same, "timeout", "handshake_timeout"), NH);
+    ck_assert_int_eq(max_overlap(&same), 1);
+    collect_free(&same);
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_rate_threads)
+{
+    /* --rate 100 with -t 4 over 40 IPs (every worker has work): the starts of
+     * all workers together keep to 100/s. Lower bounds are politeness; the
+     * upper bound on the span (a worker's unused share, as when each worker
+     * paced its own quarter) is loose. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    static const char *tls13[] = {"1.3"};
+    cfg.tls = (struct es_strlist){.v = tls13, .n = 1};
+    cfg.threads = 4;
+    cfg.concurrency = 100;
+    cfg.per_ip = 0;
+    cfg.rate = 100;
+    cfg.repeat = 4;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    enum { NH = 40, N = NH * 4, BURST = 5 };
+    struct es_edge edges[NH];
+    char names[NH][32];
+    for (int i = 0; i < NH; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.6.%d", i + 1); /* refused: quick */
+        snprintf(names[i], sizeof names[i], "rate%d.test", i);
+        edge_set(&edges[i], names[i], ip, 8443);
+    }
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, NH, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.rows, N);
+    ck_assert_uint_eq(res.threads, 4);
+    uint64_t t[N];
+    for (size_t i = 0; i < N; i++)
+        t[i] = c.rows[i].time_ms;
+    qsort(t, N, sizeof t[0], cmp_u64);
+    /* Any 200 ms holds at most 20 starts, plus the burst, plus ms rounding. */
+    for (size_t i = 0; i < N; i++) {
+        size_t n = 0;
+        for (size_t j = i; j < N && t[j] < t[i] + 200; j++)
+            n++;
+        ck_assert_msg(n <= 20 + BURST + 2, "%zu starts within 200 ms from %zu", n, i);
+    }
+    uint64_t span = t[N - 1] - t[0];
+    ck_assert_uint_ge(span, (N - BURST) * 10 - 10);
+    if (!under_valgrind())
+        ck_assert_msg(span <= N * 10 * 3 / 2, "span %llu ms for %d starts at 100/s",
+                      (unsigned long long)span, N);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
 START_TEST(test_run_many_blackhole)
 {
-    /* -c 2000 against a blackhole with --timeout 1000: every row a timeout,
-     * every probe accounted for, within a generous bound. */
+    /* -c 2000 against two blackhole IPs that go to different workers, with
+     * --timeout 1000: every row a timeout, every probe accounted for, within a
+     * generous bound. */
+    char ip2[32] = "";
+    struct es_ip first;
+    ck_assert(es_ip_parse("127.21.0.7", &first));
+    for (int k = 1; k < 60 && !ip2[0]; k++) {
+        struct es_ip cand;
+        char s[32];
+        snprintf(s, sizeof s, "127.21.4.%d", k);
+        ck_assert(es_ip_parse(s, &cand));
+        if (es_deal_worker(&cand, 2) != es_deal_worker(&first, 2))
+            snprintf(ip2, sizeof ip2, "%s", s);
+    }
+    ck_assert(ip2[0]);
     int bh = listen_on("127.21.0.7", 8443, 4096);
+    int bh2 = listen_on(ip2, 8443, 4096);
     struct es_config cfg;
     cfg_init(&cfg);
     cfg.concurrency = 2000;
@@ -839,7 +961,7 @@ START_TEST(test_run_many_blackhole)
     char names[NH][32];
     for (int i = 0; i < NH; i++) {
         snprintf(names[i], sizeof names[i], "bh%d.test", i);
-        edge_set(&edges[i], names[i], "127.21.0.7", 8443);
+        edge_set(&edges[i], names[i], i % 2 ? ip2 : "127.21.0.7", 8443);
     }
     struct collect c;
     collect_init(&c);
@@ -855,6 +977,7 @@ START_TEST(test_run_many_blackhole)
     ck_assert_uint_lt(took, 30000 * tscale());
     collect_free(&c);
     close(bh);
+    close(bh2);
     es_variants_free(v, nv);
 }
 END_TEST
@@ -1337,7 +1460,8 @@ START_TEST(test_feed_bounded)
     uint64_t at_return = atomic_load(&k.rows);
     free(edges); /* the engine has its own copies */
     free(hosts);
-    ck_assert_uint_ge(at_return, 2 * N - 10000 - 100 - 2); /* 2: a probe each worker has dealt but not started */
+    ck_assert_uint_ge(at_return, 2 * N - 10000 - 100 -
+                                     2); /* 2: a probe each worker has dealt but not started */
     ck_assert_int_eq(es_engine_wait(eng, &res), ES_ENGINE_DONE);
     ck_assert_uint_eq(res.planned, 2 * N);
     ck_assert_uint_eq(res.rows, 2 * N);
@@ -1574,7 +1698,6 @@ int main(void)
     tcase_add_test(tc, test_deal_stride);
     tcase_add_test(tc, test_edgerec_copy);
     tcase_add_test(tc, test_deal_split);
-    tcase_add_test(tc, test_deal_not_shard);
     tcase_add_test(tc, test_ipgate_basic);
     tcase_add_test(tc, test_ipgate_model);
     tcase_add_test(tc, test_bucket);
@@ -1587,6 +1710,8 @@ int main(void)
     tcase_add_test(tr, test_run_order);
     tcase_add_test(tr, test_run_per_ip);
     tcase_add_test(tr, test_run_rate);
+    tcase_add_test(tr, test_run_per_ip_threads);
+    tcase_add_test(tr, test_run_rate_threads);
     tcase_add_test(tr, test_run_many_blackhole);
     tcase_add_test(tr, test_run_fallbacks);
     tcase_add_test(tr, test_run_emfile);

@@ -13,18 +13,21 @@
  *    one es_tls_ctxset. Socket, connect, send, recv, cancel and close go
  *    through the ring; each CQE's user_data carries {op, generation, slot}
  *    (below) and is dispatched by one switch.
- *  - Dealing (sched.h). Edges are dealt to workers by a hash of their host;
- *    each worker keeps its edges in a queue, round robin by attempt: attempt
- *    k + 1 of an edge starts only after every edge queued behind it had its
- *    turn (--repeat never hits one node back to back; edges given all at
- *    once run attempt-major: attempt 1 of every edge, then attempt 2, ...).
- *  - Politeness. --per-ip N: at most N probes in flight per edge IP *per
- *    worker* (and so per shard: one edge IP serving hosts of several workers
- *    or shards sees up to N from each; 0 = no limit); probes over the limit
- *    wait in a FIFO per IP, nothing is dropped. To divide a fleet-wide budget
- *    of B per IP among S shards of T workers, give each --per-ip B/(S*T). --rate R: new connections
- * per second over all workers, each worker pacing its share R/workers with a token bucket (a worker
- * that runs out of work leaves its share unused).
+ *  - Dealing (sched.h). Edges are dealt to workers by a hash of their IP,
+ *    so every probe to one IP runs on one worker; each worker keeps its
+ *    edges in a queue, round robin by attempt: attempt k + 1 of an edge
+ *    starts only after every edge queued behind it had its turn (--repeat
+ *    never hits one node back to back; edges given all at once run
+ *    attempt-major: attempt 1 of every edge, then attempt 2, ...).
+ *  - Politeness, for the whole process. --per-ip N: at most N probes in
+ *    flight per edge IP (exact: all of an IP's probes are on one worker's
+ *    gate; 0 = no limit); probes over the limit wait in a FIFO per IP,
+ *    nothing is dropped. Shards and vantages do not talk to each other: to
+ *    hold a fleet-wide budget B per IP over P shards at once, give each
+ *    --per-ip B/P. --rate R: new connections per second over all workers,
+ *    one token bucket shared by them (a GCRA on one atomic, sched.h), bursts
+ *    of at most R/20. In spread mode (bench: one target on every worker)
+ *    --per-ip is per worker.
  *  - Deadlines. --connect-timeout (default: --timeout) is a linked timeout on
  *    the connect; --timeout bounds the whole probe from its start (a FIFO of
  *    deadlines per worker: one timeout for all probes keeps it sorted). A

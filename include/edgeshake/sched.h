@@ -3,8 +3,8 @@
  * The scheduling half of the engine (engine.h), kept free of I/O so that it
  * can be tested on its own:
  *
- *  - dealing: edges go to workers by a hash of their host, so every probe of
- *    a host (and so the per-IP politeness of its edges) stays on one worker;
+ *  - dealing: edges go to workers by a hash of their IP, so every probe to
+ *    an IP stays on one worker and its per-IP gate is exact for the process;
  *  - edge records (a copy of an edge the engine was given) and the probe
  *    order of one worker: a queue, round robin by attempt, so that --repeat N
  *    spreads the attempts over the scan instead of firing them back to back
@@ -17,6 +17,7 @@
 #ifndef EDGESHAKE_SCHED_H
 #define EDGESHAKE_SCHED_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,11 +50,10 @@ struct es_probe_ref {
 
 /* ---- dealing ---------------------------------------------------------- */
 
-/* The worker (0..nworkers-1) that runs every probe of host. This is a seeded
- * XXH3 of the host, not the plain XXH3_64bits(host) that --shard uses: with
- * the same hash, a shard (hosts with h % N == I) would land on a single worker
- * whenever N and the worker count share a factor. */
-unsigned es_deal_worker(const char *host, unsigned nworkers);
+/* The worker (0..nworkers-1) that runs every probe to ip: with every probe
+ * of an IP on one worker, that worker's per-IP gate holds --per-ip for the
+ * whole process. A seeded XXH3 of the address. */
+unsigned es_deal_worker(const struct es_ip *ip, unsigned nworkers);
 
 /* The probes of share (first, stride) of an edge with total probes. */
 uint64_t es_share_probes(uint64_t total, uint64_t first, uint64_t stride);
@@ -137,17 +137,22 @@ static inline bool es_ipgate_pool_full(const struct es_ipgate *g)
 
 /* ---- the token bucket (--rate) ---------------------------------------- */
 
-/* rate tokens per second, at most burst saved up (the bucket starts full).
- * rate <= 0 = no limit. */
+/* rate tokens per second for every worker together, at most burst saved up
+ * (the bucket starts full). rate <= 0 = no limit. Shared by the workers
+ * without a lock: a GCRA (virtual scheduling) on one atomic, the time at
+ * which the next token is due; a take moves it one interval on with a
+ * compare-and-swap. Shared, so no worker's share goes unused when it runs
+ * out of work. */
 struct es_bucket {
-    double rate, burst, tokens;
-    uint64_t last_ns;
+    uint64_t interval_ns; /* 1e9 / rate; 0 = no limit */
+    uint64_t ahead_ns;    /* (burst - 1) x interval: how far takers may run ahead */
+    _Atomic uint64_t due_ns;
 };
 
 void es_bucket_init(struct es_bucket *b, double rate, double burst, uint64_t now_ns);
-/* Takes one token: true, or false when none is available at now_ns. */
+/* Takes one token: true, or false when none is available at now_ns. Any thread. */
 bool es_bucket_take(struct es_bucket *b, uint64_t now_ns);
 /* Nanoseconds until a token is available (0 = now). */
-uint64_t es_bucket_wait_ns(const struct es_bucket *b, uint64_t now_ns);
+uint64_t es_bucket_wait_ns(struct es_bucket *b, uint64_t now_ns);
 
 #endif
