@@ -39,6 +39,7 @@ command -v zstd >/dev/null || die "the zstd command is missing (apt-get install 
 command -v cc >/dev/null || die "no C compiler for bench/rusage.c"
 
 if [ "$(id -u)" = 0 ] && [ -z "${ZSTD_BENCH_NS:-}" ] && unshare -n true 2>/dev/null; then
+    # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
     exec env ZSTD_BENCH_NS=1 unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -57,6 +58,7 @@ LAB_PID=$!
 for _ in $(seq 300); do [ -e "$WORK/lab/ready" ] && break; sleep 0.1; done
 [ -e "$WORK/lab/ready" ] || die "the lab did not start: $(tail -1 "$WORK/lab.log")"
 read -r -a LAB_ARGS <"$WORK/lab/scan.args"
+# shellcheck disable=SC2054 # h2,http/1.1 is one ALPN list
 MATRIX=(--tls 1.2 --tls 1.3 --alpn h2,http/1.1 --alpn h2 --sni host --sni none --h2-check
         -c 64 --timeout 10000 -q)
 
@@ -114,7 +116,7 @@ done
 r0=$(cpu_s "$WORK/bulk.csv.rep.ru")
 r1=$(cpu_s "$WORK/bulk.csv.zst.rep.ru")
 printf '   %d rows, %.1f MB as CSV, %.1f bytes/row as .zst\n' "$brows" \
-    "$(echo "$(stat -c %s "$WORK/bulk.csv")" | awk '{ print $1 / 1e6 }')" \
+    "$(stat -c %s "$WORK/bulk.csv" | awk '{ print $1 / 1e6 }')" \
     "$(echo "$(stat -c %s "$WORK/bulk.csv.zst") $brows" | awk '{ print $1 / $2 }')"
 printf '   compress (zstd -3, the writer'"'"'s level): %s s CPU, %.2f us per row\n' \
     "$(cpu_s "$WORK/zc.ru")" "$(echo "$(cpu_s "$WORK/zc.ru") $brows" | awk '{ print $1 * 1e6 / $2 }')"
