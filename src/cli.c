@@ -330,6 +330,8 @@ static void apply_defaults(struct es_config *cfg)
 void es_cli_parse(int argc, char **argv, struct es_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->argc = argc;
+    cfg->argv = argv;
     current = NULL;
     if (argc < 2) {
         es_cli_help(stderr, ES_CMD_NONE);
