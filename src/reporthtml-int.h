@@ -53,8 +53,9 @@ struct rh_tally {
     uint64_t ok, fail; /* handshakes */
     uint64_t vbad;     /* good handshakes to an edge whose certificate does not verify */
     uint64_t h2bad;    /* good handshakes whose HTTP/2 check failed */
+    uint64_t httpbad;  /* good handshakes whose HTTP check failed (none, 5xx) */
     uint64_t dns;      /* failed lookups */
-    const char *failure, *verify, *h2, *dns_token; /* first seen, interned */
+    const char *failure, *verify, *h2, *http, *dns_token; /* first seen, interned */
 };
 
 struct rh_ip {

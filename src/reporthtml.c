@@ -15,9 +15,9 @@
  *      hosts first), columns in one order on every map: region, then address.
  *
  * A "failure" in a cell is any of: a failed handshake (red, by share), a
- * failed lookup (DNS), a certificate that does not verify (amber) and a
- * failed HTTP/2 check after a good handshake (violet): nothing that failed is
- * painted green.
+ * failed lookup (DNS), and after a good handshake a certificate that does
+ * not verify (amber), a failed HTTP/2 check (violet) or a failed HTTP check
+ * (blue): nothing that failed is painted green.
  *
  * Budget (DESIGN §4: 5 MB at 100,000 hosts): every list is capped (the
  * *_MAX constants) and each cap says what it left out and how to get it.
@@ -117,7 +117,8 @@ static const char css[] =
     ".mono,.m td.ip{font-family:monospace}\n"
     ".n{text-align:right;white-space:nowrap}\n"
     "td.ok{background:hsl(120,65%,40%)}td.vf{background:hsl(40,90%,45%)}"
-    "td.h2{background:hsl(275,55%,52%)}td.dns{background:hsl(0,45%,28%)}"
+    "td.h2{background:hsl(275,55%,52%)}td.http{background:hsl(205,75%,40%)}"
+    "td.dns{background:hsl(0,45%,28%)}"
     "td.none{background:#f4f4f4}\n"
     ".sw{display:inline-block;width:1.1em;height:1em;vertical-align:middle;"
     "margin:0 .3em 0 .8em}\n"
@@ -149,10 +150,23 @@ static const char js[] =
     "document.querySelectorAll('.hm').forEach(function(h){h.hidden=!!s&&!has(h,s)})})})();\n"
     "</script>\n";
 
+/* After a good handshake, the check that failed most: a certificate that
+ * does not verify, a failed HTTP/2 check, a failed HTTP check. */
+enum soft { SOFT_VERIFY, SOFT_H2, SOFT_HTTP };
+
+static enum soft worst_soft(const struct rh_tally *t)
+{
+    if (t->httpbad > t->vbad && t->httpbad > t->h2bad)
+        return SOFT_HTTP;
+    return t->h2bad > t->vbad ? SOFT_H2 : SOFT_VERIFY;
+}
+
 /* One cell of a matrix or heat map. percent: the share as a number (the
  * overview); else a symbol (heat maps). what: "ip, variant" for the title. */
 static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char *what)
 {
+    static const char *const soft_class[] = {"vf", "h2", "http"};
+    static const char *const soft_mark[] = {"!", "h2", "http"};
     uint64_t all = rh_tally_all(t), bad = rh_tally_bad(t), hard = t->fail + t->dns;
     char b1[32], b2[32];
     if (!all) {
@@ -160,19 +174,19 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
         return;
     }
     unsigned share = (unsigned)(bad * 100 / all);
-    if (t->dns && !t->ok && !t->fail) {
+    bool dns_only = t->dns && !t->ok && !t->fail;
+    if (dns_only) {
         fputs("<td class=\"c dns\"", f);
     } else if (hard) {
         /* red, lighter for smaller shares; never green or amber */
         unsigned light = 80 - share * 35 / 100;
         fprintf(f, "<td class=c style=\"background:hsl(0,65%%,%u%%)%s\"", light,
                 light > 62 ? ";color:#500" : "");
-    } else if (!bad)
+    } else if (!bad) {
         fputs("<td class=\"c ok\"", f);
-    else if (t->h2bad > t->vbad) /* the larger of the two */
-        fputs("<td class=\"c h2\"", f);
-    else
-        fputs("<td class=\"c vf\"", f);
+    } else {
+        fprintf(f, "<td class=\"c %s\"", soft_class[worst_soft(t)]);
+    }
     fputs(" title=\"", f);
     esc(f, what);
     if (!bad)
@@ -185,7 +199,8 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
     } parts[] = {{t->fail, "handshake", t->failure},
                  {t->dns, "lookup", t->dns_token},
                  {t->vbad, "certificate", t->verify},
-                 {t->h2bad, "h2 check", t->h2}};
+                 {t->h2bad, "h2 check", t->h2},
+                 {t->httpbad, "http check", t->http}};
     for (size_t i = 0; i < ES_ARRAY_LEN(parts); i++) {
         if (!parts[i].n)
             continue;
@@ -199,14 +214,12 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
             fputs("&lt;1%", f);
         else if (bad)
             fprintf(f, "%u%%", share);
-    } else if (t->dns && !t->ok && !t->fail) {
+    } else if (dns_only) {
         fputs("DNS", f);
     } else if (hard) {
         fputs(bad == all ? "&#10007;" : "~", f);
-    } else if (t->h2bad > t->vbad) {
-        fputs("h2", f);
-    } else if (t->vbad) {
-        fputc('!', f);
+    } else if (bad) {
+        fputs(soft_mark[worst_soft(t)], f);
     }
     fputs("</td>", f);
 }
@@ -221,6 +234,8 @@ static void legend(FILE *f)
           "certificate does not verify (!)"
           "<span class=sw style=\"background:hsl(275,55%,52%)\"></span>handshake ok, "
           "HTTP/2 check failed (h2)"
+          "<span class=sw style=\"background:hsl(205,75%,40%)\"></span>handshake ok, "
+          "HTTP check got no response or a 5xx (http)"
           "<span class=sw style=\"background:hsl(0,45%,28%)\"></span>lookup failed (DNS)"
           "<span class=sw style=\"background:#f4f4f4;border:1px solid #ccc\"></span>not probed. "
           "Hover a cell for the failure.</p>\n",

@@ -372,7 +372,7 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 /* Probes of t that failed in any way. */
 uint64_t rh_tally_bad(const struct rh_tally *t)
 {
-    return t->fail + min_u64(t->ok, t->vbad + t->h2bad) + t->dns;
+    return t->fail + min_u64(t->ok, t->vbad + t->h2bad + t->httpbad) + t->dns;
 }
 
 uint64_t rh_tally_all(const struct rh_tally *t)
@@ -398,6 +398,9 @@ static void tally_add(struct rh_model *a, struct rh_tally *t, const struct es_he
     t->h2bad += c->h2fail;
     if (*c->h2 && !t->h2)
         t->h2 = es_intern(a->pool, c->h2);
+    t->httpbad += c->httpfail;
+    if (*c->http && !t->http)
+        t->http = es_intern(a->pool, c->http);
     if (c->fail && *c->failure && !t->failure)
         t->failure = es_intern(a->pool, c->failure);
 }

@@ -717,17 +717,16 @@ static char *between(const char *text, const char *from, const char *to)
 /* ---- fleet findings and baseline changes, through the module's API ---- */
 
 /* A scan where 127.0.0.2 refuses for a.test, b.test and c.test (via us):
- * three `region` findings. */
-static const char small_scan[] = "host,port,ip,resolver,variant,status,error,verify\n"
-                                 "a.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok\n"
-                                 "a.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,"
-                                 "connection_refused,\n"
-                                 "b.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok\n"
-                                 "b.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,"
-                                 "connection_refused,\n"
-                                 "c.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok\n"
-                                 "c.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,"
-                                 "connection_refused,\n";
+ * three `region` findings; and --http-check got a 525 from 127.0.0.1 for
+ * a.test (no finding kind yet, but the cells show it). */
+static const char small_scan[] =
+    "host,port,ip,resolver,variant,status,error,verify,http_status\n"
+    "a.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,525\n"
+    "a.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n"
+    "b.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,200\n"
+    "b.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n"
+    "c.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,200\n"
+    "c.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n";
 
 /* The report helper's fleet findings are not in report.c yet: the page is
  * tested with one made here, as report.h describes it (host "*", fleet,
@@ -816,6 +815,15 @@ START_TEST(test_fleet_finding_page)
     ck_assert(c && x && a && bb && c < x && x < a && a < bb);
     ck_assert_ptr_nonnull(strstr(x, "<p>No probe rows for this host in the files.</p>"));
     ck_assert_ptr_nonnull(strstr(heat, "(4 of 4)</h2>"));
+    /* the 525: blue in a.test's map, and in the edges matrix (1 host of 3) */
+    char *amap = between(a, "<table class=heat>", "</table>");
+    ck_assert_ptr_nonnull(strstr(amap, "<td class=\"c http\" title=\"127.0.0.1 via eu, "
+                                       "tls1.3/h2/sni: 1 of 1 failed; http check: status 525 "
+                                       "(1)\">http</td>"));
+    free(amap);
+    char *row = between(html, "<tr data-ip=\"127.0.0.1\">", "</tr>");
+    ck_assert_ptr_nonnull(strstr(row, "<td class=n>1 of 3</td><td class=\"c http\""));
+    free(row);
     free(heat);
     free(html);
     free(v);
@@ -1331,8 +1339,8 @@ START_TEST(test_fleet_browser)
     ck_assert_ptr_nonnull(fl_line);
     int rows, other, maps;
     ck_assert_int_eq(sscanf(fl_line, "\nfilter %d %d %d", &rows, &other, &maps), 3);
-    ck_assert_msg(rows >= 1 && other == 0 && maps == 1, "filter: %d rows, %d others, %d maps",
-                  rows, other, maps);
+    ck_assert_msg(rows >= 1 && other == 0 && maps == 1, "filter: %d rows, %d others, %d maps", rows,
+                  other, maps);
     free(out);
     free(dom);
     free(log);
