@@ -418,9 +418,8 @@ static void on_cell(void *arg, const struct es_heat_cell *c)
         a->cur_sel = sl->idx && a->hosts[sl->idx - 1].drawn ? sl->idx - 1 : RH_NONE;
     }
     uint64_t mask = res_mask(a, c->resolvers);
-    for (size_t r = 0; r < a->nres; r++) {
-        if (!(mask & (UINT64_C(1) << r)))
-            continue;
+    for (uint64_t m = mask; m; m &= m - 1) { /* each resolver bit */
+        unsigned r = (unsigned)__builtin_ctzll(m);
         if (a->res[r].seen != a->serial) {
             a->res[r].seen = a->serial;
             a->res[r].hosts++;
@@ -447,9 +446,8 @@ static void on_cell(void *arg, const struct es_heat_cell *c)
         }
         tally_add(a, &ip->t, c);
         tally_add(a, &iv_get(a, ipi, var)->t, c);
-        for (size_t r = 0; r < a->nres; r++)
-            if (mask & (UINT64_C(1) << r))
-                tally_add(a, &a->rv[var * RH_NRES + r], c);
+        for (uint64_t m = mask; m; m &= m - 1)
+            tally_add(a, &a->rv[var * RH_NRES + (unsigned)__builtin_ctzll(m)], c);
     }
     if (a->cur_sel == RH_NONE)
         return;
