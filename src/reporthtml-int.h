@@ -84,8 +84,10 @@ struct rh_combo { /* a `resolvers` string seen in cells, and its bits */
 
 struct rh_host {      /* a host with findings */
     const char *host; /* interned */
-    int port;
-    unsigned kinds; /* bit per enum es_finding_kind */
+    int port;         /* 0: any (a fleet finding's sample host without a port) */
+    int seen_port;    /* the port of its first cell */
+    bool dup;         /* also named without a port (that entry draws the map) */
+    unsigned kinds;   /* bit per enum es_finding_kind */
     bool drawn;
 };
 

@@ -247,6 +247,8 @@ static void counts_table(FILE *f, const struct es_findings *fs)
     uint64_t n[2][ES_FINDING_NKINDS] = {{0}}, tot[2] = {0}, hosts_covered = 0;
     for (size_t i = 0; i < fs->n; i++) {
         const struct es_finding *x = &fs->v[i];
+        if (!strcmp(rh_str(x->change), "fixed")) /* counted below, not a problem now */
+            continue;
         int lvl = rh_is_fleet(x) ? 0 : 1;
         if ((unsigned)x->kind < ES_FINDING_NKINDS)
             n[lvl][x->kind]++;
@@ -259,21 +261,22 @@ static void counts_table(FILE *f, const struct es_findings *fs)
             num(b1, tot[0]), plural(tot[0], "finding", "findings"), num(b2, hosts_covered),
             plural(hosts_covered, "failure", "failures"), num(b3, tot[1]),
             plural(tot[1], "finding", "findings"));
-    if (!fs->n)
-        return;
-    fputs("<table class=counts><tr><th></th>", f);
-    for (int k = 0; k < ES_FINDING_NKINDS; k++)
-        if (n[0][k] || n[1][k])
-            fprintf(f, "<th class=k-%s>%s</th>", es_finding_kind_name(k), es_finding_kind_name(k));
-    fputs("<th>total</th></tr>\n", f);
-    for (int lvl = 0; lvl < 2; lvl++) {
-        fprintf(f, "<tr><th>%s</th>", lvl ? "host" : "fleet");
+    if (tot[0] || tot[1]) {
+        fputs("<table class=counts><tr><th></th>", f);
         for (int k = 0; k < ES_FINDING_NKINDS; k++)
             if (n[0][k] || n[1][k])
-                fprintf(f, "<td class=n>%s</td>", num(b1, n[lvl][k]));
-        fprintf(f, "<td class=n>%s</td></tr>\n", num(b1, tot[lvl]));
+                fprintf(f, "<th class=k-%s>%s</th>", es_finding_kind_name(k),
+                        es_finding_kind_name(k));
+        fputs("<th>total</th></tr>\n", f);
+        for (int lvl = 0; lvl < 2; lvl++) {
+            fprintf(f, "<tr><th>%s</th>", lvl ? "host" : "fleet");
+            for (int k = 0; k < ES_FINDING_NKINDS; k++)
+                if (n[0][k] || n[1][k])
+                    fprintf(f, "<td class=n>%s</td>", num(b1, n[lvl][k]));
+            fprintf(f, "<td class=n>%s</td></tr>\n", num(b1, tot[lvl]));
+        }
+        fputs("</table>\n", f);
     }
-    fputs("</table>\n", f);
     static const char *const changes[] = {"new", "persisting", "fixed"};
     uint64_t c[3] = {0};
     bool any = false;
@@ -667,7 +670,8 @@ static void heat_map(FILE *f, const struct rh_model *a, const struct rh_host *h,
     esc(f, h->host);
     fputs("\"><h3>", f);
     esc(f, h->host);
-    fprintf(f, ":%d", h->port);
+    if (h->port || h->seen_port)
+        fprintf(f, ":%d", h->port ? h->port : h->seen_port);
     for (int k = 0; k < ES_FINDING_NKINDS; k++)
         if (h->kinds & (1u << k))
             fprintf(f, " <span class=k-%s>%s</span>", es_finding_kind_name(k),
@@ -752,9 +756,14 @@ static void heat_map(FILE *f, const struct rh_model *a, const struct rh_host *h,
 static void heat_maps(FILE *f, struct rh_model *a)
 {
     char b1[32], b2[32];
+    size_t drawn = 0, hosts = 0; /* a dup is the same host as another entry */
+    for (size_t h = 0; h < a->nhosts; h++) {
+        hosts += !a->hosts[h].dup;
+        drawn += a->hosts[h].drawn && !a->hosts[h].dup;
+    }
     fprintf(f, "<section id=heat><h2>Heat maps of the hosts with findings (%s of %s)</h2>\n",
-            num(b1, a->ndrawn), num(b2, a->nhosts));
-    if (!a->nhosts) {
+            num(b1, drawn), num(b2, hosts));
+    if (!hosts) {
         fputs("<p>No host has a finding.</p></section>\n", f);
         return;
     }
@@ -766,20 +775,19 @@ static void heat_maps(FILE *f, struct rh_model *a)
         qsort(a->cells, a->ncells, sizeof *a->cells, hcell_cmp);
     size_t i = 0;
     for (uint32_t h = 0; h < a->nhosts; h++) {
-        if (!a->hosts[h].drawn)
-            continue;
         size_t j = i;
         while (j < a->ncells && a->cells[j].host == h)
             j++;
-        heat_map(f, a, &a->hosts[h], a->cells + i, j - i);
+        if (a->hosts[h].drawn && !a->hosts[h].dup)
+            heat_map(f, a, &a->hosts[h], a->cells + i, j - i);
         i = j;
     }
     fputs("</div>\n", f);
-    if (a->ndrawn < a->nhosts)
+    if (drawn < hosts)
         fprintf(f,
                 "<p class=cap>Heat maps of %s more %s with findings left out: "
                 "<code>edgeshake report --format csv</code> lists their findings.</p>\n",
-                num(b1, a->nhosts - a->ndrawn), plural(a->nhosts - a->ndrawn, "host", "hosts"));
+                num(b1, hosts - drawn), plural(hosts - drawn, "host", "hosts"));
     fputs("</section>\n", f);
 }
 

@@ -346,7 +346,7 @@ static void select_hosts(struct rh_model *a, const struct es_findings *fs,
                 if (es_parse_u64(num, 1, 65535, &port))
                     n = (size_t)(colon - p);
             }
-            if (n && port)
+            if (n) /* port 0: the host on whatever port its rows have */
                 host_select(a, p, n, (int)port, x->kind);
             p += strcspn(p, ";");
             p += *p == ';';
@@ -413,9 +413,17 @@ static void on_cell(void *arg, const struct es_heat_cell *c)
         free(a->cur_host);
         a->cur_host = es_xstrdup(c->host);
         a->cur_port = c->port;
-        struct host_key k = {c->host, c->port};
+        struct host_key k = {c->host, c->port}, any = {c->host, 0};
         struct rh_slot *sl = map_find(&a->mhost, host_hash(c->host, c->port), same_host, a, &k);
+        struct rh_slot *wild = map_find(&a->mhost, host_hash(c->host, 0), same_host, a, &any);
+        if (wild->idx) { /* a sample host named without its port: its map */
+            if (sl->idx)
+                a->hosts[sl->idx - 1].dup = true;
+            sl = wild;
+        }
         a->cur_sel = sl->idx && a->hosts[sl->idx - 1].drawn ? sl->idx - 1 : RH_NONE;
+        if (a->cur_sel != RH_NONE && !a->hosts[a->cur_sel].seen_port)
+            a->hosts[a->cur_sel].seen_port = c->port;
     }
     uint64_t mask = res_mask(a, c->resolvers);
     for (uint64_t m = mask; m; m &= m - 1) { /* each resolver bit */
