@@ -1688,7 +1688,6 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
         }
     }
 
-    bool fast_keys = es_tls_fast_key_decode(true); /* off again below, after the workers */
     atomic_store(&g_stop, 0);
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -1708,8 +1707,6 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
             pthread_join(eng.workers[i].thread, NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (fast_keys)
-        es_tls_fast_key_decode(false);
     res->elapsed_s = (double)(es_now_ns() - t0) / 1e9;
 
     if (err) {
