@@ -64,6 +64,13 @@ struct es_lab_edge {
     unsigned delay_ms;  /* wait before answering the ClientHello */
     unsigned flaky_pct; /* P% of handshakes are reset after the ClientHello */
     enum es_lab_fault fault;
+    bool client_cert_required; /* client_cert=required: ask for a client certificate and
+                                  reject a client without one (TLS 1.3: alert 116
+                                  certificate_required after the handshake; TLS 1.2: alert
+                                  40 during it) */
+    unsigned dh_bits; /* dh=1024|2048: TLS <= 1.2 DHE with that prime (1024: RFC 2409's
+                         Oakley group 2, 2048: RFC 7919's ffdhe2048); 0 = no DHE. Implies
+                         key=rsa and, without ciphers=, the DHE suites only */
     char *subject_o; /* subject_o=: an O= attribute added to the leaf's subject after CN,
                         percent-decoded: 1..64 bytes of UTF-8, any byte but NUL (commas,
                         quotes, '<', newlines: a hostile subject); NULL = none */
