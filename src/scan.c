@@ -21,6 +21,7 @@
 #include "edgeshake/net.h"
 #include "edgeshake/plan.h"
 #include "edgeshake/resolver.h"
+#include "edgeshake/row.h"
 #include "edgeshake/shard.h"
 #include "edgeshake/target.h"
 #include "edgeshake/tlsprobe.h"
@@ -70,32 +71,6 @@ static void variant_warning(void *ctx, const char *msg)
 {
     (void)ctx;
     es_warn("%s", msg);
-}
-
-void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *e,
-                 const struct es_variant *v, uint32_t attempt, char *ipbuf)
-{
-    es_row_init(row);
-    row->dns_ms = e->dns_ms;
-    row->time_ms = es_wall_ms();
-    row->vantage = vantage;
-    row->host = e->host;
-    row->port = e->port;
-    row->ip = es_ip_str(&e->ip, ipbuf, ES_IP_TEXT);
-    row->family = e->ip.family == AF_INET6 ? 6 : 4;
-    row->resolver = e->resolver;
-    row->ecs = e->ecs;
-    switch (v->sni_mode) {
-    case ES_SNI_HOST: row->sni = e->host_is_ip ? "none" : e->host; break;
-    case ES_SNI_NONE: row->sni = "none"; break;
-    case ES_SNI_NAME: row->sni = v->sni_name; break;
-    }
-    row->variant = v->name;
-    row->tls_offered = v->tls_offered;
-    row->alpn_offered = v->alpn_offered;
-    row->ciphers_offered = v->ciphers_offered;
-    row->groups_offered = v->groups_offered;
-    row->attempt = (int)attempt;
 }
 
 /* ---- validation (exit 2 on anything wrong, before any packet) ---- */

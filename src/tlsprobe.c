@@ -48,6 +48,7 @@
 #define ES_LEGACY_KEY_DECODE 1
 #endif
 
+#include "edgeshake/row.h"
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
 
@@ -488,16 +489,6 @@ size_t es_tlsprobe_size(void)
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set)
 {
     return set->verifications;
-}
-
-const char *es_tls_sni_name(const struct es_variant *v, const struct es_edge *edge)
-{
-    switch (v->sni_mode) {
-    case ES_SNI_HOST: return edge->host_is_ip ? NULL : edge->host;
-    case ES_SNI_NONE: return NULL;
-    case ES_SNI_NAME: return v->sni_name;
-    }
-    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1458,7 +1449,7 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->kx_bits = tp->chain_len = -1;
     tp->days_left = ES_ROW_NONE;
     tp->stage = es_tok_client_hello;
-    tp->sni = es_tls_sni_name(tp->variant, tp->edge);
+    tp->sni = es_probe_sni(tp->variant, tp->edge);
 
     err_clear();
     tp->ssl = SSL_new(set->ctx[p->variant]);

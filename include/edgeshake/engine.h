@@ -99,6 +99,8 @@ struct es_engine_params {
     void *on_row_arg;
     bool spread;            /* deal probes round robin over the workers instead of by host
                                (one target, many workers: bench); --per-ip is then per worker */
+    bool no_rows_line;      /* no "N rows written, N planned" line on stderr: the caller
+                               writes no rows file and prints its own summary (bench) */
     uint64_t stop_after_ms; /* > 0: start no new probe once the run has lasted this
                                long (bench --duration); the probes in flight finish,
                                the rest count in not_run and the run is DONE */

@@ -144,10 +144,6 @@ const char *es_tls_keydecode_text(enum es_tls_keydecode st);
 /* Chain verifications this set has actually run (cache misses). */
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set);
 
-/* The SNI name probe p sends with variant v, or NULL when it sends none (SNI
- * mode none, or mode host on an IP target). Borrowed from v or the edge. */
-const char *es_tls_sni_name(const struct es_variant *v, const struct es_edge *edge);
-
 /* The one mapping of SSL_get_error (every SSL call goes through it):
  * ssl_error is what SSL_get_error returned, err the first code of the OpenSSL
  * error queue (ERR_peek_error(), 0 when empty). On ES_TLS_IO_FAILED *reason
