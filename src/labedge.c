@@ -981,8 +981,13 @@ static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec
     }
     if (cfg->sni_strict)
         SSL_CTX_set_client_hello_cb(ctx, sni_check, e);
-    if (cfg->client_cert_required)
+    /* optional: a CertificateRequest, and no verdict for a client without a
+     * certificate (this edge sends no session tickets either: a client that
+     * waits for the verdict hears nothing) */
+    if (cfg->client_cert == ES_CLIENT_CERT_REQUIRED)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else if (cfg->client_cert == ES_CLIENT_CERT_OPTIONAL)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (cfg->dh_bits && !edge_dh(ctx, certs, cfg)) {
         snprintf(err, errlen, "%s:%u: dh=%u: OpenSSL rejects the DHE parameters", spec_name,
                  cfg->line, cfg->dh_bits);

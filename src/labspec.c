@@ -745,7 +745,7 @@ static const struct {
     [OPT_FLAKY] = {"flaky", "flaky=P, a percentage from 0 to 100"},
     [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
     [OPT_SUBJECT_O] = {"subject_o", "subject_o=TEXT, percent-encoded (%XX), 1 to 64 bytes"},
-    [OPT_CLIENT_CERT] = {"client_cert", "client_cert=required|none"},
+    [OPT_CLIENT_CERT] = {"client_cert", "client_cert=required|optional|none"},
     [OPT_DH] = {"dh", "dh=1024|2048 (the DHE prime's bits)"},
 };
 
@@ -762,7 +762,8 @@ static const enum es_lab_fault edge_fault_vals[] = {
 static const char *const yes_no[] = {"no", "yes"};
 static const char *const sni_modes[] = {"any", "strict"};
 static const char *const h2_modes[] = {"ok", "broken"};
-static const char *const client_cert_modes[] = {"none", "required"};
+/* indexed by enum es_lab_clientcert */
+static const char *const client_cert_modes[] = {"none", "optional", "required"};
 static const char *const dh_sizes[] = {"1024", "2048"};
 
 static void edge_clear(struct es_lab_edge *e)
@@ -984,7 +985,7 @@ static bool edge_option(struct parser *p, struct es_lab_edge *e, enum edge_opt o
     case OPT_CLIENT_CERT:
         if (!opt_word(p, o, client_cert_modes, ES_ARRAY_LEN(client_cert_modes), value, &k))
             return false;
-        e->client_cert_required = k == 1;
+        e->client_cert = (enum es_lab_clientcert)k;
         return true;
     case OPT_DH:
         if (!opt_word(p, o, dh_sizes, ES_ARRAY_LEN(dh_sizes), value, &k))

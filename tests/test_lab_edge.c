@@ -67,7 +67,8 @@ static const char lab_spec[] = "# test_lab_edge: 127.10.0.0/16\n"
                                "edge 127.10.6.2:8443 cert=" NAME " flaky=50\n"
                                "edge 127.10.7.1:8443 cert=" NAME " client_cert=required\n"
                                "edge 127.10.7.2:8443 cert=" NAME " dh=1024\n"
-                               "edge 127.10.7.3:8443 cert=" NAME " dh=2048 tls=1.2\n";
+                               "edge 127.10.7.3:8443 cert=" NAME " dh=2048 tls=1.2\n"
+                               "edge 127.10.7.4:8443 cert=" NAME " client_cert=optional\n";
 
 static struct tl_lab lab;
 static char ca_path[600];
@@ -756,6 +757,60 @@ START_TEST(test_client_cert_required)
 }
 END_TEST
 
+/* client_cert=optional: a CertificateRequest (OpenSSL's client answers it
+ * with an empty Certificate), no verdict and no session ticket after the
+ * handshake: nothing arrives until the client speaks. */
+static int cert_requested(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    int *asked = SSL_get_app_data(ssl);
+    if (asked)
+        *asked = 1;
+    return 0; /* no certificate */
+}
+
+START_TEST(test_client_cert_optional)
+{
+    for (int tls = TLS1_2_VERSION; tls <= TLS1_3_VERSION; tls++) {
+        struct client c;
+        client_run(&c, &(struct client_opts){.ip = "127.10.7.4",
+                                             .sni = NAME,
+                                             .min_version = tls,
+                                             .max_version = tls,
+                                             .alpn = "http/1.1"});
+        ck_assert(c.ok);
+        if (tls == TLS1_3_VERSION) {
+            bool eof;
+            uint8_t buf[64];
+            ck_assert_uint_eq(read_for(c.fd, buf, sizeof buf, 300, &eof), 0);
+            ck_assert(!eof);
+        }
+        ck_assert_int_eq(SSL_write(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+        char buf[64];
+        ck_assert_int_gt(SSL_read(c.ssl, buf, sizeof buf), 0);
+        ck_assert_int_eq(c.alert, -1);
+        ERR_clear_error();
+        client_close(&c);
+    }
+    /* it did ask */
+    int asked = 0;
+    int fd = tcp_connect("127.10.7.4", PORT);
+    ck_assert_int_ge(fd, 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_client_cert_cb(ctx, cert_requested);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_app_data(ssl, &asked);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, NAME);
+    ck_assert_int_eq(SSL_connect(ssl), 1);
+    ck_assert_int_eq(asked, 1);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+}
+END_TEST
+
 /* dh=BITS: TLS 1.2 DHE with that prime (RSA key, DHE suites only); a client
  * that offers no DHE suite is refused. */
 START_TEST(test_dh)
@@ -991,6 +1046,7 @@ int main(void)
     tcase_add_test(tc, test_flaky);
     tcase_add_test(tc, test_client_cert_required);
     tcase_add_test(tc, test_dh);
+    tcase_add_test(tc, test_client_cert_optional);
     tcase_add_test(tc, test_many_connections);
     suite_add_tcase(s, tc);
 
