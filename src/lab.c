@@ -213,3 +213,32 @@ out:
     es_labspec_free(spec);
     return status;
 }
+
+void es_lab_failure_reason(const char *log_path, char *out, size_t len)
+{
+    char buf[8192];
+    if (!len)
+        return;
+    out[0] = '\0';
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > (long)sizeof buf - 1)
+            fseek(f, size - (long)(sizeof buf - 1), SEEK_SET);
+        else
+            rewind(f);
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    const char *nl = strrchr(buf, '\n');
+    const char *line = nl ? nl + 1 : buf;
+    static const char prefix[] = "edgeshake lab: ";
+    if (!strncmp(line, prefix, sizeof prefix - 1))
+        line += sizeof prefix - 1;
+    snprintf(out, len, "%s", line);
+}

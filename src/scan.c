@@ -27,6 +27,7 @@
 #include "edgeshake/engine.h"
 #include "edgeshake/intern.h"
 #include "edgeshake/loop.h"
+#include "edgeshake/meta.h"
 #include "edgeshake/net.h"
 #include "edgeshake/pipeline.h"
 #include "edgeshake/plan.h"
@@ -334,9 +335,47 @@ static struct es_pipeline *pipeline_new(struct scan *s, struct es_target_reader 
     return pl;
 }
 
+/* FILE.meta.json beside the output file (not for stdout): the record of
+ * this run, written last, also after an interrupt. A failure to write it is
+ * a warning: the rows are what matters, and they are already written. */
+static void write_meta(const struct scan *s, uint64_t start_ms, uint64_t planned, uint64_t rows,
+                       uint64_t did_not_run, int status)
+{
+    const struct es_config *cfg = s->cfg;
+    char *path = es_meta_path(cfg->output);
+    if (!path)
+        return;
+    struct es_meta_run m = {
+        .argc = cfg->argc,
+        .argv = cfg->argv,
+        .start_ms = start_ms,
+        .end_ms = es_wall_ms(),
+        .vantage = s->vantage,
+        .output = cfg->output,
+        .format = s->format == ES_FORMAT_JSONL ? "jsonl" : "csv",
+        .zstd = es_writer_zstd_name(cfg->output),
+        .shard_i = s->shard_i,
+        .shard_n = s->shard_n,
+        .resolvers = s->resolvers,
+        .nresolvers = s->nresolvers,
+        .dry_run = cfg->dry_run,
+        .planned = planned,
+        .dns_error_rows = s->dns_error_rows,
+        .rows = rows,
+        .did_not_run = did_not_run,
+        .interrupted = status == ES_EXIT_INTERRUPTED,
+        .exit_status = status,
+    };
+    char err[512];
+    if (es_meta_write(path, &m, err, sizeof err) < 0)
+        es_warn("%s", err);
+    free(path);
+}
+
 int es_scan_main(const struct es_config *cfg)
 {
     char err[1024];
+    uint64_t start_ms = es_wall_ms();
     struct scan s = {.cfg = cfg};
     s.pool = es_intern_new();
     if (!es_variants_build_ex(cfg, variant_warning, NULL, &s.variants, &s.nvariants, err,
@@ -381,13 +420,14 @@ int es_scan_main(const struct es_config *cfg)
         break;
     case ES_PIPELINE_FAILED: es_die(ES_EXIT_RUNTIME, "%s", err);
     }
-    uint64_t probe_rows = 0;
+    uint64_t probe_rows = 0, did_not_run = 0;
     if (status == ES_EXIT_OK && cfg->dry_run) {
         probe_rows = s.planned;
     } else if (status == ES_EXIT_OK) {
         struct es_engine_result res;
         enum es_engine_status st = feed_finish(&s, &res);
         probe_rows = res.rows;
+        did_not_run = res.not_run;
         status = es_engine_exit_code(st);
     }
     uint64_t rows = 0;
@@ -410,6 +450,7 @@ int es_scan_main(const struct es_config *cfg)
     }
     if (bad_input && status == ES_EXIT_OK)
         status = ES_EXIT_USAGE;
+    write_meta(&s, start_ms, s.planned, rows, did_not_run, status);
     es_pipeline_free(pl);
     es_target_reader_free(rd);
     es_edges_free(s.edges);
