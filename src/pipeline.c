@@ -42,6 +42,15 @@ struct whost {
     uint64_t hash;
     size_t left; /* resolvers not answered yet */
     struct fail *fails;
+    uint64_t serial;      /* changes every time the whost is taken */
+    uint64_t admitted_ms; /* when it was admitted */
+    bool fresh;           /* counted in nfresh: no answer yet, admitted < FRESH_MS ago */
+};
+
+/* An admitted host, in admission order, for the fresh accounting. */
+struct freshref {
+    struct whost *w;
+    uint64_t serial;
 };
 
 struct lookahead {
@@ -67,6 +76,21 @@ struct es_pipeline {
     struct es_plan *scratch; /* for direct targets */
     bool sink_failed;
     uint64_t t0_ms;
+    uint64_t serial;
+    /* Fresh hosts: admitted, no answer from any resolver yet, admitted less
+     * than FRESH_MS ago. At most FRESH_MAX at once: that bounds the burst of
+     * queries sent to resolvers that answer (a burst of window x resolvers
+     * queries queues up in the resolver and delays every answer, the first
+     * one included), while hosts that already have an answer and wait only
+     * for a silent resolver do not count, so the window can fill with them. */
+    struct freshref *fring; /* FIFO ring, admission order; entries dropped lazily */
+    size_t fhead, fn, fcap;
+    size_t nfresh;
+};
+
+enum {
+    FRESH_MAX = 512, /* hosts */
+    FRESH_MS = 100,
 };
 
 /* ---- the host map --------------------------------------------------------- */
@@ -77,6 +101,44 @@ static struct whost **map_slot(struct es_pipeline *pp, const char *host, uint64_
     while (*w && ((*w)->hash != hash || strcmp(es_plan_host((*w)->plan), host)))
         w = &(*w)->next;
     return w;
+}
+
+static void fresh_push(struct es_pipeline *pp, struct whost *w)
+{
+    if (pp->fn == pp->fcap) { /* grow, unrolling the ring */
+        size_t ncap = pp->fcap ? pp->fcap * 2 : 1024;
+        struct freshref *n = es_xcalloc(ncap, sizeof *n);
+        for (size_t i = 0; i < pp->fn; i++)
+            n[i] = pp->fring[(pp->fhead + i) % pp->fcap];
+        free(pp->fring);
+        pp->fring = n;
+        pp->fcap = ncap;
+        pp->fhead = 0;
+    }
+    pp->fring[(pp->fhead + pp->fn++) % pp->fcap] = (struct freshref){w, w->serial};
+}
+
+static void fresh_end(struct es_pipeline *pp, struct whost *w)
+{
+    if (w->fresh) {
+        w->fresh = false;
+        pp->nfresh--;
+    }
+}
+
+/* Drops ring entries that no longer count; ends freshness that timed out. */
+static void fresh_expire(struct es_pipeline *pp, uint64_t now)
+{
+    while (pp->fn) {
+        struct freshref *f = &pp->fring[pp->fhead];
+        if (f->serial == f->w->serial && f->w->fresh) {
+            if (now < f->w->admitted_ms + FRESH_MS)
+                return;
+            fresh_end(pp, f->w);
+        }
+        pp->fhead = (pp->fhead + 1) % pp->fcap;
+        pp->fn--;
+    }
 }
 
 static struct whost *whost_take(struct es_pipeline *pp, const char *host, uint64_t hash)
@@ -95,6 +157,11 @@ static struct whost *whost_take(struct es_pipeline *pp, const char *host, uint64
     w->hash = hash;
     w->left = pp->p.nresolvers;
     w->next_ready = NULL;
+    w->serial = ++pp->serial;
+    w->admitted_ms = es_now_ms();
+    w->fresh = true;
+    pp->nfresh++;
+    fresh_push(pp, w);
     struct whost **slot = map_slot(pp, host, hash);
     w->next = NULL;
     *slot = w;
@@ -108,6 +175,7 @@ static void whost_release(struct es_pipeline *pp, struct whost *w)
 {
     struct whost **slot = map_slot(pp, es_plan_host(w->plan), w->hash);
     *slot = w->next;
+    fresh_end(pp, w);
     w->next = pp->free;
     pp->free = w;
     pp->nwindow--;
@@ -132,6 +200,7 @@ static void on_dns(void *arg, const char *host, size_t r, const struct es_ip *ip
     (void)host;
     struct whost *w = arg;
     struct es_pipeline *pp = w->pp;
+    fresh_end(pp, w);
     if (error)
         w->fails[r] = (struct fail){.error = error, .ms = dns_ms};
     for (size_t i = 0; i < n; i++)
@@ -329,7 +398,8 @@ static enum es_pipeline_status run(struct es_pipeline *pp, char *err, size_t err
     for (;;) {
         if (stopped(pp) || hand_over_ready(pp) < 0)
             return ES_PIPELINE_STOPPED;
-        while (pp->nwindow < pp->window && !input_done && !stopped(pp)) {
+        fresh_expire(pp, es_now_ms());
+        while (pp->nwindow < pp->window && pp->nfresh < FRESH_MAX && !input_done && !stopped(pp)) {
             struct es_target t;
             enum es_target_next rc = next_target(pp, &t, err, errlen);
             if (rc == ES_TARGET_ERROR)
@@ -422,5 +492,6 @@ void es_pipeline_free(struct es_pipeline *pp)
     es_plan_free(pp->scratch);
     free(pp->map);
     free(pp->addrs);
+    free(pp->fring);
     free(pp);
 }

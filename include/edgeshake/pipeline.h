@@ -5,7 +5,10 @@
  *                                      every resolver)   answered)             or dry-run rows)
  *
  * Targets are read one at a time and only while the window has room: at most
- * `window` host names are being resolved (through every resolver) at once.
+ * `window` host names are being resolved (through every resolver) at once,
+ * and of those at most 512 that no resolver has answered yet and that were
+ * admitted less than 100 ms ago (a burst of window x resolvers queries would
+ * queue in the resolvers and delay every answer, the first one included).
  * A host's edges go to the sink as soon as all its resolvers have answered;
  * its DNS failures go to the sink as one call per (port, resolver) then too.
  * IP targets, and HOST@IP targets whose host is not being resolved, go to
