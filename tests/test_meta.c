@@ -407,15 +407,56 @@ START_TEST(test_meta_print_runs)
     fclose(f);
     char want[4096];
     snprintf(want, sizeof want,
-             "runs: 2 of 4 files with FILE.meta.json, from 2026-11-23T10:32:20.000Z to "
-             "2026-11-23T10:36:20.000Z\n"
-             "  %s: edgeshake " ES_VERSION ", vantage eu, shard 0/2, 2026-11-23T10:33:20.000Z to "
-             "2026-11-23T10:35:20.000Z, 520 rows, complete\n"
-             "  %s: edgeshake " ES_VERSION ", vantage eu, shard 1/2, 2026-11-23T10:32:20.000Z to "
-             "2026-11-23T10:36:20.000Z, 100 rows, interrupted (420 probes did not run)\n",
-             a, b);
+             "runs: 2 of 4 files with FILE.meta.json, edgeshake " ES_VERSION "\n"
+             "  from 2026-11-23T10:32:20.000Z to 2026-11-23T10:36:20.000Z\n"
+             "  eu-shard-0.csv: vantage eu, shard 0/2, 2026-11-23T10:33:20.000Z + 120.0 s, "
+             "520 rows, complete\n"
+             "  eu-shard-1.csv.zst: vantage eu, shard 1/2, 2026-11-23T10:32:20.000Z + 240.0 s, "
+             "100 rows, interrupted (420 probes did not run)\n");
     ck_assert_str_eq(buf, want);
     free(buf);
+    /* many runs: only those that did not complete are listed; versions differ */
+    const char *many[12];
+    char *paths[12];
+    for (int i = 0; i < 12; i++) {
+        ck_assert(asprintf(&paths[i], "%s/s-%d.csv", dir, i) > 0);
+        many[i] = paths[i];
+        char *mp = es_meta_path(paths[i]);
+        if (i < 11) {
+            m.interrupted = false;
+            m.did_not_run = 0;
+            m.exit_status = i == 5 ? 1 : 0; /* shard 5 failed: listed */
+            m.output = paths[i];
+            ck_assert_int_eq(es_meta_write(mp, &m, err, sizeof err), 0);
+        } else {
+            free(tl_write_file(dir, "s-11.csv.meta.json", "{\"rows\":"));
+        }
+        free(mp);
+    }
+    /* one older version among them */
+    char *old5 = es_meta_path(paths[0]);
+    char *text0 = tl_read_file(old5, NULL);
+    char *v = strstr(text0, ES_VERSION);
+    ck_assert_ptr_nonnull(v);
+    memcpy(v, "9", 1);
+    free(tl_write_file(dir, "s-0.csv.meta.json", text0));
+    free(text0);
+    free(old5);
+    f = open_memstream(&buf, &len);
+    ck_assert_uint_eq(es_meta_print_runs(f, many, 12), 11);
+    fclose(f);
+    snprintf(want, sizeof want,
+             "runs: 11 of 12 files with FILE.meta.json\n"
+             "  from 2026-11-23T10:32:20.000Z to 2026-11-23T10:36:20.000Z\n"
+             "  s-5.csv: edgeshake " ES_VERSION ", vantage eu, shard 1/2, "
+             "2026-11-23T10:32:20.000Z + 240.0 s, 100 rows, failed (exit status 1)\n"
+             "  10 complete runs not listed\n"
+             "  %s/s-11.csv.meta.json: not a meta file: bad value\n",
+             dir);
+    ck_assert_str_eq(buf, want);
+    free(buf);
+    for (int i = 0; i < 12; i++)
+        free(paths[i]);
     /* no meta at all: nothing */
     const char *none[] = {c};
     f = open_memstream(&buf, &len);
