@@ -126,6 +126,21 @@ START_TEST(test_meta_complete)
                        "assert m['output'].endswith('/scan.csv')\n"
                        "assert list(m)[:4] == ['edgeshake', 'openssl', 'command', 'start']\n"
                        "assert m['rows'] == 2 and m['interrupted'] is False\n");
+    /* report lists the run it read, with its time span */
+    const char *rargv[] = {"report", "--format", "text", out, NULL};
+    char *rout;
+    ck_assert_int_eq(tl_run(rargv, NULL, &rout, NULL, 30000), 0);
+    ck_assert_int_eq(es_meta_read(meta, &m, e, sizeof e), 1);
+    char runs[512];
+    snprintf(runs, sizeof runs,
+             "\nruns: 1 of 1 file with FILE.meta.json, edgeshake " ES_VERSION "\n"
+             "  from %s to %s\n"
+             "  scan.csv: vantage v1, %s + ",
+             m.start, m.end, m.start);
+    expect(rout, runs);
+    expect(rout, " s, 2 rows, complete\n");
+    es_meta_info_free(&m);
+    free(rout);
     /* stdout gets no meta file (there is no file to put it beside) */
     ck_assert_ptr_null(es_meta_path("-"));
     free(text);
