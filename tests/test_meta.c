@@ -22,6 +22,7 @@
 
 static const char spec[] = "# test_meta: 127.64.0.0/16\n"
                            "resolver m 127.64.53.1:5353\n"
+                           "resolver dead 127.64.53.9:5353 fault=drop\n"
                            "host a.meta.test m=127.64.1.1\n"
                            "host b.meta.test m=nxdomain\n"
                            "edge 127.64.1.1:8443 cert=a.meta.test\n"
@@ -280,6 +281,33 @@ START_TEST(test_meta_interrupted)
 }
 END_TEST
 
+/* SIGINT while the only resolver stays silent: no probe was planned yet; the
+ * meta file still says so, and that the run was interrupted. */
+START_TEST(test_meta_interrupted_dns)
+{
+    struct tl_lab lab;
+    tl_lab_start(&lab, spec);
+    char *dir = tl_tmpdir(), *out, *meta;
+    ck_assert(asprintf(&out, "%s/dns.csv", dir) > 0);
+    ck_assert(asprintf(&meta, "%s.meta.json", out) > 0);
+    const char *args[] = {
+        "scan", "-r", "dead=127.64.53.9:5353", "--dns-timeout", "20000", "-p", "8443",
+        "-o",   out,  "a.meta.test",           "b.meta.test",   NULL};
+    ck_assert_int_eq(run_and_interrupt(args, 500), 130);
+    char *text = tl_read_file(meta, NULL);
+    ck_assert_msg(text != NULL, "no %s after SIGINT", meta);
+    expect(text, "\"resolvers\":{\"dead\":[\"127.64.53.9:5353\"]}");
+    expect(text, "\"planned\":0,\"dns_error_rows\":0,\"rows\":0,\"did_not_run\":0,"
+                 "\"interrupted\":true,\"exit_status\":130}\n");
+    free(text);
+    free(out);
+    free(meta);
+    tl_rmtree(dir);
+    free(dir);
+    ck_assert_int_eq(tl_lab_stop(&lab), 0);
+}
+END_TEST
+
 /* A command line with quotes, a newline and bytes that are not UTF-8 is
  * still one valid JSON object; the bad bytes become U+FFFD. */
 START_TEST(test_meta_escaping)
@@ -501,6 +529,7 @@ int main(void)
     tcase_set_timeout(tl, 90);
     tcase_add_test(tl, test_meta_complete);
     tcase_add_loop_test(tl, test_meta_interrupted, 0, 2);
+    tcase_add_test(tl, test_meta_interrupted_dns);
     suite_add_tcase(s, tl);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -18,7 +18,8 @@
  *                   c-ares read from /etc/resolv.conf)
  *   ecs             {LABEL: SUBNET} for the resolvers with an ECS subnet
  *   dry_run         true with --dry-run (rows are `planned`)
- *   planned         probes planned (edges x variants x --repeat)
+ *   planned         probes planned (edges x variants x --repeat; when
+ *                   interrupted while resolving, those planned so far)
  *   dns_error_rows  rows for (host, resolver) pairs that did not resolve
  *   rows            rows in the file (header not counted)
  *   did_not_run     planned probes with no row (interrupted, or stopped by an
