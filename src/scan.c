@@ -450,6 +450,10 @@ int es_scan_main(const struct es_config *cfg)
     }
     if (bad_input && status == ES_EXIT_OK)
         status = ES_EXIT_USAGE;
+    if (ps == ES_PIPELINE_STOPPED) { /* interrupted before the probes: what was planned so far */
+        uint64_t want = s.planned + s.dns_error_rows;
+        did_not_run = want > rows ? want - rows : 0;
+    }
     write_meta(&s, start_ms, s.planned, rows, did_not_run, status);
     es_pipeline_free(pl);
     es_target_reader_free(rd);
