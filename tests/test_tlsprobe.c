@@ -1347,7 +1347,7 @@ END_TEST
 
 /* A server that asks for a certificate but takes none: with session
  * tickets, the first ticket ends the wait; without, the grace does (twice
- * the first round trip, at least ES_TLS_POST_GRACE_MIN_MS). Both ok. And a
+ * ES_TLS_POST_GRACE_RTTS first round trips, at least ES_TLS_POST_GRACE_MIN_MS). Both ok. And a
  * server that asks for nothing is not waited for at all. */
 START_TEST(test_client_cert_optional)
 {
@@ -1386,7 +1386,8 @@ START_TEST(test_client_cert_optional)
 END_TEST
 
 /* In the grace: an EOF or a reset without an alert leaves the row ok; the
- * probe's deadline ends the wait ok too. */
+ * probe's deadline ends the wait ok too. The grace is ES_TLS_POST_GRACE_RTTS
+ * first round trips within its bounds (round trips of 1, 40 and 1000 ms). */
 START_TEST(test_post_handshake_end)
 {
     struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
@@ -1394,6 +1395,11 @@ START_TEST(test_post_handshake_end)
     struct srv_conf c = good_conf();
     c.client_cert_optional = true;
     c.no_tickets = true;
+    static const struct {
+        uint64_t rtt_ms, grace_ms;
+    } rtts[] = {{1, ES_TLS_POST_GRACE_MIN_MS},
+                {40, 40 * ES_TLS_POST_GRACE_RTTS},
+                {1000, ES_TLS_POST_GRACE_MAX_MS}};
     for (int how = 0; how < 3; how++) {
         struct es_tls_ctxset *set = mkset(&v, 1, false, false);
         struct server s;
@@ -1407,10 +1413,10 @@ START_TEST(test_post_handshake_end)
             uint8_t buf[1 << 15];
             int n = BIO_read(s.out, buf, sizeof buf);
             ck_assert_int_gt(n, 0);
-            w = es_tlsprobe_input(tp, buf, (size_t)n, now += 1000000);
+            w = es_tlsprobe_input(tp, buf, (size_t)n, now += rtts[how].rtt_ms * 1000000);
         }
         ck_assert_int_eq(w, ES_TLS_WANT_IO);
-        ck_assert_uint_eq(es_tlsprobe_wait_until(tp), now + ES_TLS_POST_GRACE_MIN_MS * 1000000ull);
+        ck_assert_uint_eq(es_tlsprobe_wait_until(tp), now + rtts[how].grace_ms * 1000000ull);
         w = how == 0   ? es_tlsprobe_eof(tp)
             : how == 1 ? es_tlsprobe_reset(tp)
                        : es_tlsprobe_timeout(tp);
