@@ -1930,11 +1930,11 @@ static void fast_case_row(const struct fast_case *fc, const struct srv_conf *c, 
     struct es_row r;
     run_probe(set, 0, &e, &s, NULL, &r);
     ck_assert(s.hs_done);
-    snprintf(out, cap, "%s|%s|%d|%s|%s|%s|%s|%d|%s|%s|%s|%s|%s|%s|%s|%s|%ld|%d", r.status,
+    /* cert_days_left is not compared: a second boundary may fall between */
+    snprintf(out, cap, "%s|%s|%d|%s|%s|%s|%s|%d|%s|%s|%s|%s|%s|%s|%s|%s|%d", r.status,
              r.error ? r.error : "", r.alert, r.stage, r.tls_version, r.cipher,
              r.kx_group ? r.kx_group : "", r.kx_bits, r.alpn ? r.alpn : "", r.verify, r.cert_sha256,
-             r.cert_subject, r.cert_issuer, r.cert_not_after, r.cert_key, r.cert_sig,
-             r.cert_days_left, r.chain_len);
+             r.cert_subject, r.cert_issuer, r.cert_not_after, r.cert_key, r.cert_sig, r.chain_len);
     es_tlsprobe_end(tp);
     server_free(&s);
     es_tls_ctxset_free(set);
@@ -2220,6 +2220,7 @@ static void other_ec_engine(void)
     ck_assert(e && ENGINE_set_id(e, "test-other-ec") && ENGINE_set_name(e, "another EC engine"));
     ck_assert(ENGINE_set_EC(e, EC_KEY_OpenSSL()));
     ck_assert(ENGINE_register_EC(e) && ENGINE_set_default_EC(e));
+    ENGINE_free(e); /* the tables keep theirs */
 #pragma GCC diagnostic pop
 #endif
 }
