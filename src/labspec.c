@@ -685,7 +685,7 @@ static bool parse_host(struct parser *p)
                     "host needs a name and at least one rule; expected host NAME " EXPECT_HOST_RULE
                     " ...");
     char name[DNS_NAME_MAX + 1];
-    const char *why = dns_name(p->word[1], name, false);
+    const char *why = dns_name(p->word[1], name, true); /* "*.fleet.test": a wildcard */
     if (why)
         return fail(p, p->line, "bad host name '%s': %s; expected " EXPECT_DNS_NAME,
                     shown(p, p->word[1]), why);
@@ -1334,7 +1334,20 @@ void es_labspec_free(struct es_labspec *spec)
     free(spec);
 }
 
-/* The host named `name` (any case, trailing dot or not), or NULL. */
+static const struct es_lab_host *find_exact(const struct es_labspec *spec, const char *key)
+{
+    if (spec->_index) {
+        size_t i = table_get(spec->_index, hash_str(key), eq_host, spec, key);
+        return i == SIZE_MAX ? NULL : &spec->hosts[i];
+    }
+    for (size_t i = 0; i < spec->nhosts; i++) /* a spec built by hand */
+        if (strcmp(spec->hosts[i].name, key) == 0)
+            return &spec->hosts[i];
+    return NULL;
+}
+
+/* The host named `name` (any case, trailing dot or not), else the closest
+ * wildcard host that covers it, or NULL. */
 static const struct es_lab_host *find_host(const struct es_labspec *spec, const char *name)
 {
     char key[DNS_NAME_MAX + 2];
@@ -1348,14 +1361,16 @@ static const struct es_lab_host *find_host(const struct es_labspec *spec, const 
         key[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
     key[n] = '\0';
-    if (spec->_index) {
-        size_t i = table_get(spec->_index, hash_str(key), eq_host, spec, key);
-        return i == SIZE_MAX ? NULL : &spec->hosts[i];
+    const struct es_lab_host *h = find_exact(spec, key);
+    /* No such host: the closest wildcard "*.SUFFIX" above it, as a DNS
+     * wildcard covers names that do not exist (RFC 4592). */
+    for (size_t i = 1; !h && i < n; i++) {
+        if (key[i] != '.')
+            continue;
+        key[i - 1] = '*';
+        h = find_exact(spec, key + i - 1);
     }
-    for (size_t i = 0; i < spec->nhosts; i++) /* a spec built by hand */
-        if (strcmp(spec->hosts[i].name, key) == 0)
-            return &spec->hosts[i];
-    return NULL;
+    return h;
 }
 
 const struct es_lab_answer *es_labspec_answer(const struct es_labspec *spec, const char *label,

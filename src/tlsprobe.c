@@ -1196,7 +1196,12 @@ static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
     tp->h2 = h2;
     tp->state = TP_DONE;
     if (h2 == es_tok_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
-        /* status ok never stands beside a fatal alert */
+        /* status ok never stands beside a fatal alert; a TLS alert after the
+         * handshake is a post-handshake verdict (TLS 1.3 certificate_required
+         * that came after the grace), not an HTTP/2 failure: the same row
+         * whether it arrived before or during the h2 check. */
+        tp->h2 = NULL;
+        tp->stage = es_tok_post_handshake;
         tp->status = es_tok_alert;
         tp->error = es_alert_name(tp->peer_alert);
         tp->alert = tp->peer_alert;

@@ -368,7 +368,10 @@ static const char answer_spec[] =
     "host shop.test eu=127.5.0.1,127.5.0.2 us=127.5.0.3,::1 ap=nxdomain\n"
     "host shop.test ecs:198.51.100.0/24=127.5.0.10 ecs:198.51.0.0/16=127.5.0.11\n"
     "host shop.test ecs:2001:db8::/32=127.5.0.12 ecs:10.0.0.0/8=servfail\n"
-    "host other.test eu=127.6.0.1\n";
+    "host other.test eu=127.6.0.1\n"
+    "host *.wild.test eu=127.7.0.1\n"
+    "host *.sub.wild.test eu=127.7.0.2\n"
+    "host exact.wild.test us=127.7.0.3\n";
 
 struct answer_case {
     const char *label, *name;
@@ -411,6 +414,14 @@ static const struct answer_case answer_cases[] = {
     {"eu", "shop.test", "2001:db9::", 48, true, ES_DNS_ANSWER, 2, "127.5.0.1", "eu", 0},
     /* an IPv4-mapped address is not IPv4 */
     {"ap", "shop.test", "::ffff:198.51.100.1", 128, true, ES_DNS_NXDOMAIN, 0, NULL, "ap", 0},
+    /* wildcards: the closest "*.SUFFIX" covers names that are not hosts themselves */
+    {"eu", "a.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.1", "eu", 0},
+    {"eu", "X.y.Wild.test.", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.1", "eu", 0},
+    {"eu", "a.sub.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.2", "eu", 0},
+    {"eu", "exact.wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0}, /* a host: no wildcard */
+    {"us", "exact.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.3", "us", 0},
+    {"eu", "wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0},
+    {"us", "a.wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0},
     /* unknown name with an ECS option */
     {"eu", "nope.test", "198.51.100.0", 24, false, 0, 0, NULL, NULL, 0},
 };
@@ -631,7 +642,8 @@ static const struct bad_case bad_cases[] = {
     {R "host a..test eu=1.1.1.1\n", 0,
      "t.lab:2: ", "bad host name 'a..test': it has an empty label"},
     {R "host . eu=1.1.1.1\n", 0, "t.lab:2: ", "bad host name '.': it is empty"},
-    {R "host *.a.test eu=1.1.1.1\n", 0, "t.lab:2: ", "bad host name '*.a.test'"},
+    {R "host a.*.test eu=1.1.1.1\n", 0,
+     "t.lab:2: ", "bad host name 'a.*.test'"}, /* '*' only as the first label */
     {R "host " LL "4.test eu=1.1.1.1\n", 0, "t.lab:2: ", "a label is longer than 63 bytes"},
     {R "host " LL "." LL "." LL "." LL "a eu=1.1.1.1\n", 0,
      "t.lab:2: ", "it is longer than 253 bytes"},
