@@ -19,8 +19,10 @@
  *     --h2-check ran, whatever its result).
  *   - status ok means the handshake completed and no fatal alert followed; a
  *     failed --h2-check keeps status ok and says what failed in the h2
- *     column, unless a fatal alert from the server ended it (then status
- *     alert, stage h2).
+ *     column, unless a fatal alert from the server ended it: that is a
+ *     post-handshake verdict like the one below (status alert, stage
+ *     post_handshake, h2 empty), whether it came before the h2 check or
+ *     during it.
  *   - TLS 1.3 servers judge the client's certificate after the client's
  *     Finished: when the server asked for one (CertificateRequest; we never
  *     send one), the probe reads on after the handshake until the server's
