@@ -1316,6 +1316,54 @@ START_TEST(test_client_cert_required_tls13)
 }
 END_TEST
 
+/* The verdict after the grace: the probe gave up waiting (the server was
+ * slow), started the h2 check, and the alert came during it: the same row
+ * as before the grace (post_handshake, h2 empty), never h2=eof beside ok. */
+START_TEST(test_client_cert_required_after_grace)
+{
+    struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, false, true);
+    struct es_edge e = edge_for(HOST, false);
+    struct srv_conf c = good_conf();
+    c.client_cert = true;
+    struct server s;
+    server_init(&s, SRV_TLS, &c);
+    s.h2 = H2_SETTINGS;
+    struct es_probe p = {.edge = &e, .variant = 0, .attempt = 1};
+    uint64_t now = es_now_ns();
+    enum es_tls_want w = es_tlsprobe_start(tp, set, &p, now);
+    /* ClientHello -> server flight -> the client's Finished (held back) */
+    to_server(&s, &(struct pump_opts){0});
+    server_step(&s);
+    uint8_t buf[1 << 15];
+    int n = BIO_read(s.out, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    w = es_tlsprobe_input(tp, buf, (size_t)n, now += 1000000);
+    ck_assert_int_eq(w, ES_TLS_WANT_IO);
+    ck_assert_uint_gt(es_tlsprobe_wait_until(tp), 0);
+    /* the grace ends before the server saw our Finished: the h2 check starts */
+    w = es_tlsprobe_step(tp, es_tlsprobe_wait_until(tp));
+    ck_assert_int_eq(w, ES_TLS_WANT_IO);
+    ck_assert_uint_eq(es_tlsprobe_wait_until(tp), 0);
+    /* now the server reads Finished + preface and answers with alert 116 */
+    to_server(&s, &(struct pump_opts){0});
+    server_step(&s);
+    n = BIO_read(s.out, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    w = es_tlsprobe_input(tp, buf, (size_t)n, now += 1000000);
+    ck_assert_int_eq(w, ES_TLS_DONE);
+    struct es_row r;
+    memset(&r, 0, sizeof r);
+    es_tlsprobe_fill_row(tp, &r);
+    assert_failed(&r, es_tok_alert, es_alert_name(116), 116, es_tok_peer, es_tok_post_handshake);
+    ck_assert_ptr_null(r.h2);
+    ck_assert_str_eq(r.tls_version, "1.3");
+    es_tlsprobe_end(tp);
+    server_free(&s);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
 /* The same server in TLS 1.2 fails the handshake itself, after its
  * Certificate: alert 40 at stage certificate; the negotiated fields are
  * there, as on every row that got past the ServerHello. */
@@ -2304,6 +2352,7 @@ int main(void)
     TCase *tp13 = tcase_create("post_handshake");
     tcase_add_checked_fixture(tp13, setup, teardown);
     tcase_add_test(tp13, test_client_cert_required_tls13);
+    tcase_add_test(tp13, test_client_cert_required_after_grace);
     tcase_add_test(tp13, test_client_cert_required_tls12);
     tcase_add_test(tp13, test_client_cert_optional);
     tcase_add_test(tp13, test_post_handshake_end);
