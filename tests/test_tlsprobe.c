@@ -1435,7 +1435,7 @@ END_TEST
 
 /* In the grace: an EOF or a reset without an alert leaves the row ok; the
  * probe's deadline ends the wait ok too. The grace is ES_TLS_POST_GRACE_RTTS
- * first round trips within its bounds (round trips of 1, 40 and 1000 ms). */
+ * first round trips within its bounds (round trips of 1, 100 and 1000 ms). */
 START_TEST(test_post_handshake_end)
 {
     struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
@@ -1446,7 +1446,7 @@ START_TEST(test_post_handshake_end)
     static const struct {
         uint64_t rtt_ms, grace_ms;
     } rtts[] = {{1, ES_TLS_POST_GRACE_MIN_MS},
-                {40, 40 * ES_TLS_POST_GRACE_RTTS},
+                {100, 100 * ES_TLS_POST_GRACE_RTTS},
                 {1000, ES_TLS_POST_GRACE_MAX_MS}};
     for (int how = 0; how < 3; how++) {
         struct es_tls_ctxset *set = mkset(&v, 1, false, false);
