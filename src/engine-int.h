@@ -258,6 +258,9 @@ void eng_buf_recycle(struct worker *w, unsigned bid);
 struct io_uring_sqe *eng_sqe_get(struct worker *w, unsigned need);
 /* The message for a ring set-up failure err (positive errno) on this machine. */
 void eng_explain_setup_error(int err, char *msg, size_t len);
+/* Submits what is queued and waits up to ns (0: not at all) for a completion.
+ * Returns what io_uring_enter returned (>= 0, or -ETIME, -EINTR, ...). */
+int eng_ring_wait(struct worker *w, uint64_t ns);
 
 /* ---- engine_probe.c --------------------------------------------------------- */
 

@@ -4,15 +4,18 @@
  * es_uring_explain name the cause and the fix: seccomp, the io_uring_disabled
  * sysctl, the locked-memory limit, an old kernel); a worker's ring set-up,
  * flag by flag on kernels that lack the newer flags; the provided-buffer
- * ring for receives; and getting an SQE when the SQ may be full.
+ * ring for receives; getting an SQE when the SQ may be full; and the worker's
+ * wait for completions.
  *
  * The test hook ES_TEST_URING_FAIL (engine.h) lives here. */
 #include "engine-int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "edgeshake/util.h"
@@ -222,4 +225,53 @@ struct io_uring_sqe *eng_sqe_get(struct worker *w, unsigned need)
     if (io_uring_sq_space_left(&w->ring) < need)
         return NULL;
     return io_uring_get_sqe(&w->ring);
+}
+
+/* ---- waiting for completions -------------------------------------------- */
+
+static bool valgrind_seen;
+
+static void look_for_valgrind(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (!valgrind_seen && fgets(line, sizeof line, f))
+        valgrind_seen = strstr(line, "vgpreload") != NULL;
+    fclose(f);
+}
+
+/* True when this process runs under valgrind (its preload library is
+ * mapped). Looked up once. */
+static bool under_valgrind(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, look_for_valgrind);
+    return valgrind_seen;
+}
+
+int eng_ring_wait(struct worker *w, uint64_t ns)
+{
+    if (ns == 0) /* nothing to wait for: submit and take in what is there, no timer */
+        return io_uring_submit_and_get_events(&w->ring);
+    if (!under_valgrind()) {
+        struct __kernel_timespec ts = {.tv_sec = (long long)(ns / 1000000000u),
+                                       .tv_nsec = (long long)(ns % 1000000000u)};
+        struct io_uring_cqe *cqe;
+        return io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+    }
+    /* Valgrind (3.19) runs io_uring_enter as a call that does not block, so
+     * it holds its one lock while the worker sleeps in the kernel: no other
+     * thread of the process runs meanwhile, and a producer adding edges or
+     * ending the input waits for a whole wait, again and again (a 12-probe
+     * run took minutes). Under valgrind the worker sleeps in nanosleep,
+     * which valgrind knows blocks, at most 1 ms at a time, and takes in
+     * completions without sleeping in the kernel. */
+    int r = io_uring_submit_and_get_events(&w->ring);
+    if (r < 0 || io_uring_cq_ready(&w->ring) > 0)
+        return r;
+    struct timespec nap = {.tv_sec = 0, .tv_nsec = (long)(ns < 1000000u ? ns : 1000000u)};
+    nanosleep(&nap, NULL);
+    return io_uring_get_events(&w->ring);
 }

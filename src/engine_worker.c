@@ -396,13 +396,7 @@ static void worker_loop(struct worker *w)
     take_inbox(w);
     fill(w);
     while (!worker_done(w)) {
-        uint64_t ns = wait_ns(w);
-        struct __kernel_timespec ts = {.tv_sec = (long long)(ns / 1000000000u),
-                                       .tv_nsec = (long long)(ns % 1000000000u)};
-        struct io_uring_cqe *cqe;
-        /* Nothing to wait for: submit and take in what is there, no timer. */
-        int r = ns == 0 ? io_uring_submit_and_get_events(&w->ring)
-                        : io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+        int r = eng_ring_wait(w, wait_ns(w));
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             es_die(ES_EXIT_RUNTIME, "io_uring_enter: %s", strerror(-r));
         clock_tick(w);
