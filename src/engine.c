@@ -23,18 +23,65 @@
 #include "edgeshake/util.h"
 
 atomic_int eng_stop_sig;
+atomic_bool eng_hard_stop;
 
-/* ---- the main thread -------------------------------------------------------- */
+/* ---- signals ---------------------------------------------------------------- */
 
+static atomic_int nsignals;
+static bool signals_kept;                  /* es_engine_signals_install: the caller's now */
+static struct sigaction old_int, old_term; /* the engine's own: restored by es_engine_wait */
+
+/* First signal: stop (the probes in flight get GRACE_NS). Second: stop at
+ * once, rows flushed. Third: the default action (the process dies). */
 static void on_signal(int sig)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&eng_stop_sig, &expected, sig)) {
-        /* The second signal: stop at once. */
+    int n = atomic_fetch_add(&nsignals, 1) + 1;
+    if (n == 1) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&eng_stop_sig, &expected, sig);
+    } else if (n == 2) {
+        atomic_store(&eng_hard_stop, true);
+    } else {
         signal(sig, SIG_DFL);
         raise(sig);
     }
 }
+
+static void signals_reset(void)
+{
+    atomic_store(&nsignals, 0);
+    atomic_store(&eng_stop_sig, 0);
+    atomic_store(&eng_hard_stop, false);
+}
+
+static void signals_install(struct sigaction *prev_int, struct sigaction *prev_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, prev_int);
+    sigaction(SIGTERM, &sa, prev_term);
+}
+
+void es_engine_signals_install(void)
+{
+    signals_reset();
+    signals_install(NULL, NULL);
+    signals_kept = true;
+}
+
+int es_engine_interrupted(void)
+{
+    return atomic_load(&eng_stop_sig);
+}
+
+bool es_engine_stop_now(void)
+{
+    return atomic_load(&eng_hard_stop);
+}
+
+/* ---- the main thread -------------------------------------------------------- */
 
 static uint64_t online_cores(void)
 {
@@ -299,7 +346,15 @@ static void summary(const struct totals *t, double secs, bool quiet)
     fputc('\n', stderr);
 }
 
-static struct sigaction old_int, old_term; /* restored by es_engine_wait */
+/* Puts back the handlers from before es_engine_start, unless the caller owns
+ * them (es_engine_signals_install). */
+static void signals_restore(void)
+{
+    if (signals_kept)
+        return;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+}
 
 static struct es_engine *engine_start(const struct es_engine_params *p,
                                       struct es_engine_result *res, const struct es_edge *edges,
@@ -347,14 +402,15 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         }
     }
 
+    for (unsigned i = 0; i < eng->nworkers; i++)
+        eng_worker_alloc(&eng->workers[i]);
     eng->fast_keys = es_tls_fast_key_decode(true); /* off again in es_engine_wait */
-    atomic_store(&eng_stop_sig, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    /* A signal before the start (es_engine_signals_install) is kept: the
+     * workers then start nothing. */
+    if (!signals_kept) {
+        signals_reset();
+        signals_install(&old_int, &old_term);
+    }
 
     eng->t0_ns = es_now_ns();
     double rate = (double)cfg->rate;
@@ -364,8 +420,7 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
     int err = start_workers(eng, &thread_err);
     if (err) {
         join_all(eng);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        signals_restore();
         if (eng->fast_keys)
             es_tls_fast_key_decode(false);
         if (thread_err)
@@ -396,8 +451,7 @@ struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_en
 /* True when the engine will start no more probes. */
 static bool feed_stopped(const struct es_engine *eng)
 {
-    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 ||
-           atomic_load_explicit(&eng->write_err, memory_order_relaxed) != 0 ||
+    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 || eng_failed(eng) ||
            (eng->stop_at_ns && es_now_ns() >= eng->stop_at_ns) ||
            atomic_load(&eng->nfinished) >= eng->nworkers;
 }
@@ -503,8 +557,7 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     char msg[512];
     es_engine_end_input(eng);
     join_all(eng);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    signals_restore();
     if (eng->fast_keys)
         es_tls_fast_key_decode(false);
     memset(res, 0, sizeof *res);
@@ -512,6 +565,8 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     res->threads = eng->nworkers;
     res->concurrency = eng->concurrency;
     res->planned = atomic_load(&eng->planned);
+    if (eng->planned_run > res->planned)
+        res->planned = eng->planned_run; /* es_engine_run stopped before adding it all */
 
     struct totals t = sum_stats(eng);
     res->rows = t.rows;
@@ -522,10 +577,19 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     summary(&t, res->elapsed_s, cfg->quiet);
 
     int write_err = atomic_load(&eng->write_err);
+    int fatal = atomic_load(&eng->fatal_err);
+    char fatal_msg[sizeof eng->fatal_msg];
+    snprintf(fatal_msg, sizeof fatal_msg, "%s", eng->fatal_msg);
     int sig = atomic_load(&eng_stop_sig);
     bool stop_after = eng->stop_at_ns != 0;
     engine_free(eng);
     enum es_engine_status st = ES_ENGINE_DONE;
+    if (fatal) {
+        snprintf(msg, sizeof msg, "the engine failed (%s); %llu probes did not run", fatal_msg,
+                 (unsigned long long)res->not_run);
+        fail_msg(res, msg);
+        return ES_ENGINE_FAILED;
+    }
     if (write_err) {
         snprintf(msg, sizeof msg,
                  "stopped: the output cannot be written (%s); %llu probes did not run",
@@ -574,6 +638,7 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
     struct es_engine *eng = engine_start(p, res, p->edges, p->nedges);
     if (!eng)
         return ES_ENGINE_FAILED;
+    eng->planned_run = planned;
     es_engine_add_edges(eng, p->edges, p->nedges);
     return es_engine_wait(eng, res);
 }

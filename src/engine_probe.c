@@ -192,20 +192,36 @@ static uint8_t tq_remove(struct worker *w, struct slot *s)
 
 /* ---- rows -------------------------------------------------------------- */
 
-void eng_rows_submit(struct worker *w)
+static void rows_handover(struct worker *w, bool wait)
 {
     struct es_engine_params const *p = &w->eng->p;
     w->last_submit_ns = w->now_ns;
+    w->sink_full = false;
     if (w->rows.rows == 0 || !p->writer)
         return;
     uint64_t n = w->rows.rows;
-    int r = es_writer_submit(p->writer, &w->rows);
+    int r =
+        wait ? es_writer_submit(p->writer, &w->rows) : es_writer_try_submit(p->writer, &w->rows);
+    if (r == -EAGAIN) {
+        w->sink_full = true; /* the rows wait here; probes in flight go on */
+        return;
+    }
     if (r < 0) {
         int expected = 0;
         atomic_compare_exchange_strong(&w->eng->write_err, &expected, -r);
         return;
     }
     stat_add(&w->st.rows, n);
+}
+
+void eng_rows_submit(struct worker *w)
+{
+    rows_handover(w, false);
+}
+
+void eng_rows_submit_last(struct worker *w)
+{
+    rows_handover(w, true);
 }
 
 static double ns_to_ms(uint64_t ns)
@@ -266,6 +282,14 @@ static void enter_closing(struct worker *w, struct slot *s)
     }
     cancel_ops(w, s, cancel);
     eng_settle(w, s);
+}
+
+void eng_probe_abandon(struct worker *w, struct slot *s)
+{
+    dl_remove(w, s);
+    s->abandoned = true;
+    s->peer_gone = true;
+    enter_closing(w, s);
 }
 
 static void finish_connect(struct worker *w, struct slot *s, const char *status, const char *error)
@@ -554,7 +578,7 @@ void eng_probe_start(struct worker *w, struct slot *s)
     s->state = SLOT_SOCKET;
     s->pending = s->want = s->cancelled = 0;
     s->ncancel = 0;
-    s->tls_started = s->row_done = s->restart = s->peer_gone = false;
+    s->tls_started = s->row_done = s->restart = s->peer_gone = s->abandoned = false;
     s->tls_work = 0;
     s->fd = -1;
     s->t0_ns = w->now_ns;

@@ -184,7 +184,7 @@ bool eng_bufring_setup(struct worker *w)
     long page = sysconf(_SC_PAGESIZE);
     void *mem = NULL;
     if (posix_memalign(&mem, page > 0 ? (size_t)page : 4096, bytes) != 0)
-        es_die(ES_EXIT_RUNTIME, "out of memory allocating the buffer ring");
+        return false; /* per-slot buffers, or ENOMEM from there */
     memset(mem, 0, bytes);
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof reg);
@@ -195,9 +195,14 @@ bool eng_bufring_setup(struct worker *w)
         free(mem);
         return false;
     }
+    w->bufs = calloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
+    if (!w->bufs) {
+        io_uring_unregister_buf_ring(&w->ring, BGID);
+        free(mem);
+        return false;
+    }
     w->br = mem;
     w->nbufs = n;
-    w->bufs = es_xcalloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
     io_uring_buf_ring_init(w->br);
     for (unsigned i = 0; i < n; i++)
         io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * RECV_SIZE, RECV_SIZE, (unsigned short)i,

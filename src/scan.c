@@ -59,13 +59,8 @@ struct scan {
     uint64_t dns_done;
 };
 
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
+/* SIGINT/SIGTERM are the engine's from the first line of es_scan_main. */
+#define interrupted (es_engine_interrupted() != 0)
 
 static void variant_warning(void *ctx, const char *msg)
 {
@@ -357,6 +352,7 @@ static uint64_t write_planned(struct scan *s, const struct es_edge *edges, size_
 int es_scan_main(const struct es_config *cfg)
 {
     char err[1024];
+    es_engine_signals_install(); /* first: a signal during set-up or DNS is exit 130 */
     struct scan s = {.cfg = cfg};
     s.pool = es_intern_new();
     if (!es_variants_build_ex(cfg, variant_warning, NULL, &s.variants, &s.nvariants, err,
@@ -380,11 +376,6 @@ int es_scan_main(const struct es_config *cfg)
     if (!s.writer)
         es_die(ES_EXIT_RUNTIME, "%s", err);
 
-    struct sigaction sa = {.sa_handler = on_interrupt};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
     resolve_all(&s);
     flush_rows(&s, true);
     size_t nedges;
@@ -399,9 +390,6 @@ int es_scan_main(const struct es_config *cfg)
         if (interrupted)
             status = ES_EXIT_INTERRUPTED;
     } else if (nedges) {
-        /* The engine installs its own SIGINT/SIGTERM handling. */
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
         struct es_engine_params p = {
             .cfg = cfg,
             .edges = edges,

@@ -1335,6 +1335,99 @@ START_TEST(test_run_progress)
 }
 END_TEST
 
+/* ---- stops and slow outputs --------------------------------------------------- */
+
+START_TEST(test_run_signal_before_start)
+{
+    /* A signal that came before the engine started (the scan installs the
+     * handlers first) is respected: nothing starts, every probe is not_run. */
+    es_engine_signals_install();
+    raise(SIGTERM);
+    ck_assert_int_eq(es_engine_interrupted(), SIGTERM);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "early.test", "127.21.0.2", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, &e, 1, v, nv, &c, &res), ES_ENGINE_INTERRUPTED);
+    ck_assert_uint_eq(res.planned, 2);
+    ck_assert_uint_eq(res.rows, 0);
+    ck_assert_uint_eq(res.not_run, 2);
+    ck_assert_uint_eq(c.n, 0);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+static ssize_t slow_write(int fd, const void *buf, size_t n, void *ctx)
+{
+    (void)ctx;
+    usleep(500000); /* a reader far slower than the scan, e.g. `-o - | slow` */
+    return write(fd, buf, n);
+}
+
+static const char sink_spec[] = "# test_engine: 127.21.8.0/24\n"
+                                "edge 127.21.8.1:8443 cert=sink.test tls=1.2,1.3\n"
+                                "edge 127.21.8.2:8443 cert=sink.test tls=1.2,1.3\n";
+
+START_TEST(test_run_slow_sink)
+{
+    /* The writer takes a batch every 500 ms and queues one more: a worker
+     * that waited for it would hold its probes past their 300 ms deadline.
+     * Instead it keeps the rows, starts nothing, and lets the probes in
+     * flight finish on the network's time: 0 timeouts, every row ok. */
+    if (under_valgrind())
+        return; /* the point is timing under a healthy CPU */
+    struct tl_lab lab;
+    tl_lab_start(&lab, sink_spec);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 20;
+    cfg.timeout_ms = 300;
+    cfg.repeat = 30;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[2];
+    edge_set(&edges[0], "sink.test", "127.21.8.1", 8443);
+    edge_set(&edges[1], "sink.test", "127.21.8.2", 8443);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char err[256];
+    struct es_writer *wr = es_writer_fdopen(null, "slow", ES_FORMAT_CSV, err, sizeof err);
+    ck_assert_msg(wr != NULL, "%s", err);
+    es_writer_set_queue_cap(wr, 1);
+    es_writer_set_write_fn(wr, slow_write, NULL);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = &cfg;
+    p.edges = edges;
+    p.nedges = 2;
+    p.variants = v;
+    p.nvariants = nv;
+    p.writer = wr;
+    p.format = ES_FORMAT_CSV;
+    p.on_row = collect_row;
+    p.on_row_arg = &c;
+    struct es_engine_result res;
+    ck_assert_int_eq(es_engine_run(&p, &res), ES_ENGINE_DONE);
+    uint64_t rows = 0;
+    ck_assert_int_eq(es_writer_close(wr, &rows, err, sizeof err), 0);
+    close(null);
+    tl_lab_stop(&lab);
+    ck_assert_uint_eq(res.rows, 120);
+    ck_assert_uint_eq(rows, 120);
+    ck_assert_uint_eq(count_rows(&c, "timeout", NULL), 0);
+    ck_assert_uint_eq(count_rows(&c, "ok", NULL), 120);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
 /* ---- the feed API (es_engine_start / add_edges / end_input / wait) ---------- */
 
 static struct es_engine *start_feed(const struct es_config *cfg, const struct es_variant *v,
@@ -1721,6 +1814,8 @@ int main(void)
     tcase_add_test(tr, test_run_sigint);
     tcase_add_test(tr, test_run_progress);
     tcase_add_test(tr, test_run_stop_after);
+    tcase_add_test(tr, test_run_signal_before_start);
+    tcase_add_test(tr, test_run_slow_sink);
     tcase_add_test(tr, test_feed_stream);
     tcase_add_test(tr, test_feed_bounded);
     tcase_add_test(tr, test_feed_interrupted);

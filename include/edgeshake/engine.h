@@ -50,10 +50,18 @@
  *    end the engine checks rows == planned and says so on stderr.
  *  - Operations. A status line on stderr once a second (cfg->progress, or
  *    stderr is a TTY, and not cfg->quiet). SIGINT/SIGTERM while running:
- *    start nothing new, let the probes in flight finish or time out, flush,
- *    and return ES_ENGINE_INTERRUPTED; the probes that never started have
- *    no rows and the summary says how many. A second signal kills the process
- *    at once. RLIMIT_NOFILE is raised to its hard limit; when that is still
+ *    start nothing new, give the probes in flight at most 1 s more whatever
+ *    --timeout is (then they are closed without a row), flush, and return
+ *    ES_ENGINE_INTERRUPTED; the probes without a row count in not_run and
+ *    the summary says how many. A second signal: the same at once
+ *    (es_engine_signals_install).
+ *  - Slow output. Workers hand rows over without waiting
+ *    (es_writer_try_submit): when the writer's queue is full, a worker keeps
+ *    its rows, starts no probe, and goes on running the probes in flight, so
+ *    their times and deadlines are the network's, never the disk's or the
+ *    pipe reader's. Workers never exit the process: ring and loop failures
+ *    reach the main thread (ES_ENGINE_FAILED, after the rows are handed
+ *    over). RLIMIT_NOFILE is raised to its hard limit; when that is still
  *    short of -c, -c is lowered with a warning.
  *
  *  - The loop. Each iteration waits once, takes in every completion the
@@ -175,6 +183,21 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
  * and handles a write error found there. *res is always filled. Exit status for the caller:
  * es_engine_exit_code(). */
 enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res);
+
+/* SIGINT/SIGTERM for the whole command, from its first line (scan calls it
+ * before reading anything): the engine then keeps these handlers, and a
+ * signal that came before es_engine_start is respected (nothing starts).
+ * First signal: stop starting probes; those in flight get at most 1 s more,
+ * then are closed without a row (not_run). Second: stop at once (probes in
+ * flight closed, rows handed over, the caller closes its writer and exits
+ * 130). Third: the default action. Without this call, the engine installs
+ * the same handlers from start to wait and restores the old ones. */
+void es_engine_signals_install(void);
+/* The first signal received since es_engine_signals_install (or the
+ * engine's start), 0 = none: the caller's loops (DNS) stop on it. */
+int es_engine_interrupted(void);
+/* True after the second signal: stop at once. */
+bool es_engine_stop_now(void);
 
 /* DONE -> 0, INTERRUPTED -> 130, FAILED -> 1 (DESIGN §3.1). */
 int es_engine_exit_code(enum es_engine_status st);
