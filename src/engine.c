@@ -264,7 +264,7 @@ static void engine_free(struct es_engine *eng)
 
 static void test_flags(struct es_engine *eng)
 {
-    const char *v = getenv("ES_TEST_ENGINE");
+    const char *v = es_test_env("ES_TEST_ENGINE");
     if (!v)
         return;
     eng->test_nodefer = strstr(v, "nodefer") != NULL;

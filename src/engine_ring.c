@@ -6,7 +6,7 @@
  * flag by flag on kernels that lack the newer flags; the provided-buffer
  * ring for receives; and getting an SQE when the SQ may be full.
  *
- * The test hook ES_TEST_URING_FAIL (engine.h) lives here. */
+ * The test hook ES_TEST_URING_FAIL (engine.h; only in -Dtest_hooks=true builds) lives here. */
 #include "engine-int.h"
 
 #include <errno.h>
@@ -23,7 +23,7 @@
  * and optionally that kernel.io_uring_disabled reads DISABLED. */
 static int test_uring_fail(int *disabled)
 {
-    const char *v = getenv("ES_TEST_URING_FAIL");
+    const char *v = es_test_env("ES_TEST_URING_FAIL");
     if (!v || !*v)
         return 0;
     static const struct {

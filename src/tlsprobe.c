@@ -84,7 +84,7 @@ static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nid
 
 bool es_tls_fast_key_decode(bool on)
 {
-    const char *t = getenv("ES_TEST_TLS");
+    const char *t = es_test_env("ES_TEST_TLS");
     if (on && ((t && strstr(t, "provider_decode")) || OpenSSL_version_num() >= 0x30100000L))
         return false;
     if (on == g_legacy_on)

@@ -205,8 +205,9 @@ int es_engine_exit_code(enum es_engine_status st);
 /* Checks that this process can set up an io_uring ring. Returns 0, or -errno
  * with one line in msg naming the cause and the fix (see es_uring_explain).
  * Cheap; the scan command calls it before resolving anything. The test hook
- * ES_TEST_URING_FAIL=EPERM|ENOSYS|ENOMEM|EINVAL in the environment makes every
- * ring set-up fail that way. */
+ * ES_TEST_URING_FAIL=EPERM|ENOSYS|ENOMEM|EINVAL[:DISABLED] in the environment
+ * makes every ring set-up fail that way, in builds with test hooks only
+ * (es_test_env, util.h). */
 int es_engine_check_uring(char *msg, size_t len);
 
 /* The message for an io_uring set-up failure err (positive errno), given the
