@@ -224,9 +224,12 @@ void eng_rows_submit_last(struct worker *w)
     rows_handover(w, true);
 }
 
-static double ns_to_ms(uint64_t ns)
+/* Whole microseconds as ms: the columns have 3 decimals, and with every
+ * time cut down to a whole microsecond (never rounded up) the sum of
+ * connect_ms and handshake_ms stays <= total_ms in the file too. */
+static double us_to_ms(uint64_t us)
 {
-    return (double)ns / 1e6;
+    return (double)us / 1e3;
 }
 
 /* Writes the one row of the probe in slot s. Connect-stage outcomes pass
@@ -239,10 +242,13 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
     struct es_row row;
     es_row_plan(&row, eng->vantage, slot_edge(s), v, s->probe.attempt, ip);
     row.time_ms = w->wall0_ms + (s->t0_ns - w->mono0_ns) / 1000000u;
-    row.connect_ms = s->connect_ns ? ns_to_ms(s->connect_ns - s->t0_ns) : -1;
-    row.total_ms = ns_to_ms(w->now_ns - s->t0_ns);
+    /* One clock: the loop's (w->now_ns), which the TLS probe got too. */
+    row.connect_ms = s->connect_ns ? us_to_ms((s->connect_ns - s->t0_ns) / 1000) : -1;
+    row.total_ms = us_to_ms((w->now_ns - s->t0_ns) / 1000);
     if (s->tls_started) {
         es_tlsprobe_fill_row(s->tp, &row);
+        if (row.handshake_ms >= 0)
+            row.handshake_ms = us_to_ms((uint64_t)(row.handshake_ms * 1e3));
     } else {
         row.status = status;
         row.error = error;
@@ -406,9 +412,9 @@ static enum es_tls_want tls_run(struct worker *w, struct slot *s)
     if (work & TW_INPUT)
         r = es_tlsprobe_step(s->tp, w->now_ns);
     if (r == ES_TLS_WANT_IO && (work & TW_RESET))
-        r = es_tlsprobe_reset(s->tp);
+        r = es_tlsprobe_reset(s->tp, w->now_ns);
     else if (r == ES_TLS_WANT_IO && (work & TW_EOF))
-        r = es_tlsprobe_eof(s->tp);
+        r = es_tlsprobe_eof(s->tp, w->now_ns);
     return r;
 }
 
@@ -438,6 +444,17 @@ void eng_on_connect(struct worker *w, struct slot *s, int res)
         return;
     }
     int err = -res;
+    if (err == ECONNRESET || err == ECONNABORTED) {
+        /* A refusal is ECONNREFUSED: a reset means the server completed the
+         * TCP handshake (accepted) and reset before our connect was reaped.
+         * The same outcome as a reset a moment later, when the ClientHello is
+         * out: tls_error/connection_reset at stage client_hello. */
+        s->connect_ns = w->now_ns;
+        s->state = SLOT_TLS;
+        s->peer_gone = true;
+        finish_connect(w, s, es_tok_tls_error, es_tok_connection_reset);
+        return;
+    }
     if (err == ECANCELED || err == ETIME || err == ETIMEDOUT)
         finish_connect(w, s, es_tok_timeout, es_tok_connect_timeout); /* the linked timeout fired */
     else if (local_trouble(err))
@@ -535,7 +552,7 @@ void eng_on_deadline(struct worker *w, struct slot *s)
         }
         /* The probe is over at its deadline whatever the TLS probe says. */
         s->peer_gone = true;
-        es_tlsprobe_timeout(s->tp);
+        es_tlsprobe_timeout(s->tp, w->now_ns);
         finish_tls(w, s);
         break;
     case SLOT_CLOSING:

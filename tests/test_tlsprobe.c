@@ -388,11 +388,11 @@ static void run_probe(struct es_tls_ctxset *set, uint32_t variant, const struct 
             steps++;
             w = es_tlsprobe_step(tp, now += 1000000);
         } else if (a == ACT_EOF) {
-            w = es_tlsprobe_eof(tp);
+            w = es_tlsprobe_eof(tp, es_now_ns());
         } else if (a == ACT_RESET) {
-            w = es_tlsprobe_reset(tp);
+            w = es_tlsprobe_reset(tp, es_now_ns());
         } else if (moved == 0) {
-            w = es_tlsprobe_timeout(tp); /* nobody has anything to say */
+            w = es_tlsprobe_timeout(tp, es_now_ns()); /* nobody has anything to say */
         }
     }
     ck_assert_int_eq(w, ES_TLS_DONE);
@@ -833,8 +833,8 @@ START_TEST(test_timeout)
     assert_no_tls_params(&r);
     ck_assert(r.handshake_ms >= 0);
     /* Calls after the end change nothing. */
-    ck_assert_int_eq(es_tlsprobe_eof(tp), ES_TLS_DONE);
-    ck_assert_int_eq(es_tlsprobe_reset(tp), ES_TLS_DONE);
+    ck_assert_int_eq(es_tlsprobe_eof(tp, es_now_ns()), ES_TLS_DONE);
+    ck_assert_int_eq(es_tlsprobe_reset(tp, es_now_ns()), ES_TLS_DONE);
     ck_assert_int_eq(es_tlsprobe_input(tp, (const uint8_t *)"x", 1, t0), ES_TLS_DONE);
     struct es_row again;
     memset(&again, 0, sizeof again);

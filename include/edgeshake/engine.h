@@ -36,7 +36,9 @@
  *  - Failures are data (tokens of token.h, stage `connect` before TLS):
  *    refused -> connect_error/connection_refused, ENETUNREACH ->
  *    connect_error/network_unreachable, EHOSTUNREACH -> host_unreachable,
- *    reset during connect -> connection_reset, anything else at connect
+ *    a reset as the connect completes (the server accepted, then reset at
+ *    once) -> tls_error/connection_reset at stage client_hello, the same as
+ *    a reset after the ClientHello went out, anything else at connect
  *    (EACCES from a firewall, say) -> connect_failed; during TLS, resets and
  *    EOF go to the TLS probe (tlsprobe.h), which names them. Local resource trouble is never a
  *    failed probe: EMFILE/ENFILE/ENOBUFS/ENOMEM at socket, EADDRNOTAVAIL/

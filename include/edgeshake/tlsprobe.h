@@ -148,10 +148,12 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
  * part: certificate parsing, key exchange, signatures). */
 enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, size_t len);
 enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns);
-/* The peer closed (EOF), reset the connection, or the deadline passed. */
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp);
+/* The peer closed (EOF), reset the connection, or the deadline passed, at
+ * now_ns: the caller's clock, the one its row's total_ms comes from, so that
+ * connect_ms + handshake_ms <= total_ms on every row. */
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns);
 /* Fills sni, status, error, alert*, stage, tls_version, cipher, group, alpn,
  * verify, cert_*, ocsp_stapled, h2 and handshake_ms (from es_tlsprobe_start
  * to the end of the handshake, ok or failed). Strings point into tp or are
