@@ -407,26 +407,43 @@ END_TEST
 /* ---- io_uring failure messages ---------------------------------------------- */
 
 static const struct {
-    int err, disabled;
+    int err, disabled, major, minor, seccomp;
     const char *want[3];
 } explain_cases[] = {
-    {EPERM, 2, {"kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0", NULL}},
-    {EPERM, 1, {"kernel.io_uring_disabled=1", "kernel.io_uring_group", NULL}},
-    {EPERM, 0, {"seccomp", "io_uring_setup, io_uring_enter and io_uring_register", NULL}},
-    {EPERM, -1, {"seccomp", "Operation not permitted", NULL}},
-    {ENOSYS, 0, {"no io_uring", "Linux 5.19", "seccomp"}},
-    {ENOMEM, 0, {"ulimit -l", "lower -c", NULL}},
-    {EINVAL, 0, {"Invalid argument", "Linux 5.19", NULL}},
+    {EPERM, 2, 6, 1, 0, {"kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0", NULL}},
+    {EPERM, 1, 6, 1, 0, {"kernel.io_uring_disabled=1", "kernel.io_uring_group", NULL}},
+    {EPERM, 0, 6, 1, 2, {"seccomp", "io_uring_setup, io_uring_enter and io_uring_register", NULL}},
+    {EPERM, -1, 0, 0, -1, {"seccomp", "Operation not permitted", NULL}},
+    {ENOSYS, 0, 4, 19, 0, {"no io_uring", "Linux 5.19", "seccomp"}},
+    /* ENOSYS from a kernel that has io_uring, under a seccomp filter: Podman. */
+    {ENOSYS, 0, 6, 18, 2, {"seccomp filter", "Podman", "Linux 6.18 has it"}},
+    {ENOSYS, 0, 5, 19, 2, {"seccomp filter", "podman run --security-opt seccomp=", NULL}},
+    /* No filter, or a kernel older than 5.19: the kernel may lack it. */
+    {ENOSYS, 0, 6, 18, 0, {"no io_uring", "Linux 5.19", NULL}},
+    {ENOSYS, 0, 5, 15, 2, {"no io_uring", "Linux 5.19", NULL}},
+    {ENOMEM, 0, 6, 1, 0, {"ulimit -l", "lower -c", NULL}},
+    {EINVAL, 0, 6, 1, 0, {"Invalid argument", "Linux 5.19", NULL}},
 };
 
 START_TEST(test_uring_explain)
 {
     char msg[512];
-    es_uring_explain(explain_cases[_i].err, explain_cases[_i].disabled, msg, sizeof msg);
+    struct es_uring_host h = {
+        .disabled = explain_cases[_i].disabled,
+        .kernel_major = explain_cases[_i].major,
+        .kernel_minor = explain_cases[_i].minor,
+        .seccomp = explain_cases[_i].seccomp,
+    };
+    es_uring_explain(explain_cases[_i].err, &h, msg, sizeof msg);
     for (int k = 0; k < 3 && explain_cases[_i].want[k]; k++)
         ck_assert_msg(strstr(msg, explain_cases[_i].want[k]), "case %d lacks '%s': %s", _i,
                       explain_cases[_i].want[k], msg);
     ck_assert_ptr_null(strchr(msg, '\n'));
+    /* The Podman message only where the kernel has io_uring under a filter. */
+    bool podman = strstr(msg, "Podman") != NULL;
+    ck_assert_int_eq(podman,
+                     explain_cases[_i].err == ENOSYS && h.seccomp == 2 &&
+                         (h.kernel_major > 5 || (h.kernel_major == 5 && h.kernel_minor >= 19)));
 }
 END_TEST
 

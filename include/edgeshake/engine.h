@@ -212,9 +212,22 @@ int es_engine_exit_code(enum es_engine_status st);
  * (es_test_env, util.h). */
 int es_engine_check_uring(char *msg, size_t len);
 
-/* The message for an io_uring set-up failure err (positive errno), given the
- * value of /proc/sys/kernel/io_uring_disabled (-1 = unreadable). */
-void es_uring_explain(int err, int disabled, char *msg, size_t len);
+/* What the message for an io_uring set-up failure depends on. */
+struct es_uring_host {
+    int disabled;     /* /proc/sys/kernel/io_uring_disabled; -1 = unreadable */
+    int kernel_major; /* uname release, e.g. 6.1; 0 = unknown */
+    int kernel_minor;
+    int seccomp; /* "Seccomp:" of /proc/self/status: 0 none, 1 strict,
+                    2 filter; -1 = unknown */
+};
+
+/* The message for an io_uring set-up failure err (positive errno) on host h.
+ * ENOSYS on a kernel >= 5.19 (which has io_uring) under a seccomp filter
+ * names the seccomp profile (Podman's default profile answers ENOSYS), not a
+ * kernel without io_uring. */
+void es_uring_explain(int err, const struct es_uring_host *h, char *msg, size_t len);
+/* Reads h from this machine (uname, /proc). */
+void es_uring_host_read(struct es_uring_host *h);
 
 /* ---- user_data: {op:8 | generation:24 | slot:32} --------------------------
  * Exposed for the tests. A slot's generation changes with every probe it
