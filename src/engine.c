@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,43 +131,67 @@ static struct totals sum_stats(const struct es_engine *eng)
     return t;
 }
 
+#define STATUS_TTY_NS   1000000000ull  /* on a terminal: every second */
+#define STATUS_PLAIN_NS 10000000000ull /* elsewhere (--progress): every 10 s */
+#define RATE_ALPHA      0.3            /* EWMA weight of the newest 1 s sample */
+
+/* The terminal's width, 80 when unknown. */
+static unsigned term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
 static void print_status(const struct es_engine *eng, const struct totals *t, double rate)
 {
-    uint64_t planned = atomic_load(&eng->planned);
-    char eta[32] = "-";
-    if (rate > 0 && t->done < planned && atomic_load(&eng->input_ended)) {
-        uint64_t s = (uint64_t)((double)(planned - t->done) / rate);
-        snprintf(eta, sizeof eta, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600),
-                 (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
-    }
-    fprintf(stderr,
-            "%s%s: %llu/%llu probes (%llu ok, %llu failed), %.0f handshakes/s, %llu in flight, "
-            "ETA %s%s",
-            eng->tty ? "\r" : "", es_progname, (unsigned long long)t->done,
-            (unsigned long long)planned, (unsigned long long)t->ok, (unsigned long long)t->failed,
-            rate, (unsigned long long)t->inflight, eta, eng->tty ? "\033[K" : "\n");
+    struct es_status s = {
+        .done = t->done,
+        .planned = atomic_load(&eng->planned),
+        .ok = t->ok,
+        .failed = t->failed,
+        .inflight = t->inflight,
+        .rate = rate,
+        .planned_final = atomic_load(&eng->input_ended) || eng->planned_run > 0,
+    };
+    if (eng->planned_run > s.planned)
+        s.planned = eng->planned_run;
+    char line[512];
+    es_status_line(line, sizeof line, &s, eng->tty ? term_width() : 0);
+    if (eng->tty)
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }
 
-/* The monitor thread: waits for the workers, printing the status line once a
- * second. */
+/* The monitor thread: waits for the workers; samples their counters once a
+ * second (rate: an EWMA of the samples) and prints the status line. */
 static void *monitor_main(void *arg)
 {
     struct es_engine *eng = arg;
-    uint64_t last_ns = es_now_ns(), last_done = 0;
-    bool printed = false;
+    uint64_t every = eng->tty ? STATUS_TTY_NS : STATUS_PLAIN_NS;
+    uint64_t last_sample = es_now_ns(), last_print = last_sample, last_done = 0;
+    double rate = 0;
+    bool have_rate = false, printed = false;
     while (atomic_load(&eng->nfinished) < eng->nworkers) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
         uint64_t now = es_now_ns();
-        if (!eng->progress || now - last_ns < 1000000000u)
+        if (now - last_sample < 1000000000u)
             continue;
         struct totals t = sum_stats(eng);
-        double rate = (double)(t.done - last_done) * 1e9 / (double)(now - last_ns);
+        double inst = (double)(t.done - last_done) * 1e9 / (double)(now - last_sample);
+        rate = have_rate ? RATE_ALPHA * inst + (1 - RATE_ALPHA) * rate : inst;
+        have_rate = true;
+        last_sample = now;
+        last_done = t.done;
+        if (!eng->progress || now - last_print < every - 25000000u)
+            continue;
         print_status(eng, &t, rate);
         printed = true;
-        last_ns = now;
-        last_done = t.done;
+        last_print = now;
     }
     if (printed && eng->tty)
         fputc('\n', stderr);

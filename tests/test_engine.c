@@ -12,6 +12,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1334,8 +1335,9 @@ END_TEST
 
 START_TEST(test_run_progress)
 {
-    /* --progress: a status line once a second while 4 probes hang for 1.5 s,
-     * then the summary. Not a TTY here, so each status line ends in '\n'. */
+    /* --progress, not a TTY: plain status lines every 10 s, so none while 4
+     * probes hang for 1.5 s; then the summary (test_status_plain has the
+     * 10 s line). */
     int bh = listen_on("127.21.0.13", 8443, 64);
     struct run_args a;
     memset(&a, 0, sizeof a);
@@ -1352,12 +1354,8 @@ START_TEST(test_run_progress)
     char *text = capture_stderr(run_captured, &a);
     close(bh);
     ck_assert_int_eq(a.st, ES_ENGINE_DONE);
-    if (under_valgrind()) /* the main thread runs late there, see struct resetter */
-        ck_assert_msg(strstr(text, "/4 probes ("), "%s", text);
-    else
-        ck_assert_msg(strstr(text, "edgeshake: 0/4 probes (0 ok, 0 failed), 0 handshakes/s, 4 in "
-                                   "flight, ETA -\n"),
-                      "%s", text);
+    ck_assert_msg(!strstr(text, "/4 probes ("), "%s", text);
+    ck_assert_ptr_null(strchr(text, '\r'));
     ck_assert_msg(strstr(text, "edgeshake: 4 probes in "), "%s", text);
     ck_assert_msg(strstr(text, "): 0 ok, 4 failed\n"), "%s", text);
     ck_assert_msg(strstr(text, "edgeshake: 4 rows written, 4 planned\n"), "%s", text);
@@ -1552,6 +1550,132 @@ START_TEST(test_run_slow_sink)
     ck_assert_uint_eq(count_rows(&c, "ok", NULL), 120);
     collect_free(&c);
     es_variants_free(v, nv);
+}
+END_TEST
+
+/* ---- the status line ------------------------------------------------------------ */
+
+START_TEST(test_status_line)
+{
+    struct es_status s = {.done = 1234567,
+                          .planned = 10000000,
+                          .ok = 1200000,
+                          .failed = 34567,
+                          .inflight = 10000,
+                          .rate = 23456.7,
+                          .planned_final = true};
+    char line[512];
+    /* No limit: everything. */
+    size_t n = es_status_line(line, sizeof line, &s, 0);
+    ck_assert_uint_eq(n, strlen(line));
+    ck_assert_msg(strstr(line, "1234567/10000000 probes (1200000 ok, 34567 failed)") &&
+                      strstr(line, "23457/s") && strstr(line, "10000 in flight") &&
+                      strstr(line, "ETA 0:06:14"),
+                  "%s", line);
+    /* Every width from 120 down to 10 fits in width - 1 columns. */
+    for (unsigned w = 120; w >= 10; w--) {
+        n = es_status_line(line, sizeof line, &s, w);
+        ck_assert_msg(n <= w - 1 && strlen(line) == n, "width %u: %zu: %s", w, n, line);
+        ck_assert_ptr_null(strchr(line, '\033'));
+        if (w >= 50)
+            ck_assert_msg(strstr(line, "ETA"), "width %u: %s", w, line);
+    }
+    /* Input still coming: no ETA, and planned may grow. */
+    s.planned_final = false;
+    es_status_line(line, sizeof line, &s, 0);
+    ck_assert_msg(strstr(line, "10000000+ probes") && strstr(line, "ETA -"), "%s", line);
+    s.planned_final = true;
+    s.rate = 0.4;
+    es_status_line(line, sizeof line, &s, 0);
+    ck_assert_msg(strstr(line, "0.4/s"), "%s", line);
+}
+END_TEST
+
+/* The scan on a pseudo-terminal of 80 columns: every status line, as the
+ * terminal shows it (after \r, without \033[K), fits in 79 columns, and once
+ * an ETA is shown it does not fall back to "-" while probes remain. */
+START_TEST(test_status_pty)
+{
+    if (under_valgrind())
+        return; /* the child is the real binary: nothing to check under memcheck */
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* 6000 refused probes at --rate 2000: about 3 s of status lines with
+         * numbers as long as a real scan's. */
+        execl(tl_bin(), "edgeshake", "scan", "--tls", "1.3", "-t", "2", "-c", "100", "--rate",
+              "2000", "--repeat", "1000", "--per-ip", "0", "-o", "/dev/null",
+              "a.test:8443@127.21.11.1", "b.test:8443@127.21.11.2", "c.test:8443@127.21.11.3",
+              "d.test:8443@127.21.11.4", "e.test:8443@127.21.11.5", "f.test:8443@127.21.11.6",
+              (char *)NULL);
+        _exit(127);
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap)
+            out = realloc(out, cap *= 2);
+        ssize_t r = read(master, out + len, 4096);
+        if (r <= 0)
+            break; /* EIO once the child is gone */
+        len += (size_t)r;
+    }
+    out[len] = '\0';
+    int status;
+    waitpid(pid, &status, 0);
+    close(master);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit %d: %s", status, out);
+    int lines = 0;
+    bool eta_seen = false;
+    char *save = NULL;
+    for (char *piece = strtok_r(out, "\r\n", &save); piece; piece = strtok_r(NULL, "\r\n", &save)) {
+        char *esc = strstr(piece, "\033[K");
+        if (esc)
+            *esc = '\0';
+        if (!strstr(piece, ", ETA "))
+            continue; /* not a status line: the summary */
+        lines++;
+        ck_assert_msg(strlen(piece) <= 79, "%zu columns: '%s'", strlen(piece), piece);
+        if (strstr(piece, "ETA -"))
+            ck_assert_msg(!eta_seen, "the ETA went back to '-': %s", piece);
+        else if (strstr(piece, "ETA "))
+            eta_seen = true;
+    }
+    ck_assert_int_ge(lines, 2);
+    free(out);
+}
+END_TEST
+
+/* --progress with stderr not a terminal: plain lines (no \r, no escape
+ * codes), the first after 10 s. */
+START_TEST(test_status_plain)
+{
+    if (under_valgrind())
+        return;
+    const char *argv[] = {"scan",
+                          "--tls",
+                          "1.3",
+                          "--progress",
+                          "--rate",
+                          "100",
+                          "--repeat",
+                          "530",
+                          "-o",
+                          "/dev/null",
+                          "p.test:8443@127.21.11.9",
+                          "q.test:8443@127.21.11.10",
+                          NULL};
+    char *out = NULL, *err = NULL;
+    int rc = tl_run(argv, NULL, &out, &err, 60000);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_ptr_null(strchr(err, '\r'));
+    ck_assert_ptr_null(strchr(err, '\033'));
+    ck_assert_msg(strstr(err, "/1060 probes ("), "%s", err);
+    ck_assert_msg(strstr(err, ", ETA "), "no status line: %s", err);
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -1944,6 +2068,9 @@ int main(void)
     tcase_add_test(tr, test_run_reset_eof_rows);
     tcase_add_test(tr, test_run_signal_before_start);
     tcase_add_test(tr, test_run_slow_sink);
+    tcase_add_test(tr, test_status_line);
+    tcase_add_test(tr, test_status_pty);
+    tcase_add_test(tr, test_status_plain);
     tcase_add_test(tr, test_feed_stream);
     tcase_add_test(tr, test_feed_bounded);
     tcase_add_test(tr, test_feed_interrupted);

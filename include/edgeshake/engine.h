@@ -50,8 +50,11 @@
  *  - Rows. Each row is formatted (es_row_format) into the worker's buffer,
  *    which goes to the writer every ES_WRITER_BATCH_BYTES or 100 ms. At the
  *    end the engine checks rows == planned and says so on stderr.
- *  - Operations. A status line on stderr once a second (cfg->progress, or
- *    stderr is a TTY, and not cfg->quiet). SIGINT/SIGTERM while running:
+ *  - Operations. A status line on stderr (cfg->progress, or stderr is a
+ *    TTY, and not cfg->quiet): on a terminal once a second, rewritten in
+ *    place and cut to the terminal's width; otherwise a plain line every
+ *    10 s. The rate is smoothed (EWMA over 1 s samples, a few seconds'
+ *    memory), and so is the ETA, shown once the input has ended. SIGINT/SIGTERM while running:
  *    start nothing new, give the probes in flight at most 1 s more whatever
  *    --timeout is (then they are closed without a row), flush, and return
  *    ES_ENGINE_INTERRUPTED; the probes without a row count in not_run and
@@ -200,6 +203,17 @@ void es_engine_signals_install(void);
 int es_engine_interrupted(void);
 /* True after the second signal: stop at once. */
 bool es_engine_stop_now(void);
+
+/* ---- the status line (engine_status.c), exposed for the tests ---- */
+struct es_status {
+    uint64_t done, planned, ok, failed, inflight;
+    double rate;        /* probes/s, smoothed */
+    bool planned_final; /* the input has ended: planned will not grow (ETA shown) */
+};
+/* Writes the status line for s into buf (len bytes, NUL-terminated) in at
+ * most width - 1 columns (0 = no limit), dropping details until it fits;
+ * no escape codes. Returns its length. */
+size_t es_status_line(char *buf, size_t len, const struct es_status *s, unsigned width);
 
 /* DONE -> 0, INTERRUPTED -> 130, FAILED -> 1 (DESIGN §3.1). */
 int es_engine_exit_code(enum es_engine_status st);
