@@ -29,6 +29,7 @@ atomic_bool eng_hard_stop;
 /* ---- signals ---------------------------------------------------------------- */
 
 static atomic_int nsignals;
+static volatile sig_atomic_t stop_flag; /* the first signal, for es_engine_stop_flag */
 static bool signals_kept;                  /* es_engine_signals_install: the caller's now */
 static struct sigaction old_int, old_term; /* the engine's own: restored by es_engine_wait */
 
@@ -38,6 +39,7 @@ static void on_signal(int sig)
 {
     int n = atomic_fetch_add(&nsignals, 1) + 1;
     if (n == 1) {
+        stop_flag = 1;
         int expected = 0;
         atomic_compare_exchange_strong(&eng_stop_sig, &expected, sig);
     } else if (n == 2) {
@@ -51,6 +53,7 @@ static void on_signal(int sig)
 static void signals_reset(void)
 {
     atomic_store(&nsignals, 0);
+    stop_flag = 0;
     atomic_store(&eng_stop_sig, 0);
     atomic_store(&eng_hard_stop, false);
 }
@@ -75,6 +78,11 @@ void es_engine_signals_install(void)
 int es_engine_interrupted(void)
 {
     return atomic_load(&eng_stop_sig);
+}
+
+volatile sig_atomic_t *es_engine_stop_flag(void)
+{
+    return &stop_flag;
 }
 
 bool es_engine_stop_now(void)
@@ -429,7 +437,6 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
 
     for (unsigned i = 0; i < eng->nworkers; i++)
         eng_worker_alloc(&eng->workers[i]);
-    eng->fast_keys = es_tls_fast_key_decode(true); /* off again in es_engine_wait */
     /* A signal before the start (es_engine_signals_install) is kept: the
      * workers then start nothing. */
     if (!signals_kept) {
@@ -446,8 +453,6 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
     if (err) {
         join_all(eng);
         signals_restore();
-        if (eng->fast_keys)
-            es_tls_fast_key_decode(false);
         if (thread_err)
             snprintf(msg, sizeof msg, "cannot start %u worker threads: %s", eng->nworkers,
                      strerror(-err));
@@ -583,8 +588,6 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     es_engine_end_input(eng);
     join_all(eng);
     signals_restore();
-    if (eng->fast_keys)
-        es_tls_fast_key_decode(false);
     memset(res, 0, sizeof *res);
     res->elapsed_s = (double)(es_now_ns() - eng->t0_ns) / 1e9;
     res->threads = eng->nworkers;
@@ -607,6 +610,7 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     snprintf(fatal_msg, sizeof fatal_msg, "%s", eng->fatal_msg);
     int sig = atomic_load(&eng_stop_sig);
     bool stop_after = eng->stop_at_ns != 0;
+    bool no_rows_line = eng->p.no_rows_line;
     engine_free(eng);
     enum es_engine_status st = ES_ENGINE_DONE;
     if (fatal) {
@@ -630,7 +634,7 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     }
     /* Stopped by stop_after_ms: the probes never started have no row. */
     uint64_t expect = stop_after && !sig ? res->planned - res->not_run : res->planned;
-    if (!cfg->quiet || (st == ES_ENGINE_DONE && res->rows != expect))
+    if ((!cfg->quiet && !no_rows_line) || (st == ES_ENGINE_DONE && res->rows != expect))
         fprintf(stderr, "%s: %llu rows written, %llu planned\n", es_progname,
                 (unsigned long long)res->rows, (unsigned long long)res->planned);
     if (st == ES_ENGINE_DONE && res->rows != expect) {

@@ -82,14 +82,15 @@
  *    deadline are processed before the probe is judged; a probe connected
  *    but never given its ClientHello by its deadline is a handshake_timeout
  *    at stage client_hello.
- *  - TLS on OpenSSL 3.0: es_tls_fast_key_decode (tlsprobe.h) is on for the
- *    duration of a run, off again when it returns.
+ *  - TLS on OpenSSL 3.0: the engine never switches es_tls_fast_key_decode
+ *    (tlsprobe.h); main() sets it up once for scan, bench and enum.
  *
  * Times in rows come from a clock read once per loop iteration, so they
  * include the time the worker took to get to the completion. */
 #ifndef EDGESHAKE_ENGINE_H
 #define EDGESHAKE_ENGINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +122,8 @@ struct es_engine_params {
     void *on_row_arg;
     bool spread;            /* deal probes round robin over the workers instead of by host
                                (one target, many workers: bench); --per-ip is then per worker */
+    bool no_rows_line;      /* no "N rows written, N planned" line on stderr: the caller
+                               writes no rows file and prints its own summary (bench) */
     uint64_t stop_after_ms; /* > 0: start no new probe once the run has lasted this
                                long (bench --duration); the probes in flight finish,
                                the rest count in not_run and the run is DONE */
@@ -201,6 +204,9 @@ void es_engine_signals_install(void);
 /* The first signal received since es_engine_signals_install (or the
  * engine's start), 0 = none: the caller's loops (DNS) stop on it. */
 int es_engine_interrupted(void);
+/* The same as a flag that the handler sets (for loops that take a
+ * `volatile sig_atomic_t *stop`, such as the pipeline's). */
+volatile sig_atomic_t *es_engine_stop_flag(void);
 /* True after the second signal: stop at once. */
 bool es_engine_stop_now(void);
 
