@@ -318,6 +318,9 @@ void eng_backoff_push(struct worker *w, struct slot *s);
 /* Allocates w's slots, TLS probe memory, per-IP gate and queues (the main
  * thread, before the worker starts: start-up allocation may exit). */
 void eng_worker_alloc(struct worker *w);
+/* Frees what eng_worker_alloc and the ring set-up made (the worker's thread
+ * does it at its end; engine_free for a worker whose thread never ran). */
+void eng_worker_free(struct worker *w);
 /* The worker thread: ring set-up, wait for go, the loop, clean-up. It never
  * exits the process: failures reach the main thread (setup_err, fatal_err). */
 void *eng_worker_main(void *arg);

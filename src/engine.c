@@ -284,8 +284,11 @@ static void free_inboxes(struct es_engine *eng)
 static void engine_free(struct es_engine *eng)
 {
     free_inboxes(eng);
-    for (unsigned i = 0; i < eng->nworkers; i++)
+    for (unsigned i = 0; i < eng->nworkers; i++) {
+        if (!eng->workers[i].started)
+            eng_worker_free(&eng->workers[i]);
         es_tls_ctxset_free(eng->workers[i].tls);
+    }
     free(eng->workers);
     free(eng->route);
     free(eng->batch_head);

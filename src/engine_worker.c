@@ -537,7 +537,7 @@ void eng_worker_alloc(struct worker *w)
     w->wall0_ms = es_wall_ms();
 }
 
-static void worker_free(struct worker *w)
+void eng_worker_free(struct worker *w)
 {
     if (w->ring_ok) {
         if (w->br)
@@ -582,7 +582,7 @@ void *eng_worker_main(void *arg)
     if (go > 0)
         worker_loop(w);
     release_unstarted(w);
-    worker_free(w);
+    eng_worker_free(w);
     atomic_fetch_add(&eng->nfinished, 1);
     return NULL;
 }
