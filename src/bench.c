@@ -308,9 +308,9 @@ static pid_t lab_spawn(const char *spec, const char *state, const char *logpath)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    /* ES_LAB_BIN: the binary to run the lab with, for runs under a wrapper
-     * such as valgrind, where /proc/self/exe is the wrapper. */
-    const char *bin = getenv("ES_LAB_BIN");
+    /* ES_LAB_BIN (a test hook, util.h): the binary to run the lab with, for
+     * runs under a wrapper such as valgrind, where /proc/self/exe is the wrapper. */
+    const char *bin = es_test_env("ES_LAB_BIN");
     if (!bin || !*bin)
         bin = "/proc/self/exe";
     execl(bin, "edgeshake", "lab", spec, "--state", state, (char *)NULL);

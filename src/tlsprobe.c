@@ -79,7 +79,7 @@ static bool g_keydecode_decided;
 
 static bool test_disabled(void)
 {
-    const char *t = getenv("ES_TEST_TLS");
+    const char *t = es_test_env("ES_TEST_TLS");
     return t && strstr(t, "provider_decode");
 }
 
@@ -1524,8 +1524,8 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
             if (tp->state == TP_H2)
                 return h2_finish(tp, es_tok_eof);
             if (tp->state == TP_POST)
-                return post_failed(tp, es_tok_handshake_error, es_now_ns());
-            return fail(tp, es_tok_handshake_error, es_now_ns());
+                return post_failed(tp, es_tok_handshake_error, tp->start_ns); /* no clock here */
+            return fail(tp, es_tok_handshake_error, tp->start_ns); /* no clock here: 0 ms */
         }
         data += n, len -= (size_t)n;
     }
@@ -1561,11 +1561,11 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
     return es_tlsprobe_step(tp, now_ns);
 }
 
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, es_now_ns());
-    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, es_now_ns());
+    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, now_ns);
+    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, now_ns);
     case TP_H2: BIO_set_mem_eof_return(tp->rbio, 0); return h2_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
@@ -1573,11 +1573,11 @@ enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, es_now_ns());
-    case TP_POST: return post_failed(tp, es_tok_connection_reset, es_now_ns());
+    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, now_ns);
+    case TP_POST: return post_failed(tp, es_tok_connection_reset, now_ns);
     case TP_H2: tp->ssl_failed = true; return h2_finish(tp, es_tok_eof);
     case TP_IDLE:
     case TP_DONE: break;
@@ -1585,10 +1585,10 @@ enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, es_now_ns());
+    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, now_ns);
     case TP_POST: /* the probe's deadline came within the grace: no verdict, ok */
         tp->state = TP_DONE;
         if (wants_h2_check(tp))

@@ -213,10 +213,12 @@ uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp);
 #define ES_TLS_POST_GRACE_RTTS   4
 #define ES_TLS_POST_GRACE_MIN_MS 250
 #define ES_TLS_POST_GRACE_MAX_MS 2000
-/* The peer closed (EOF), reset the connection, or the deadline passed. */
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp);
+/* The peer closed (EOF), reset the connection, or the deadline passed, at
+ * now_ns: the caller's clock, the one its row's total_ms comes from, so that
+ * connect_ms + handshake_ms <= total_ms on every row. */
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns);
 /* Fills sni, status, error, alert*, stage, tls_version, cipher, kx_group,
  * kx_bits, alpn, verify, cert_* (chain_len too), ocsp_stapled, h2 and
  * handshake_ms (from es_tlsprobe_start to the end of the handshake, ok or
