@@ -97,7 +97,8 @@ static const struct option options[] = {
      "online cores"},
     {"rate", 0, ARG_UINT, SCAN, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
-    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP", 1, 1000000},
+    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP (0 = no limit)",
+     0, 1000000},
     /* scan: output */
     {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, SCAN, F(format), "csv|jsonl", NULL, "output format", 0, 0,
@@ -329,6 +330,8 @@ static void apply_defaults(struct es_config *cfg)
 void es_cli_parse(int argc, char **argv, struct es_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->argc = argc;
+    cfg->argv = argv;
     current = NULL;
     if (argc < 2) {
         es_cli_help(stderr, ES_CMD_NONE);

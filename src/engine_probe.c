@@ -194,7 +194,7 @@ static uint8_t tq_remove(struct worker *w, struct slot *s)
 
 void eng_rows_submit(struct worker *w)
 {
-    struct es_engine_params const *p = w->eng->p;
+    struct es_engine_params const *p = &w->eng->p;
     w->last_submit_ns = w->now_ns;
     if (w->rows.rows == 0 || !p->writer)
         return;
@@ -217,8 +217,8 @@ static double ns_to_ms(uint64_t ns)
  * their status, error; once TLS has started, the TLS probe fills those. */
 static void emit_row(struct worker *w, struct slot *s, const char *status, const char *error)
 {
-    struct engine *eng = w->eng;
-    const struct es_variant *v = &eng->p->variants[s->probe.variant];
+    struct es_engine *eng = w->eng;
+    const struct es_variant *v = &eng->p.variants[s->probe.variant];
     char ip[ES_IP_TEXT];
     struct es_row row;
     es_row_plan(&row, eng->vantage, slot_edge(s), v, s->probe.attempt, ip);
@@ -233,10 +233,10 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
         /* Connected, but the deadline came before the ClientHello went out. */
         row.stage = s->state == SLOT_TLS ? es_tok_client_hello : es_tok_connect;
     }
-    if (eng->p->on_row)
-        eng->p->on_row(eng->p->on_row_arg, w->index, &row);
-    if (eng->p->writer) {
-        es_row_format(&w->rows, eng->p->format, &row);
+    if (eng->p.on_row)
+        eng->p.on_row(eng->p.on_row_arg, w->index, &row);
+    if (eng->p.writer) {
+        es_row_format(&w->rows, eng->p.format, &row);
         if (w->rows.len >= ES_WRITER_BATCH_BYTES)
             eng_rows_submit(w);
     } else {

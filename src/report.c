@@ -1516,6 +1516,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .fail = x->fail,
                     .failure = x->sig ? x->sig : "",
                     .verify = e->vtoken ? e->vtoken : "",
+                    .h2fail = x->h2fail,
+                    .h2 = x->h2tok ? x->h2tok : "",
                 };
                 if (r->nvantages < 2) {
                     fn(arg, &c);
@@ -1527,11 +1529,27 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                         c.ok = vv->ok;
                         c.fail = vv->fail;
                         fn(arg, &c);
+                        c.h2fail = 0;
+                        c.h2 = "";
                     }
                 }
                 free(res);
             }
         }
+        for (size_t i = 0; i < r->nresolvers; i++) /* DNS cells */
+            if (host->dns_failed & (UINT64_C(1) << i))
+                fn(arg, &(struct es_heat_cell){
+                            .host = host->name,
+                            .port = host->port,
+                            .variant = "",
+                            .ip = "",
+                            .resolvers = r->resolvers[i],
+                            .failure = host->dns_token[i] ? host->dns_token[i] : "dns_error",
+                            .vantage = "",
+                            .fail = 1,
+                            .verify = "",
+                            .h2 = "",
+                        });
     }
 }
 

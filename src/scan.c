@@ -18,6 +18,7 @@
 #include "edgeshake/engine.h"
 #include "edgeshake/intern.h"
 #include "edgeshake/loop.h"
+#include "edgeshake/meta.h"
 #include "edgeshake/net.h"
 #include "edgeshake/plan.h"
 #include "edgeshake/resolver.h"
@@ -354,9 +355,47 @@ static uint64_t write_planned(struct scan *s, const struct es_edge *edges, size_
     return n;
 }
 
+/* FILE.meta.json beside the output file (not for stdout): the record of
+ * this run, written last, also after an interrupt. A failure to write it is
+ * a warning: the rows are what matters, and they are already written. */
+static void write_meta(const struct scan *s, uint64_t start_ms, uint64_t planned, uint64_t rows,
+                       uint64_t did_not_run, int status)
+{
+    const struct es_config *cfg = s->cfg;
+    char *path = es_meta_path(cfg->output);
+    if (!path)
+        return;
+    struct es_meta_run m = {
+        .argc = cfg->argc,
+        .argv = cfg->argv,
+        .start_ms = start_ms,
+        .end_ms = es_wall_ms(),
+        .vantage = s->vantage,
+        .output = cfg->output,
+        .format = s->format == ES_FORMAT_JSONL ? "jsonl" : "csv",
+        .zstd = es_writer_zstd_name(cfg->output),
+        .shard_i = s->shard_i,
+        .shard_n = s->shard_n,
+        .resolvers = s->resolvers,
+        .nresolvers = s->nresolvers,
+        .dry_run = cfg->dry_run,
+        .planned = planned,
+        .dns_error_rows = s->dns_error_rows,
+        .rows = rows,
+        .did_not_run = did_not_run,
+        .interrupted = status == ES_EXIT_INTERRUPTED,
+        .exit_status = status,
+    };
+    char err[512];
+    if (es_meta_write(path, &m, err, sizeof err) < 0)
+        es_warn("%s", err);
+    free(path);
+}
+
 int es_scan_main(const struct es_config *cfg)
 {
     char err[1024];
+    uint64_t start_ms = es_wall_ms();
     struct scan s = {.cfg = cfg};
     s.pool = es_intern_new();
     if (!es_variants_build_ex(cfg, variant_warning, NULL, &s.variants, &s.nvariants, err,
@@ -391,13 +430,15 @@ int es_scan_main(const struct es_config *cfg)
     const struct es_edge *edges = es_plan_finish(s.plan, &nedges);
     uint64_t planned = (uint64_t)nedges * s.nvariants * cfg->repeat;
     int status = ES_EXIT_OK;
-    uint64_t probe_rows = 0;
+    uint64_t probe_rows = 0, did_not_run = 0;
     if (interrupted) {
         status = ES_EXIT_INTERRUPTED;
+        did_not_run = planned;
     } else if (cfg->dry_run) {
         probe_rows = write_planned(&s, edges, nedges);
         if (interrupted)
             status = ES_EXIT_INTERRUPTED;
+        did_not_run = planned - probe_rows;
     } else if (nedges) {
         /* The engine installs its own SIGINT/SIGTERM handling. */
         signal(SIGINT, SIG_DFL);
@@ -414,6 +455,7 @@ int es_scan_main(const struct es_config *cfg)
         struct es_engine_result res;
         enum es_engine_status st = es_engine_run(&p, &res);
         probe_rows = res.rows;
+        did_not_run = res.not_run;
         status = es_engine_exit_code(st);
     }
     uint64_t rows = 0;
@@ -433,6 +475,7 @@ int es_scan_main(const struct es_config *cfg)
                 (unsigned long long)(planned + s.dns_error_rows));
         status = ES_EXIT_RUNTIME;
     }
+    write_meta(&s, start_ms, planned, rows, did_not_run, status);
     es_rowbuf_free(&s.rows);
     es_plan_free(s.plan);
     es_variants_free(s.variants, s.nvariants);

@@ -191,7 +191,7 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--threads", "0", "--threads: expected N, a whole number from 1 to 1024, got '0'"},
     {B_SCAN, "-t", "1025", "--threads: expected N"},
     {B_SCAN, "--rate", "-5", "--rate: expected N, a whole number from 0 to 100000000"},
-    {B_SCAN, "--per-ip", "0", "--per-ip: expected N, a whole number from 1 to 1000000"},
+    {B_SCAN, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
     /* scan: output */
     {B_SCAN, "--output", "", "--output: expected FILE, got an empty value"},
     {B_SCAN, "--format", "xml", "--format: expected one of csv|jsonl, got 'xml'"},
