@@ -172,6 +172,12 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--ciphers", "NOPE", "--ciphers 'NOPE'"},
     {B_SCAN, "--ciphersuites", "NOPE", "--ciphersuites 'NOPE'"},
     {B_SCAN, "--groups", "nosuchgroup", "--groups"},
+    {B_SCAN, "--hello", "pq2", "--hello: expected one of plain|pq|split, got 'pq2'"},
+    {B_SCAN, "--hello", "-q", "--hello: expected plain|pq|split, got '-q', which looks like"},
+    {B_SCAN, "--http-check", "/a b", "--http-check: expected PATH, a request path like /health, "
+                                      "got '/a b': it holds a space"},
+    {B_SCAN, "--http-check=health", "", "--http-check: expected PATH, a request path like "
+                                        "/health, got 'health': it does not start with '/'"},
     {B_SCAN, "--repeat", "0", "--repeat: expected N, a whole number from 1 to 1000, got '0'"},
     {B_SCAN, "--repeat", "1001", "--repeat: expected N, a whole number from 1 to 1000"},
     /* scan: verification and deadlines */

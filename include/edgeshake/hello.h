@@ -42,11 +42,8 @@
 
 #include <openssl/ssl.h>
 
-enum es_hello_shape {
-    ES_HELLO_PLAIN = 0,
-    ES_HELLO_PQ,
-    ES_HELLO_SPLIT,
-};
+#include "edgeshake/hello-t.h"
+
 
 #define ES_HELLO_PQ_EXTRA      1222   /* bytes an X25519MLKEM768 key share adds (above) */
 #define ES_HELLO_FIRST_SEGMENT 1400   /* pq: the first segment; server_name starts after it */
