@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "edgeshake/tlsprobe.h"
 #include "edgeshake/util.h"
 
 #ifndef ES_VERSION
@@ -347,6 +350,8 @@ static _Noreturn void unknown(const char *word, bool other)
 static void print_version(void)
 {
     printf("edgeshake %s\n", ES_VERSION);
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("fast key decoding: %s\n", es_tls_keydecode_text(es_tls_fast_key_decode_state()));
 }
 
 static void apply_defaults(struct es_config *cfg)

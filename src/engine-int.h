@@ -33,6 +33,10 @@
  *  - A slot is in the TLS work queue only in state TLS (enter_closing takes
  *    it out); TW_START only while tls_started is false, and then none of its
  *    operations is in the ring.
+ *  - A slot is in the wake list (sorted by wake_ns) only in state TLS, while
+ *    its TLS probe waits with a limit of its own (es_tlsprobe_wait_until:
+ *    TLS 1.3's grace for the server's verdict on our client certificate);
+ *    at wake_ns the probe is stepped again (TW_INPUT), which ends the wait.
  *
  * Threads: a struct worker and its slots belong to the worker's thread; the
  * main thread reads only the atomics of struct wstats and struct engine. */
@@ -98,13 +102,15 @@ struct slot {
     bool row_done;
     bool restart;   /* CLOSING because of local trouble: back off, start again */
     bool peer_gone; /* EOF, reset or deadline: send nothing more */
-    bool in_deadlines, in_stalled, in_tlsq;
+    bool in_deadlines, in_stalled, in_tlsq, in_wakes;
     uint8_t tls_work; /* TW_* bits: what waits in the TLS work queue */
     int fd;
     struct es_probe probe;
     struct es_edgerec *rec; /* probe.edge lives in it; freed with its last probe */
     uint64_t t0_ns, deadline_ns, connect_ns;
+    uint64_t wake_ns;          /* in the wake list: when to step the TLS probe again */
     uint32_t dl_prev, dl_next; /* deadline FIFO */
+    uint32_t wk_prev, wk_next; /* wake list */
     uint32_t q_next;           /* free list or back-off FIFO */
     uint32_t st_next;          /* stalled list */
     uint32_t tq_prev, tq_next; /* TLS work queue */
@@ -153,6 +159,7 @@ struct worker {
 
     uint32_t free_head, busy;
     uint32_t dl_head, dl_tail;
+    uint32_t wk_head, wk_tail; /* wake list, sorted by wake_ns */
     uint32_t bo_head, bo_tail;
     uint32_t st_head;
     uint32_t tq_head, tq_tail; /* TLS work queue */
@@ -184,7 +191,6 @@ struct es_engine {
     struct es_bucket bucket; /* --rate, shared by the workers (sched.h) */
     bool progress, tty;
     bool test_nodefer, test_nobufring, test_nosocketop;
-    bool fast_keys;
     uint64_t t0_ns;
 
     /* Feeding (one thread calls es_engine_add_edges). */
@@ -266,6 +272,8 @@ void eng_on_recv(struct worker *w, struct slot *s, int res, unsigned flags);
 void eng_on_send(struct worker *w, struct slot *s, int res);
 /* s's --timeout has passed. */
 void eng_on_deadline(struct worker *w, struct slot *s);
+/* The wake time of s (the head of the wake list) has come. */
+void eng_on_wake(struct worker *w, struct slot *s);
 /* In CLOSING: close once nothing is in the ring, then free (or back off). */
 void eng_settle(struct worker *w, struct slot *s);
 /* The TLS work of one loop iteration (TLS_SLICE_NS at most). */

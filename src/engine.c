@@ -347,7 +347,6 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         }
     }
 
-    eng->fast_keys = es_tls_fast_key_decode(true); /* off again in es_engine_wait */
     atomic_store(&eng_stop_sig, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -366,8 +365,6 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         join_all(eng);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
-        if (eng->fast_keys)
-            es_tls_fast_key_decode(false);
         if (thread_err)
             snprintf(msg, sizeof msg, "cannot start %u worker threads: %s", eng->nworkers,
                      strerror(-err));
@@ -505,8 +502,6 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     join_all(eng);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (eng->fast_keys)
-        es_tls_fast_key_decode(false);
     memset(res, 0, sizeof *res);
     res->elapsed_s = (double)(es_now_ns() - eng->t0_ns) / 1e9;
     res->threads = eng->nworkers;

@@ -199,6 +199,8 @@ static void expire(struct worker *w)
 {
     while (w->dl_head != NIL && w->slots[w->dl_head].deadline_ns <= w->now_ns)
         eng_on_deadline(w, &w->slots[w->dl_head]);
+    while (w->wk_head != NIL && w->slots[w->wk_head].wake_ns <= w->now_ns)
+        eng_on_wake(w, &w->slots[w->wk_head]);
 }
 
 static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
@@ -325,6 +327,10 @@ static uint64_t wait_ns(const struct worker *w)
         uint64_t d = w->slots[w->dl_head].deadline_ns;
         wait = d <= w->now_ns ? 0 : (d - w->now_ns < wait ? d - w->now_ns : wait);
     }
+    if (w->wk_head != NIL) {
+        uint64_t d = w->slots[w->wk_head].wake_ns;
+        wait = d <= w->now_ns ? 0 : (d - w->now_ns < wait ? d - w->now_ns : wait);
+    }
     if (has_work_to_start(w) && !eng_stopping(w)) {
         uint64_t t = 0;
         if (w->hold_until_ns > w->now_ns)
@@ -435,10 +441,12 @@ static void worker_alloc(struct worker *w)
         s->tp = (struct es_tlsprobe *)(void *)(w->tp_mem + (size_t)i * tpsize);
         s->buf = w->slot_bufs ? w->slot_bufs + (size_t)i * RECV_SIZE : NULL;
         s->dl_prev = s->dl_next = s->st_next = s->tq_prev = s->tq_next = NIL;
+        s->wk_prev = s->wk_next = NIL;
         s->q_next = w->free_head;
         w->free_head = i;
     }
     w->dl_head = w->dl_tail = w->bo_head = w->bo_tail = w->st_head = NIL;
+    w->wk_head = w->wk_tail = NIL;
     w->tq_head = w->tq_tail = NIL;
     uint64_t waitcap = 16ull * w->nslots;
     if (waitcap < 4096)

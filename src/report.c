@@ -1030,12 +1030,19 @@ static void judge_cert(const struct report *r, const struct host *host, struct e
 {
     /* Reproduce with SNI when some variant sent it: a server may answer a
      * ClientHello without SNI with another (default) certificate. */
-    const struct hv *sample = host->first_hv ? &r->hvs[host->first_hv - 1] : NULL;
-    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
-        if (r->hvs[v - 1].sni && *r->hvs[v - 1].sni && strcmp(r->hvs[v - 1].sni, "none")) {
-            sample = &r->hvs[v - 1];
-            break;
+    /* The lowest variant name among them, so that the repro does not depend
+     * on row order (shards, workers). */
+    const struct hv *sample = NULL;
+    bool sample_sni = false;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        const struct hv *x = &r->hvs[v - 1];
+        bool sni = x->sni && *x->sni && strcmp(x->sni, "none");
+        if (!sample || (sni && !sample_sni) ||
+            (sni == sample_sni && strcmp(x->variant, sample->variant) < 0)) {
+            sample = x;
+            sample_sni = sni;
         }
+    }
     for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
         const char *token = r->his[i - 1].vtoken;
         bool first = true;

@@ -69,8 +69,8 @@
  *    deadline are processed before the probe is judged; a probe connected
  *    but never given its ClientHello by its deadline is a handshake_timeout
  *    at stage client_hello.
- *  - TLS on OpenSSL 3.0: es_tls_fast_key_decode (tlsprobe.h) is on for the
- *    duration of a run, off again when it returns.
+ *  - TLS on OpenSSL 3.0: the engine never switches es_tls_fast_key_decode
+ *    (tlsprobe.h); main() sets it up once for scan, bench and enum.
  *
  * Times in rows come from a clock read once per loop iteration, so they
  * include the time the worker took to get to the completion. */
