@@ -150,7 +150,11 @@ static enum es_http_want finish(struct es_httpcheck *hc)
         /* A polite goodbye: cancel our stream if it is still open, GOAWAY. */
         if (hc->_stream > 0 && nghttp2_session_find_stream(s, hc->_stream))
             (void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, hc->_stream, NGHTTP2_CANCEL);
-        (void)nghttp2_session_terminate_session(s, NGHTTP2_NO_ERROR);
+        /* Not nghttp2_session_terminate_session: its GOAWAY would go out
+         * ahead of the SETTINGS ACK already queued, and nothing after it. */
+        (void)nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE,
+                                    nghttp2_session_get_last_proc_stream_id(s), NGHTTP2_NO_ERROR,
+                                    NULL, 0);
     }
     return ES_HTTP_DONE;
 }
