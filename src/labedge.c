@@ -10,6 +10,8 @@
  *   accept ─► (fault=close: FIN at once, then close; no state at all)
  *          ├► BLACKHOLE (fault=blackhole: read and discard until EOF / 120 s)
  *          └► HELLO ─ first record complete ─► flaky? RST
+ *               (fault=sni_router: RST at the first recv when the SNI is not in
+ *               it; max_hello=: RST once the record header says it is longer)
  *                                            ─► delay? DELAY ─ timer ─┐
  *                                            ─► answer ◄──────────────┘
  *   answer: fault=reset RST; garbage/http: raw bytes, FLUSH; else HANDSHAKE
@@ -18,8 +20,13 @@
  *   client_cert=required and dh= are SSL_CTX settings too: OpenSSL's server
  *   sends the rejection, in TLS 1.3 after the client's Finished, as a
  *   failed handshake of ours: the alert leaves through FLUSH)
- *   HANDSHAKE ─ done ─► ALPN h2? H2_PREFACE ─ SETTINGS ─► OPEN (h2=ok) | FLUSH (broken)
- *                    └► OPEN ─ client data or close_notify ─► close_notify, FLUSH
+ *   HANDSHAKE ─ done ─► ALPN h2? H2: an nghttp2 server session: SETTINGS, and a
+ *                    │       response to every request (h2=broken: close at the
+ *                    │       client's SETTINGS instead) ─ client closes ─► FLUSH
+ *                    └► OPEN ─ an HTTP/1.1 request: the response, close_notify, FLUSH
+ *                            ─ other data or close_notify ─► close_notify, FLUSH
+ *   (responses: http_status= (200), Server: edgeshake-lab, Date off by
+ *   clock_skew= seconds)
  *             ─ failed ─► FLUSH (the alert)
  *   FLUSH ─ output sent ─► DRAIN (write side shut; read until EOF / 5 s) ─► close
  *
@@ -38,6 +45,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -45,6 +53,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <nghttp2/nghttp2.h>
+
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
 
@@ -59,30 +70,22 @@ enum {
     GARBAGE_LEN = 512,
     HUGECHAIN_CERTS = 300, /* fault=hugechain: filler certificates in the chain ... */
     HUGECHAIN_PAD = 8000,  /* ... each with a comment extension this long: ~2.5 MB */
-    H2_PREFACE_LEN = 24,
-    H2_FRAME_HEADER = 9,
-    H2_FRAME_SETTINGS = 4,
     IO_BUF = 16384 + 512,
 };
 
-static const char h2_preface[H2_PREFACE_LEN + 1] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/* An empty SETTINGS frame followed by the ACK of the client's SETTINGS. */
-static const uint8_t h2_settings_and_ack[2 * H2_FRAME_HEADER] = {
-    0, 0, 0, H2_FRAME_SETTINGS, 0, 0, 0, 0, 0, 0, 0, 0, H2_FRAME_SETTINGS, 1, 0, 0, 0, 0,
-};
 static const char http_400[] =
     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-static const char http_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char lab_server[] = "edgeshake-lab";
 
 enum conn_state {
-    CONN_BLACKHOLE,  /* fault=blackhole: never send */
-    CONN_HELLO,      /* collecting the first record of the ClientHello */
-    CONN_DELAY,      /* ClientHello complete; the answer waits for the delay timer */
-    CONN_HANDSHAKE,  /* SSL_do_handshake in progress */
-    CONN_H2_PREFACE, /* ALPN h2: reading the client preface and its SETTINGS */
-    CONN_OPEN,       /* established: wait for the client to talk or close */
-    CONN_FLUSH,      /* send what is queued, then half-close */
-    CONN_DRAIN,      /* write side shut: discard input until EOF or DRAIN_MS */
+    CONN_BLACKHOLE, /* fault=blackhole: never send */
+    CONN_HELLO,     /* collecting the first record of the ClientHello */
+    CONN_DELAY,     /* ClientHello complete; the answer waits for the delay timer */
+    CONN_HANDSHAKE, /* SSL_do_handshake in progress */
+    CONN_H2,        /* ALPN h2: an nghttp2 server session answers requests */
+    CONN_OPEN,      /* established: wait for the client to talk or close */
+    CONN_FLUSH,     /* send what is queued, then half-close */
+    CONN_DRAIN,     /* write side shut: discard input until EOF or DRAIN_MS */
 };
 
 /* What a step asks of the caller: keep the connection, close it, or reset it. */
@@ -102,12 +105,11 @@ struct conn {
     enum conn_state state;
     uint32_t events; /* registered epoll events */
     uint8_t hello_hdr[5];
-    uint8_t hello_got;   /* bytes of hello_hdr seen */
-    uint16_t hello_left; /* bytes of the first record still to come */
-    bool h2;             /* ALPN h2 was selected */
-    uint8_t h2_got;      /* bytes of preface + first frame header seen */
-    uint8_t h2_hdr[H2_FRAME_HEADER];
-    uint32_t h2_skip; /* payload of that frame still to come */
+    uint8_t hello_got;    /* bytes of hello_hdr seen */
+    uint16_t hello_left;  /* bytes of the first record still to come */
+    bool h2;              /* ALPN h2 was selected */
+    bool h2_settings;     /* CONN_H2: the client's SETTINGS arrived */
+    nghttp2_session *h2s; /* CONN_H2 */
 };
 
 struct edge {
@@ -167,7 +169,7 @@ static bool is_drip(const struct conn *c)
 static bool edge_does_tls(const struct es_lab_edge *cfg)
 {
     return cfg->fault == ES_FAULT_NONE || cfg->fault == ES_FAULT_DRIP ||
-           cfg->fault == ES_FAULT_HUGECHAIN;
+           cfg->fault == ES_FAULT_HUGECHAIN || cfg->fault == ES_FAULT_SNI_ROUTER;
 }
 
 /* ---- connection lifetime ---------------------------------------------- */
@@ -185,6 +187,7 @@ static void conn_free(struct conn *c, bool reset)
     }
     close(c->watch.fd);
     SSL_free(c->ssl);
+    nghttp2_session_del(c->h2s);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -343,6 +346,8 @@ static void tls_close(struct conn *c)
     c->state = CONN_FLUSH;
 }
 
+static bool h2_begin(struct conn *c);
+
 static enum step st_handshake(struct conn *c)
 {
     assert(c->state == CONN_HANDSHAKE && c->ssl);
@@ -354,7 +359,9 @@ static enum step st_handshake(struct conn *c)
         unsigned len;
         SSL_get0_alpn_selected(c->ssl, &proto, &len);
         c->h2 = len == 2 && memcmp(proto, "h2", 2) == 0;
-        c->state = c->h2 ? CONN_H2_PREFACE : CONN_OPEN;
+        if (c->h2 && !h2_begin(c))
+            return STEP_CLOSE;
+        c->state = c->h2 ? CONN_H2 : CONN_OPEN;
         return STEP_KEEP;
     }
     case TLS_WANT: return STEP_KEEP;
@@ -367,66 +374,127 @@ static enum step st_handshake(struct conn *c)
     return STEP_KEEP;
 }
 
-/* Consumes the client preface and its first frame. Returns 1 once a whole
- * SETTINGS frame was read, 0 when more is needed, -1 on a protocol error.
- * *used is how many bytes of p were consumed. */
-static int h2_parse(struct conn *c, const uint8_t *p, size_t n, size_t *used)
+/* ---- HTTP: what every request gets ------------------------------------ */
+
+static unsigned http_status(const struct conn *c)
 {
-    size_t i = 0;
-    for (; i < n && c->h2_got < H2_PREFACE_LEN + H2_FRAME_HEADER; i++) {
-        if (c->h2_got < H2_PREFACE_LEN) {
-            if (p[i] != (uint8_t)h2_preface[c->h2_got])
-                return -1;
-        } else {
-            c->h2_hdr[c->h2_got - H2_PREFACE_LEN] = p[i];
-        }
-        if (++c->h2_got == H2_PREFACE_LEN + H2_FRAME_HEADER) {
-            if (c->h2_hdr[3] != H2_FRAME_SETTINGS)
-                return -1;
-            c->h2_skip = (uint32_t)c->h2_hdr[0] << 16 | (uint32_t)c->h2_hdr[1] << 8 | c->h2_hdr[2];
-        }
-    }
-    *used = i;
-    if (c->h2_got < H2_PREFACE_LEN + H2_FRAME_HEADER)
-        return 0;
-    size_t take = n - i < c->h2_skip ? n - i : c->h2_skip;
-    c->h2_skip -= (uint32_t)take;
-    *used += take;
-    return c->h2_skip == 0;
+    return c->edge->cfg->http_status ? c->edge->cfg->http_status : 200;
 }
 
-static enum step st_h2_preface(struct conn *c)
+/* The Date header (IMF-fixdate), off by the edge's clock_skew=. */
+static void http_date(const struct conn *c, char *buf, size_t len)
 {
-    assert(c->state == CONN_H2_PREFACE && c->ssl);
+    time_t t = time(NULL) + (time_t)c->edge->cfg->clock_skew_s;
+    struct tm tm;
+    buf[0] = '\0';
+    if (gmtime_r(&t, &tm))
+        strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static const char *reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 525: return "SSL Handshake Failed";
+    case 526: return "Invalid SSL Certificate";
+    default: return "Status";
+    }
+}
+
+/* ---- HTTP/2 through an nghttp2 server session -------------------------- */
+
+static int h2_on_frame(nghttp2_session *s, const nghttp2_frame *f, void *arg)
+{
+    struct conn *c = arg;
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+        c->h2_settings = true;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    char status[16], date[40];
+    snprintf(status, sizeof status, "%u", http_status(c));
+    http_date(c, date, sizeof date);
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
+    const nghttp2_nv nva[] = {NV(":status", status), NV("server", lab_server), NV("date", date),
+                              NV("content-length", "0")};
+#undef NV
+    return nghttp2_submit_response(s, f->hd.stream_id, nva, ES_ARRAY_LEN(nva), NULL) == 0
+               ? 0
+               : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static nghttp2_session_callbacks *h2_callbacks(void)
+{
+    static nghttp2_session_callbacks *cbs; /* the lab is one thread */
+    if (!cbs && nghttp2_session_callbacks_new(&cbs) == 0)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame);
+    return cbs;
+}
+
+/* Starts the server session: our SETTINGS (h2=broken: nothing, ever). */
+static bool h2_begin(struct conn *c)
+{
+    nghttp2_session_callbacks *cbs = h2_callbacks();
+    if (!cbs || nghttp2_session_server_new(&c->h2s, cbs, c) != 0)
+        return false;
+    if (!c->edge->cfg->h2_broken &&
+        nghttp2_submit_settings(c->h2s, NGHTTP2_FLAG_NONE, NULL, 0) != 0)
+        return false;
+    return true;
+}
+
+/* What the session has to send, into the SSL. */
+static bool h2_output(struct conn *c)
+{
+    const uint8_t *d;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(c->h2s, &d)) > 0) {
+        ERR_clear_error();
+        if (SSL_write(c->ssl, d, (int)n) <= 0) {
+            ERR_clear_error();
+            return false;
+        }
+    }
+    return n == 0;
+}
+
+static enum step st_h2(struct conn *c)
+{
+    assert(c->state == CONN_H2 && c->ssl && c->h2s);
     uint8_t *buf = c->edge->owner->app;
     for (;;) {
         ERR_clear_error();
         int rc = SSL_read(c->ssl, buf, IO_BUF);
         switch (tls_result(c->ssl, rc)) {
         case TLS_DONE: break;
-        case TLS_WANT: return STEP_KEEP;
-        case TLS_CLOSED:
+        case TLS_WANT: return h2_output(c) ? STEP_KEEP : STEP_CLOSE;
+        case TLS_CLOSED: tls_close(c); return STEP_KEEP;
         case TLS_FAILED: ERR_clear_error(); return STEP_CLOSE;
         }
-        size_t used;
-        int r = h2_parse(c, buf, (size_t)rc, &used);
-        if (r < 0) {
+        if (nghttp2_session_mem_recv(c->h2s, buf, (size_t)rc) < 0) {
             c->state = CONN_FLUSH; /* not HTTP/2: close without a word */
             return STEP_KEEP;
         }
-        if (r == 0)
-            continue;
-        if (c->edge->cfg->h2_broken) {
+        if (c->edge->cfg->h2_broken && c->h2_settings) {
             c->state = CONN_FLUSH; /* EOF instead of SETTINGS */
             return STEP_KEEP;
         }
-        ERR_clear_error();
-        if (SSL_write(c->ssl, h2_settings_and_ack, sizeof h2_settings_and_ack) <= 0) {
-            ERR_clear_error();
+        if (!h2_output(c))
             return STEP_CLOSE;
+        if (!nghttp2_session_want_read(c->h2s) && !nghttp2_session_want_write(c->h2s)) {
+            tls_close(c); /* the client said GOAWAY and has its answers */
+            return STEP_KEEP;
         }
-        c->state = CONN_OPEN; /* the rest of what the client sends is discarded */
-        return STEP_KEEP;
     }
 }
 
@@ -439,6 +507,21 @@ static bool looks_like_http_request(const uint8_t *p, size_t n)
             return true;
     }
     return false;
+}
+
+static void http1_respond(struct conn *c)
+{
+    char date[40], resp[256];
+    unsigned st = http_status(c);
+    http_date(c, date, sizeof date);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %u %s\r\nServer: %s\r\nDate: %s\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n",
+                     st, reason_phrase(st), lab_server, date);
+    ERR_clear_error();
+    if (n > 0 && (size_t)n < sizeof resp)
+        SSL_write(c->ssl, resp, n);
+    ERR_clear_error();
 }
 
 static enum step st_open(struct conn *c)
@@ -454,12 +537,8 @@ static enum step st_open(struct conn *c)
         case TLS_CLOSED: tls_close(c); return STEP_KEEP;
         case TLS_FAILED: ERR_clear_error(); return STEP_CLOSE;
         }
-        if (c->h2)
-            continue; /* after our SETTINGS: discard frames until the client leaves */
-        if (looks_like_http_request(buf, (size_t)rc)) {
-            ERR_clear_error();
-            SSL_write(c->ssl, http_200, sizeof http_200 - 1);
-        }
+        if (looks_like_http_request(buf, (size_t)rc))
+            http1_respond(c);
         tls_close(c);
         return STEP_KEEP;
     }
@@ -473,7 +552,7 @@ static enum step conn_advance(struct conn *c)
         enum step s = STEP_KEEP;
         switch (c->state) {
         case CONN_HANDSHAKE: s = st_handshake(c); break;
-        case CONN_H2_PREFACE: s = st_h2_preface(c); break;
+        case CONN_H2: s = st_h2(c); break;
         case CONN_OPEN: s = st_open(c); break;
         case CONN_BLACKHOLE:
         case CONN_HELLO:
@@ -516,6 +595,7 @@ static enum step conn_answer(struct conn *c)
     case ES_FAULT_NONE:
     case ES_FAULT_DRIP:
     case ES_FAULT_HUGECHAIN:
+    case ES_FAULT_SNI_ROUTER:
         if (!c->ssl)
             return STEP_CLOSE;
         c->state = CONN_HANDSHAKE;
@@ -559,12 +639,23 @@ static enum step st_hello(struct conn *c, const uint8_t *p, size_t n)
 {
     assert(c->state == CONN_HELLO);
     struct edge *e = c->edge;
+    if (e->cfg->fault == ES_FAULT_SNI_ROUTER && c->hello_got == 0) {
+        /* What a naive router does: one read, the name must be in it. */
+        struct es_hello_info info;
+        (void)es_hello_parse(p, n, &info);
+        if (info.name_len == 0)
+            return STEP_RESET;
+    }
     if (edge_does_tls(e->cfg)) {
         if (!c->ssl && !conn_attach_ssl(c))
             return STEP_CLOSE;
         BIO_write(SSL_get_rbio(c->ssl), p, (int)n);
     }
-    if (!hello_feed(c, p, n))
+    bool whole = hello_feed(c, p, n);
+    if (e->cfg->max_hello && c->hello_got == sizeof c->hello_hdr &&
+        sizeof c->hello_hdr + (size_t)(c->hello_hdr[3] << 8 | c->hello_hdr[4]) > e->cfg->max_hello)
+        return STEP_RESET;
+    if (!whole)
         return STEP_KEEP;
     if (e->cfg->flaky_pct && rng_next(e->owner) % 100 < e->cfg->flaky_pct)
         return STEP_RESET;
@@ -588,7 +679,7 @@ static enum step conn_input(struct conn *c, const uint8_t *p, size_t n)
             BIO_write(SSL_get_rbio(c->ssl), p, (int)n);
         return STEP_KEEP;
     case CONN_HANDSHAKE:
-    case CONN_H2_PREFACE:
+    case CONN_H2:
     case CONN_OPEN: BIO_write(SSL_get_rbio(c->ssl), p, (int)n); return conn_advance(c);
     case CONN_BLACKHOLE:
     case CONN_FLUSH:
