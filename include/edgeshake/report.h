@@ -101,6 +101,10 @@ struct es_heat_cell {
      * several vantages only the first vantage's cell carries them. */
     uint64_t h2fail;
     const char *h2;
+    /* Likewise for --http-check: no response or a 5xx status ("status 525",
+     * "no response"). */
+    uint64_t httpfail;
+    const char *http;
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
 /* Calls fn for every cell, grouped by host and variant, a host's DNS cells

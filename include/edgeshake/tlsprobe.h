@@ -216,7 +216,7 @@ enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns);
 uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp);
 /* The grace's bounds: twice the first round trip (ClientHello to the
  * server's first flight), at least MIN and at most MAX ms. */
-#define ES_TLS_POST_GRACE_MIN_MS 50
+#define ES_TLS_POST_GRACE_MIN_MS 250 /* a loaded machine answers in tens of ms */
 #define ES_TLS_POST_GRACE_MAX_MS 1000
 /* The peer closed (EOF), reset the connection, or the deadline passed. */
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
