@@ -486,7 +486,7 @@ struct speccase {
 static const struct speccase speccases[] = {
     {S("edge 127.60.6.9:8443 fault=explode\n"),
      ":1: bad value 'explode' for edge option 'fault'; expected "
-     "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
+     "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain|sni_router"},
     {S("edge 192.0.2.1:443\n"), ":1: edge address 192.0.2.1:443 is not loopback"},
     {S("edge 127.60.6.9:8443\nedge 127.60.6.9:8443\n"),
      ":2: edge address 127.60.6.9:8443 already declared on line 1"},
@@ -499,6 +499,12 @@ static const struct speccase speccases[] = {
     {S("# only a comment\n\n"), ":2: the spec declares no resolver and no edge"},
     {S("edge 127.60.6.9:8443 alpn_stric=yes\n"), ":1: unknown edge option 'alpn_stric'"},
     {S("edge 127.60.6.9:8443 delay=600001\n"), ":1: "},
+    {S("edge 127.60.6.9:8443 max_hello=10\n"),
+     ":1: bad value '10' for edge option 'max_hello'; expected max_hello=BYTES"},
+    {S("edge 127.60.6.9:8443 http_status=0\n"),
+     ":1: bad value '0' for edge option 'http_status'; expected http_status=N"},
+    {S("edge 127.60.6.9:8443 clock_skew=soon\n"),
+     ":1: bad value 'soon' for edge option 'clock_skew'; expected clock_skew=S"},
     {NULL, 0, ":1: "},               /* binary garbage */
     {NULL, 1 << 20, ":1: line is "}, /* one 1 MiB line */
 };
