@@ -640,10 +640,11 @@ static enum step st_hello(struct conn *c, const uint8_t *p, size_t n)
     assert(c->state == CONN_HELLO);
     struct edge *e = c->edge;
     if (e->cfg->fault == ES_FAULT_SNI_ROUTER && c->hello_got == 0) {
-        /* What a naive router does: one read, the name must be in it. */
+        /* What a naive router does: one read; a ClientHello cut before its
+         * server name cannot be routed. (A whole one without SNI goes to the
+         * default backend, as most routers have one.) */
         struct es_hello_info info;
-        (void)es_hello_parse(p, n, &info);
-        if (info.name_len == 0)
+        if (es_hello_parse(p, n, &info) == ES_HELLO_PARTIAL && info.name_len == 0)
             return STEP_RESET;
     }
     if (edge_does_tls(e->cfg)) {

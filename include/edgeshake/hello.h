@@ -30,6 +30,12 @@
  * for comparison, OpenSSL 4.0-dev's X25519MLKEM768 ClientHello is a 1,543-byte
  * record and Chrome's (X25519MLKEM768 and X25519 shares) about 1,815 bytes
  * (IETF TLS list, 21 Feb 2026, mail-archive.com/tls@ietf.org/msg21753.html).
+ * The pause: on a real path the two segments travel as two packets anyway;
+ * on loopback only the pause keeps them apart for a reader that reads once.
+ * 30 ms was not enough for the one-threaded lab under the demo's load (15 of
+ * 40 pq probes of its SNI router node were read whole); 100 ms was, in every
+ * run. It costs wall time, not CPU: a pq or split probe holds its slot 100 ms
+ * longer.
  * (The key share itself is not sent: OpenSSL 3.0 has no ML-KEM; a server
  * that would pick X25519MLKEM768 sees only X25519 offered, as from any
  * client without post-quantum support.) */
@@ -48,7 +54,7 @@
 #define ES_HELLO_PQ_EXTRA      1222   /* bytes an X25519MLKEM768 key share adds (above) */
 #define ES_HELLO_FIRST_SEGMENT 1400   /* pq: the first segment; server_name starts after it */
 #define ES_HELLO_GREASE_EXT    0x3a3a /* RFC 8701 §2: 0x0A0A, 0x1A1A, ..., 0xFAFA */
-#define ES_HELLO_PAUSE_MS      30     /* between the two segments */
+#define ES_HELLO_PAUSE_MS      100    /* between the two segments (see below) */
 #define ES_HELLO_MAX_PAD       4096
 
 /* "plain", "pq", "split"; NULL for anything else. */

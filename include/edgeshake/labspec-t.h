@@ -26,7 +26,8 @@ enum es_lab_fault {
                            of megabytes (labedge.c: HUGECHAIN_CERTS x ~8 KB) */
     ES_FAULT_SNI_ROUTER, /* a naive SNI router in front of a normal edge: reads the
                             ClientHello from the first TCP segment only (one recv) and
-                            resets when the SNI host name is not in it */
+                            resets when that holds part of a ClientHello without its
+                            SNI host name (a whole one without SNI is routed) */
 };
 
 enum es_lab_certkind {
