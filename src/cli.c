@@ -161,6 +161,8 @@ static const struct option options[] = {
     {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n", 1,
      86400},
     {"tls", 0, ARG_CHOICE, BENCH, F(bench_tls), "V", "1.3", "TLS version", 0, 0, "1.2|1.3"},
+    {"hello", 0, ARG_CHOICE, BENCH, F(bench_hello), "SHAPE", "plain",
+     "ClientHello shape (see scan --help): plain, pq or split", 0, 0, "plain|pq|split"},
     {"format", 0, ARG_CHOICE, BENCH, F(format), "text|csv|json", "text", "output format", 0, 0,
      "text|csv|json"},
     /* lab */

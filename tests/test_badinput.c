@@ -237,6 +237,7 @@ static const struct flagcase flagcases[] = {
     {B_BENCH, "-n", "ten", "--handshakes: expected N"},
     {B_BENCH, "--duration", "0", "--duration: expected S, a whole number from 1 to 86400"},
     {B_BENCH, "--tls", "1.1", "--tls: expected one of 1.2|1.3, got '1.1'"},
+    {B_BENCH, "--hello", "kyber", "--hello: expected one of plain|pq|split, got 'kyber'"},
     {B_BENCH, "--format", "html", "--format: expected one of text|csv|json, got 'html'"},
     /* lab and demo */
     {B_LAB, "--state", "", "--state: expected DIR, got an empty value"},

@@ -61,6 +61,7 @@ struct es_config {
     /* bench */
     uint64_t handshakes, duration_s;
     const char *bench_tls;
+    const char *bench_hello;
 
     /* lab */
     const char *state_dir;
