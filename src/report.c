@@ -1331,6 +1331,8 @@ int es_report_read(struct es_report_input *in, const char *const *files, size_t 
                    bool skip_bad, struct es_findings *fs, char *err, size_t errlen)
 {
     struct report *r = in->_r;
+    in->files = files;
+    in->nnames = nfiles;
     for (size_t i = 0; i < nfiles; i++) {
         struct es_scanread *sr =
             es_scanread_open(files[i], col_names, col_required, NCOL, err, errlen);

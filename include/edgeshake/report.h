@@ -72,6 +72,8 @@ struct es_report_input {
     void *_r;
     uint64_t rows, planned, bad_rows;
     size_t nfiles, nhosts;
+    const char *const *files; /* the names es_report_read was given (borrowed), for */
+    size_t nnames;            /* the runs of their FILE.meta.json (meta.h) */
 };
 
 /* min_repeat: attempts a (host, ip, variant) needs before a mix of successes
