@@ -10,8 +10,10 @@
  *   accept ─► (fault=close: FIN at once, then close; no state at all)
  *          ├► BLACKHOLE (fault=blackhole: read and discard until EOF / 120 s)
  *          └► HELLO ─ first record complete ─► flaky? RST
- *               (fault=sni_router: RST at the first recv when the SNI is not in
- *               it; max_hello=: RST once the record header says it is longer)
+ *               (fault=sni_router: a thread of its own makes the first recv and
+ *               resets when it holds part of a ClientHello without the SNI; see
+ *               "fault=sni_router" below; max_hello=: RST once the record header
+ *               says it is longer)
  *                                            ─► delay? DELAY ─ timer ─┐
  *                                            ─► answer ◄──────────────┘
  *   answer: fault=reset RST; garbage/http: raw bytes, FLUSH; else HANDSHAKE
@@ -42,7 +44,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -92,6 +97,7 @@ enum conn_state {
 enum step { STEP_KEEP, STEP_CLOSE, STEP_RESET };
 
 struct edge;
+struct router;
 
 struct conn {
     struct es_watch watch; /* the socket; arg = this */
@@ -121,6 +127,7 @@ struct edge {
     struct es_watch listener; /* fd -1 when not bound */
     struct es_timer resume;   /* re-enables accept after EMFILE & co. */
     bool accepting;           /* listener registered on the loop */
+    struct router *router;    /* fault=sni_router: the thread that owns the listener */
 };
 
 struct es_lab_edges {
@@ -639,14 +646,6 @@ static enum step st_hello(struct conn *c, const uint8_t *p, size_t n)
 {
     assert(c->state == CONN_HELLO);
     struct edge *e = c->edge;
-    if (e->cfg->fault == ES_FAULT_SNI_ROUTER && c->hello_got == 0) {
-        /* What a naive router does: one read; a ClientHello cut before its
-         * server name cannot be routed. (A whole one without SNI goes to the
-         * default backend, as most routers have one.) */
-        struct es_hello_info info;
-        if (es_hello_parse(p, n, &info) == ES_HELLO_PARTIAL && info.name_len == 0)
-            return STEP_RESET;
-    }
     if (edge_does_tls(e->cfg)) {
         if (!c->ssl && !conn_attach_ssl(c))
             return STEP_CLOSE;
@@ -728,7 +727,7 @@ static void on_conn_idle(struct es_loop *loop, struct es_timer *t)
     conn_free(t->arg, false);
 }
 
-static void conn_new(struct edge *e, int fd)
+static struct conn *conn_new(struct edge *e, int fd)
 {
     struct es_lab_edges *E = e->owner;
     if (e->cfg->fault == ES_FAULT_CLOSE) {
@@ -739,12 +738,12 @@ static void conn_new(struct edge *e, int fd)
          * its unread ClientHello follows. */
         shutdown(fd, SHUT_WR);
         close(fd);
-        return;
+        return NULL;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
-        return;
+        return NULL;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -756,7 +755,7 @@ static void conn_new(struct edge *e, int fd)
     if (es_loop_add(E->loop, &c->watch, c->events) < 0) {
         close(fd);
         free(c);
-        return;
+        return NULL;
     }
     c->next = E->conns;
     if (E->conns)
@@ -765,6 +764,173 @@ static void conn_new(struct edge *e, int fd)
     bool blackhole = e->cfg->fault == ES_FAULT_BLACKHOLE;
     c->state = blackhole ? CONN_BLACKHOLE : CONN_HELLO;
     conn_deadline(c, blackhole ? BLACKHOLE_MS : IDLE_MS);
+    return c;
+}
+
+/* ---- fault=sni_router: the first segment, read by a thread of its own ----
+ *
+ * A naive SNI router reads the ClientHello from the first TCP segment. On
+ * loopback a scanner's two segments are kept apart only by its pause
+ * (ES_HELLO_PAUSE_MS), and the lab's loop, busy with other handshakes, could
+ * come to the socket after both arrived and read them as one. So the
+ * listener of a router edge belongs to a thread that does nothing else:
+ * accept, one recv per connection as soon as it is readable, and the
+ * verdict (reset, or hand the connection and the bytes to the loop through
+ * a queue and an eventfd). The thread never touches OpenSSL or the loop. */
+
+struct routed {
+    struct routed *next;
+    int fd;
+    size_t len;
+    uint8_t data[];
+};
+
+struct router {
+    struct edge *edge;
+    pthread_t thread;
+    int epfd, evfd;
+    struct es_watch wake; /* evfd on the lab's loop */
+    pthread_mutex_t mu;
+    struct routed *head, **tail; /* handed over, not yet taken by the loop */
+    atomic_bool stop;
+};
+
+static void router_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+}
+
+/* The first recv of a connection: the verdict. */
+static void router_first(struct router *r, int fd, uint8_t *buf)
+{
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+    ssize_t n = recv(fd, buf, IO_BUF, 0);
+    struct es_hello_info info;
+    if (n <= 0) {
+        close(fd);
+        return;
+    }
+    if (es_hello_parse(buf, (size_t)n, &info) == ES_HELLO_PARTIAL && info.name_len == 0) {
+        router_reset(fd); /* a ClientHello cut before its name: cannot route it */
+        return;
+    }
+    struct routed *it = malloc(sizeof *it + (size_t)n);
+    if (!it) {
+        close(fd);
+        return;
+    }
+    it->next = NULL;
+    it->fd = fd;
+    it->len = (size_t)n;
+    memcpy(it->data, buf, (size_t)n);
+    pthread_mutex_lock(&r->mu);
+    *r->tail = it;
+    r->tail = &it->next;
+    pthread_mutex_unlock(&r->mu);
+    uint64_t one = 1;
+    (void)!write(r->evfd, &one, sizeof one);
+}
+
+static void *router_main(void *arg)
+{
+    struct router *r = arg;
+    int lfd = r->edge->listener.fd;
+    uint8_t *buf = malloc(IO_BUF);
+    struct epoll_event ev[64];
+    while (buf && !atomic_load(&r->stop)) {
+        int n = epoll_wait(r->epfd, ev, (int)ES_ARRAY_LEN(ev), 100);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.fd != lfd) {
+                router_first(r, ev[i].data.fd, buf);
+                continue;
+            }
+            int fd;
+            while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                struct epoll_event cev = {.events = EPOLLIN, .data.fd = fd};
+                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &cev) < 0)
+                    close(fd);
+            }
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* On the loop: connections the router let through become ordinary ones,
+ * their first bytes already read. */
+static void on_routed(struct es_loop *loop, struct es_watch *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct router *r = w->arg;
+    uint64_t cnt;
+    (void)!read(r->evfd, &cnt, sizeof cnt);
+    pthread_mutex_lock(&r->mu);
+    struct routed *it = r->head;
+    r->head = NULL;
+    r->tail = &r->head;
+    pthread_mutex_unlock(&r->mu);
+    while (it) {
+        struct routed *next = it->next;
+        struct conn *c = conn_new(r->edge, it->fd);
+        if (c)
+            conn_settle(c, conn_input(c, it->data, it->len));
+        free(it);
+        it = next;
+    }
+}
+
+static int router_start(struct edge *e)
+{
+    struct router *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->edge = e;
+    r->tail = &r->head;
+    pthread_mutex_init(&r->mu, NULL);
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.fd = e->listener.fd};
+    r->wake = (struct es_watch){.fd = r->evfd, .fn = on_routed, .arg = r};
+    int rc = 0;
+    if (r->epfd < 0 || r->evfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, e->listener.fd, &lev) < 0)
+        rc = -errno;
+    else if ((rc = es_loop_add(e->owner->loop, &r->wake, EPOLLIN)) == 0 &&
+             (rc = -pthread_create(&r->thread, NULL, router_main, r)) != 0)
+        es_loop_del(e->owner->loop, &r->wake);
+    if (rc < 0) {
+        if (r->epfd >= 0)
+            close(r->epfd);
+        if (r->evfd >= 0)
+            close(r->evfd);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return rc;
+    }
+    e->router = r;
+    return 0;
+}
+
+static void router_stop(struct edge *e)
+{
+    struct router *r = e->router;
+    if (!r)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    es_loop_del(e->owner->loop, &r->wake);
+    for (struct routed *it = r->head, *next; it; it = next) {
+        next = it->next;
+        close(it->fd);
+        free(it);
+    }
+    close(r->epfd); /* connections still waiting for their first byte: closed at exit */
+    close(r->evfd);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    e->router = NULL;
 }
 
 /* ---- listeners --------------------------------------------------------- */
@@ -833,6 +999,8 @@ static int edge_listen(struct edge *e)
         return rc;
     }
     e->listener.fd = fd;
+    if (e->cfg->fault == ES_FAULT_SNI_ROUTER)
+        return router_start(e); /* the listener is the router thread's */
     rc = es_loop_add(e->owner->loop, &e->listener, EPOLLIN);
     if (rc < 0)
         return rc;
@@ -1143,6 +1311,7 @@ void es_lab_edges_free(struct es_lab_edges *E)
         conn_free(E->conns, false);
     for (size_t i = 0; i < E->nedges; i++) {
         struct edge *e = &E->edges[i];
+        router_stop(e);
         if (e->accepting)
             es_loop_del(E->loop, &e->listener);
         es_timer_cancel(E->loop, &e->resume);

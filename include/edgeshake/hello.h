@@ -32,10 +32,11 @@
  * (IETF TLS list, 21 Feb 2026, mail-archive.com/tls@ietf.org/msg21753.html).
  * The pause: on a real path the two segments travel as two packets anyway;
  * on loopback only the pause keeps them apart for a reader that reads once.
- * 30 ms was not enough for the one-threaded lab under the demo's load (15 of
- * 40 pq probes of its SNI router node were read whole); 100 ms was, in every
- * run. It costs wall time, not CPU: a pq or split probe holds its slot 100 ms
- * longer.
+ * 30 ms was not enough while the lab's one loop read its SNI router's
+ * sockets (under the demo's load, 15 of 40 pq hellos were read whole); the
+ * lab now gives each router edge a thread that only makes that first recv
+ * (labedge.c), and 100 ms leaves a margin for a machine under load. It costs
+ * wall time, not CPU: a pq or split probe holds its slot 100 ms longer.
  * (The key share itself is not sent: OpenSSL 3.0 has no ML-KEM; a server
  * that would pick X25519MLKEM768 sees only X25519 offered, as from any
  * client without post-quantum support.) */
