@@ -75,7 +75,8 @@
 #define NIL           UINT32_MAX
 
 #define OPBIT(op)   ((uint16_t)(1u << (op)))
-#define CANCELLABLE (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV))
+#define CANCELLABLE \
+    (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV) | OPBIT(ES_OP_PAUSE))
 
 /* TLS work a slot waits for (slot.tls_work): done in FIFO order, at most
  * TLS_SLICE_NS of it per loop iteration. */
@@ -174,7 +175,8 @@ struct worker {
 
     uint64_t now_ns, wall0_ms, mono0_ns;
     uint64_t timeout_ns;
-    struct __kernel_timespec cto; /* the connect timeout, linked to every connect */
+    struct __kernel_timespec cto;      /* the connect timeout, linked to every connect */
+    struct __kernel_timespec pause_ts; /* ES_HELLO_PAUSE_MS, for ES_OP_PAUSE */
 
     struct es_rowbuf rows;
     bool sink_full;    /* the writer's queue was full: start nothing until it takes the rows */
@@ -290,6 +292,7 @@ void eng_on_socket(struct worker *w, struct slot *s, int res);
 void eng_on_connect(struct worker *w, struct slot *s, int res);
 void eng_on_recv(struct worker *w, struct slot *s, int res, unsigned flags);
 void eng_on_send(struct worker *w, struct slot *s, int res);
+void eng_on_pause(struct worker *w, struct slot *s, int res);
 /* s's --timeout has passed. */
 void eng_on_deadline(struct worker *w, struct slot *s);
 /* The wake time of s (the head of the wake list) has come. */

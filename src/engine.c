@@ -425,6 +425,7 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         .ca_file = cfg->ca_file,
         .no_verify = cfg->no_verify,
         .h2_check = cfg->h2_check,
+        .http_path = cfg->http_check,
         .keylog = cfg->keylog,
     };
     for (unsigned i = 0; i < eng->nworkers; i++) {

@@ -62,7 +62,11 @@ void eng_issue(struct worker *w, struct slot *s, enum es_op op)
         s->pending |= OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_CTIMEOUT);
         return;
     }
-    case ES_OP_SEND: io_uring_prep_send(sqe, s->fd, data, n, MSG_NOSIGNAL); break;
+    case ES_OP_SEND:
+        io_uring_prep_send(sqe, s->fd, data, n,
+                           MSG_NOSIGNAL | (es_tlsprobe_more(s->tp) ? MSG_MORE : 0));
+        break;
+    case ES_OP_PAUSE: io_uring_prep_timeout(sqe, &w->pause_ts, 0, 0); break;
     case ES_OP_RECV:
         if (w->br) {
             io_uring_prep_recv(sqe, s->fd, NULL, RECV_SIZE, 0);
@@ -565,6 +569,10 @@ void eng_on_send(struct worker *w, struct slot *s, int res)
                 eng_issue(w, s, ES_OP_SEND);
             return;
         }
+        /* The first segment of a two-segment ClientHello is out: the rest
+         * after a pause (eng_on_pause). */
+        if (es_tlsprobe_paused(s->tp) && !((s->pending | s->want) & OPBIT(ES_OP_PAUSE)))
+            eng_issue(w, s, ES_OP_PAUSE);
         tls_step(w, s, ES_TLS_WANT_IO);
     } else if (s->state == SLOT_CLOSING) {
         s->peer_gone = true;
@@ -575,6 +583,17 @@ void eng_on_send(struct worker *w, struct slot *s, int res)
         s->peer_gone = true;
         tq_push(w, s, TW_RESET);
     }
+}
+
+/* The pause between the two segments of a --hello pq|split ClientHello is
+ * over (-ETIME) or was cancelled: send the rest. */
+void eng_on_pause(struct worker *w, struct slot *s, int res)
+{
+    (void)res;
+    if (s->state != SLOT_TLS || s->peer_gone)
+        return;
+    es_tlsprobe_resume(s->tp);
+    tls_step(w, s, ES_TLS_WANT_IO);
 }
 
 /* The probe's deadline (--timeout) has passed. */

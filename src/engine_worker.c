@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
 
@@ -232,6 +233,7 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     case ES_OP_SEND: eng_on_send(w, s, cqe->res); break;
     case ES_OP_RECV: eng_on_recv(w, s, cqe->res, cqe->flags); break;
     case ES_OP_CLOSE: s->fd = -1; break;
+    case ES_OP_PAUSE: eng_on_pause(w, s, cqe->res); break;
     case ES_OP_CTIMEOUT:
     case ES_OP_CANCEL:
     case ES_OP_NONE:
@@ -532,6 +534,8 @@ void eng_worker_alloc(struct worker *w)
     uint64_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : cfg->timeout_ms;
     w->cto.tv_sec = (long long)(cto / 1000);
     w->cto.tv_nsec = (long long)(cto % 1000) * 1000000;
+    w->pause_ts.tv_sec = ES_HELLO_PAUSE_MS / 1000;
+    w->pause_ts.tv_nsec = (long long)(ES_HELLO_PAUSE_MS % 1000) * 1000000;
     w->timeout_ns = cfg->timeout_ms * 1000000u;
     w->mono0_ns = es_now_ns();
     w->wall0_ms = es_wall_ms();

@@ -262,6 +262,8 @@ enum es_op {
     ES_OP_RECV,
     ES_OP_CANCEL, /* IORING_OP_ASYNC_CANCEL of one of the above */
     ES_OP_CLOSE,
+    ES_OP_PAUSE, /* IORING_OP_TIMEOUT: between the two segments of a --hello pq|split
+                    ClientHello (tlsprobe.h es_tlsprobe_paused) */
     ES_OP_COUNT
 };
 
