@@ -21,6 +21,8 @@ struct es_scanread {
     char *block;
     size_t pos, end;
     bool eof;
+    int ioerr; /* errno of a failed read, 0 = none */
+    bool ioerr_told;
     unsigned long line, rec_line;
     /* the current record: NUL-separated fields in rec */
     char *rec;
@@ -42,8 +44,11 @@ static bool refill(struct es_scanread *r)
         return false;
     r->end = fread(r->block, 1, BLOCK, r->f);
     r->pos = 0;
-    if (r->end == 0)
+    if (r->end == 0) {
         r->eof = true;
+        if (ferror(r->f))
+            r->ioerr = errno ? errno : EIO;
+    }
     return r->end != 0;
 }
 
@@ -444,6 +449,10 @@ struct es_scanread *es_scanread_open(const char *path, const char *const *want,
     r->block = es_xmalloc(BLOCK);
     r->rec = es_xmalloc(ES_SCANREAD_MAX_RECORD + 1);
     int c = peekbyte(r);
+    if (c == EOF && r->ioerr) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(r->ioerr));
+        goto fail;
+    }
     if (c == EOF) {
         snprintf(err, errlen, "%s: empty file; expected a scan file (CSV header or JSONL)", path);
         goto fail;
@@ -497,7 +506,28 @@ fail:
     return NULL;
 }
 
+static int scanread_next(struct es_scanread *r, char *err, size_t errlen);
+
+/* A read error is never taken for the end of the file: the caller would
+ * report on part of the scan as if it were all of it. */
+static int read_error(struct es_scanread *r, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s:%lu: read error: %s", r->path, r->line + 1, strerror(r->ioerr));
+    return -2;
+}
+
 int es_scanread_next(struct es_scanread *r, char *err, size_t errlen)
+{
+    if (r->ioerr_told)
+        return 0;
+    int rc = scanread_next(r, err, errlen);
+    if (!r->ioerr)
+        return rc;
+    r->ioerr_told = true; /* once; the next call says "end" */
+    return read_error(r, err, errlen);
+}
+
+static int scanread_next(struct es_scanread *r, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->nwant; i++)
         r->field[i] = "";
@@ -531,6 +561,25 @@ int es_scanread_next(struct es_scanread *r, char *err, size_t errlen)
                 r->field[r->colmap[c]] = r->rec + r->fieldoff[c];
         return 1;
     }
+}
+
+int es_scanread_json_line(char *line, size_t len, const char *const *want, size_t nwant,
+                          const char **fields, char *err, size_t errlen)
+{
+    struct es_scanread *r = es_xcalloc(1, sizeof *r);
+    r->path = "(json)";
+    r->want = want;
+    r->nwant = nwant < MAX_COLUMNS ? nwant : MAX_COLUMNS;
+    r->rec = line;
+    r->reclen = len;
+    r->rec_line = 1;
+    for (size_t i = 0; i < r->nwant; i++)
+        r->field[i] = "";
+    int rc = json_record(r, err, errlen);
+    for (size_t i = 0; i < r->nwant; i++)
+        fields[i] = r->field[i];
+    free(r);
+    return rc;
 }
 
 const char *es_scanread_field(const struct es_scanread *r, size_t i)
