@@ -2,6 +2,7 @@
  * include/edgeshake/reporttab.h. */
 #include "edgeshake/reporttab.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -741,10 +742,105 @@ void rt_free(struct rt_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* A JSON string at *p (after its opening quote), unescaped only for \" and
+ * \\ (labels and addresses hold nothing else); advances *p past it. */
+static size_t json_word(const char **p, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (**p && **p != '"') {
+        if (**p == '\\' && (*p)[1])
+            (*p)++;
+        if (n + 1 < cap)
+            out[n++] = **p;
+        (*p)++;
+    }
+    if (**p == '"')
+        (*p)++;
+    out[n] = '\0';
+    return n;
+}
+
+static void meta_addr(struct rt_report *r, const char *label, const char *addr)
+{
+    int i = *label && *addr ? resolver_index(r, label, strlen(label)) : -1;
+    if (i >= 0 && !r->resolver_addr[i]) {
+        r->resolver_addr[i] = es_intern(r->pool, addr);
+        r->have_addr |= UINT64_C(1) << i;
+    }
+}
+
+/* Resolver addresses from FILE.meta.json, when the scan wrote one: the
+ * "resolvers" member, either {"LABEL": "ADDR:PORT", ...} or [{"label":
+ * "LABEL", "addr": "ADDR:PORT"}, ...]. Addresses in the rows
+ * (resolver_addr) agree with it; a file that does not parse is ignored (it
+ * only improves repro commands). */
+static void read_meta(struct rt_report *r, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return;
+    char *meta;
+    if (asprintf(&meta, "%s.meta.json", path) < 0)
+        return;
+    FILE *f = fopen(meta, "rb");
+    free(meta);
+    if (!f)
+        return;
+    char *text = es_xcalloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "\"resolvers\"");
+    if (p) {
+        p += 11;
+        p += strspn(p, " \t\r\n:");
+        bool array = *p == '[';
+        int depth = 0;
+        char label[128] = "", addr[128] = "", key[32], skip[128];
+        for (; *p; p++) {
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (array && depth == 2) {
+                    meta_addr(r, label, addr);
+                    *label = *addr = '\0';
+                }
+                if (--depth <= 0)
+                    break;
+            } else if (*p == '"') {
+                p++;
+                bool pair = (!array && depth == 1) || (array && depth == 2);
+                json_word(&p, pair ? key : skip, pair ? sizeof key : sizeof skip);
+                if (!pair) {
+                    p--;
+                    continue;
+                }
+                p += strspn(p, " \t\r\n:");
+                if (*p != '"') {
+                    p--;
+                    continue;
+                }
+                p++;
+                char *dst = !array                                            ? addr
+                            : !strcmp(key, "label") || !strcmp(key, "name")   ? label
+                            : !strcmp(key, "addr") || !strcmp(key, "address") ? addr
+                                                                              : skip;
+                json_word(&p, dst, 128);
+                if (!array) {
+                    snprintf(label, sizeof label, "%s", key);
+                    meta_addr(r, label, addr);
+                }
+                p--;
+            }
+        }
+    }
+    free(text);
+}
+
 int rt_read(struct rt_report *r, const char *const *files, size_t nfiles, bool skip_bad, char *err,
             size_t errlen)
 {
     for (size_t i = 0; i < nfiles; i++) {
+        read_meta(r, files[i]);
         struct es_scanread *sr =
             es_scanread_open(files[i], col_names, col_required, NCOL, err, errlen);
         if (!sr)

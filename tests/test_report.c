@@ -475,6 +475,22 @@ START_TEST(test_repro_resolver_addr_and_legacy_tls)
                               "-cipher DEFAULT:@SECLEVEL=0 </dev/null"),
                   "%s", out);
     free(out);
+    /* Without the column, FILE.meta.json gives the address. */
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "old.csv", "host,port,ip,resolver,variant,status,error\n"
+                                               "x.test,443,127.0.0.1,a,v,ok,\n"
+                                               "x.test,443,,b,,dns_error,servfail\n");
+    free(tl_write_file(dir, "old.csv.meta.json",
+                       "{\"version\": 1, \"resolvers\": {\"a\": \"127.0.0.53:53\", "
+                       "\"b\": \"127.0.0.55:5300\"}}\n"));
+    const char *argv[] = {"report", "--format", "csv", path, NULL};
+    ck_assert_int_eq(tl_run(argv, NULL, &out, NULL, 10000), 0);
+    ck_assert_msg(strstr(out, "dig @127.0.0.55 -p 5300 x.test A  # the resolver labelled b"), "%s",
+                  out);
+    free(out);
+    tl_rmtree(dir);
+    free(dir);
+    free(path);
 }
 END_TEST
 
@@ -509,6 +525,72 @@ START_TEST(test_fleet_fold)
         lines += *p == '\n';
     ck_assert_uint_eq(lines, 1 + 2 + 3);
     free(out);
+    free(b);
+}
+END_TEST
+
+/* Text whenever -o has no known suffix, a terminal or not; .htm is html. */
+START_TEST(test_format_pick)
+{
+    ck_assert_int_eq(es_report_format_pick(NULL, "-"), ES_REPORT_TEXT);
+    ck_assert_int_eq(es_report_format_pick(NULL, "out"), ES_REPORT_TEXT);
+    ck_assert_int_eq(es_report_format_pick(NULL, "out.report"), ES_REPORT_TEXT);
+    ck_assert_int_eq(es_report_format_pick(NULL, "out.htm"), ES_REPORT_HTML);
+    ck_assert_int_eq(es_report_format_pick(NULL, "OUT.HTML"), ES_REPORT_HTML);
+    ck_assert_int_eq(es_report_format_pick(NULL, "out.csv"), ES_REPORT_CSV);
+    ck_assert_int_eq(es_report_format_pick(NULL, "out.json"), ES_REPORT_JSON);
+    ck_assert_int_eq(es_report_format_pick("csv", "out.txt"), ES_REPORT_CSV);
+    /* stdout a pipe (tl_run's): text */
+    char *b = strdup(header);
+    ok(&b, "n.test", "127.0.0.4", "eu", "tls1.3/h2/sni");
+    row(&b, "n.test", "127.0.0.5", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "", "",
+        "");
+    char *out = run_report("scan.csv", b, NULL, 0, NULL);
+    ck_assert_msg(!strncmp(out, "0 fleet findings covering 0 host failures; 1 host finding\n", 58),
+                  "%s", out);
+    free(out);
+    free(b);
+}
+END_TEST
+
+/* `report | head` exits quietly: no message, exit 0. */
+START_TEST(test_head_quiet)
+{
+    char *b = strdup(header);
+    for (int i = 0; i < 2000; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "n%04d.test", i);
+        ok(&b, host, "127.0.0.4", "eu", "tls1.3/h2/sni");
+        row(&b, host, "127.0.0.5", "eu;us", "tls1.3/h2/sni", "alert", "unrecognized_name", i % 7 + 1,
+            "", "", "");
+    }
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "scan.csv", b);
+    char *script;
+    ck_assert(asprintf(&script,
+                       "'%s' report --by-host '%s' 2>'%s/err' | head -1 >/dev/null\n"
+                       "echo \"status ${PIPESTATUS[0]}\"\n",
+                       tl_bin(), path, dir) > 0);
+    char *sp = tl_write_file(dir, "head.sh", script), *cmd;
+    ck_assert(asprintf(&cmd, "bash '%s'", sp) > 0);
+    FILE *p = popen(cmd, "r");
+    char line[128] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
+    pclose(p);
+    ck_assert_str_eq(line, "status 0\n");
+    char *errpath;
+    ck_assert(asprintf(&errpath, "%s/err", dir) > 0);
+    size_t len;
+    char *err = tl_read_file(errpath, &len);
+    ck_assert_msg(err && len == 0, "stderr: %s", err ? err : "(none)");
+    free(err);
+    free(errpath);
+    free(cmd);
+    free(sp);
+    free(script);
+    tl_rmtree(dir);
+    free(dir);
+    free(path);
     free(b);
 }
 END_TEST
@@ -625,6 +707,8 @@ int main(void)
     TCase *io = tcase_create("io");
     tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(io, test_fail_on_and_formats);
+    tcase_add_test(io, test_format_pick);
+    tcase_add_test(io, test_head_quiet);
     suite_add_tcase(s, io);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

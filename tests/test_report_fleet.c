@@ -286,6 +286,134 @@ START_TEST(test_fleet_by_host)
 }
 END_TEST
 
+/* ---- baseline: two scans, a fault added and another removed between them ---- */
+
+/* Before: b1 has a refusing edge, b3 a TLS 1.2-only one; b2 is healthy. */
+static const char *before_spec = "resolver r 127.91.200.53:5353\n"
+                                 "host b1.base.test r=127.91.200.1,127.91.200.2\n"
+                                 "host b2.base.test r=127.91.200.3,127.91.200.4\n"
+                                 "host b3.base.test r=127.91.200.5,127.91.200.6\n"
+                                 "edge 127.91.200.1:8443 cert=b1.base.test\n"
+                                 "edge 127.91.200.2:8443 fault=refuse\n"
+                                 "edge 127.91.200.3:8443 cert=b2.base.test\n"
+                                 "edge 127.91.200.4:8443 cert=b2.base.test\n"
+                                 "edge 127.91.200.5:8443 cert=b3.base.test\n"
+                                 "edge 127.91.200.6:8443 cert=b3.base.test tls=1.2\n";
+/* After: b1 fixed, b2 gained an expired certificate, b3 unchanged. */
+static const char *after_spec = "resolver r 127.91.200.53:5353\n"
+                                "host b1.base.test r=127.91.200.1,127.91.200.2\n"
+                                "host b2.base.test r=127.91.200.3,127.91.200.4\n"
+                                "host b3.base.test r=127.91.200.5,127.91.200.6\n"
+                                "edge 127.91.200.1:8443 cert=b1.base.test\n"
+                                "edge 127.91.200.2:8443 cert=b1.base.test\n"
+                                "edge 127.91.200.3:8443 cert=b2.base.test\n"
+                                "edge 127.91.200.4:8443 cert=b2.base.test:expired\n"
+                                "edge 127.91.200.5:8443 cert=b3.base.test\n"
+                                "edge 127.91.200.6:8443 cert=b3.base.test tls=1.2\n";
+
+static void base_scan(const char *spec, const char *out, const char *repeat)
+{
+    struct tl_lab l;
+    tl_lab_start(&l, spec);
+    char *ca = path_in(l.dir, "ca.crt");
+    const char *argv[] = {"scan",         "-q",
+                          "-p",           "8443",
+                          "-r",           "r=127.91.200.53:5353",
+                          "--ca-file",    ca,
+                          "--repeat",     repeat,
+                          "-o",           out,
+                          "b1.base.test", "b2.base.test",
+                          "b3.base.test", NULL};
+    char *err;
+    int status = tl_run(argv, NULL, NULL, &err, 60000);
+    ck_assert_msg(status == 0, "scan exited %d: %s", status, err);
+    free(err);
+    free(ca);
+    ck_assert_int_eq(tl_lab_stop(&l), 0);
+}
+
+/* "kind|host|failure|change" per finding. */
+static char *changes(const char *csv)
+{
+    struct tl_table t;
+    tl_table_parse(&t, strdup(csv));
+    char *out = calloc(1, 4096);
+    for (size_t r = 0; r < t.nrows; r++) {
+        size_t o = strlen(out);
+        snprintf(out + o, 4096 - o, "%s|%s|%s|%s\n", tl_cell(&t, r, "kind"), tl_cell(&t, r, "host"),
+                 tl_cell(&t, r, "failure"), tl_cell(&t, r, "change"));
+    }
+    tl_table_free(&t);
+    return out;
+}
+
+START_TEST(test_baseline)
+{
+    char *d = tl_tmpdir();
+    char *before = path_in(d, "before.csv"), *before3 = path_in(d, "before3.csv"),
+         *after = path_in(d, "after.csv"), *json = path_in(d, "before.json");
+    base_scan(before_spec, before, "1");
+    base_scan(before_spec, before3, "3"); /* the same faults, three attempts each */
+    base_scan(after_spec, after, "1");
+    const char *want = "cert|b2.base.test|verify expired|new\n"
+                       "node|b3.base.test|alert 70 protocol_version|persisting\n"
+                       "node|b1.base.test|connection_refused|fixed\n";
+    /* against the earlier scan file */
+    const char *a1[] = {"report", "--format", "csv", "--baseline", before, after, NULL};
+    char *out, *err;
+    ck_assert_int_eq(tl_run(a1, NULL, &out, NULL, 30000), 0);
+    char *c = changes(out);
+    ck_assert_str_eq(c, want);
+    free(c);
+    free(out);
+    /* ... against an earlier `report --format json` of it: the same */
+    const char *a2[] = {"report", "-o", json, before, NULL};
+    ck_assert_int_eq(tl_run(a2, NULL, NULL, NULL, 30000), 0);
+    const char *a3[] = {"report", "--format", "csv", "--baseline", json, after, NULL};
+    ck_assert_int_eq(tl_run(a3, NULL, &out, NULL, 30000), 0);
+    c = changes(out);
+    ck_assert_str_eq(c, want);
+    free(c);
+    free(out);
+    /* Identity does not depend on repeat counts: the 3-attempt scan as the
+     * baseline of the 1-attempt one changes nothing. */
+    const char *a4[] = {"report", "--format", "csv", "--baseline", before3, before, NULL};
+    ck_assert_int_eq(tl_run(a4, NULL, &out, NULL, 30000), 0);
+    c = changes(out);
+    ck_assert_str_eq(c, "node|b1.base.test|connection_refused|persisting\n"
+                        "node|b3.base.test|alert 70 protocol_version|persisting\n");
+    free(c);
+    free(out);
+    /* --fail-on new: exit 3 for the new cert finding, one line names it */
+    const char *a5[] = {"report", "--fail-on", "new", "--baseline", before,
+                        "-o",     "/dev/null", after, NULL};
+    ck_assert_int_eq(tl_run(a5, NULL, NULL, &err, 30000), 3);
+    ck_assert_msg(strstr(err, "--fail-on new: 1 finding: new cert b2.base.test:8443: verify "
+                              "expired\n"),
+                  "%s", err);
+    free(err);
+    /* ... new:variant,node: the new finding is a cert one, so nothing fires */
+    const char *a6[] = {"report",     "--fail-on", "new:variant,node",
+                        "--baseline", before,      "-o",
+                        "/dev/null",  after,       NULL};
+    ck_assert_int_eq(tl_run(a6, NULL, NULL, &err, 30000), 0);
+    ck_assert_str_eq(err, "");
+    free(err);
+    /* the text says it too */
+    const char *a7[] = {"report", "--baseline", before, after, NULL};
+    ck_assert_int_eq(tl_run(a7, NULL, &out, NULL, 30000), 0);
+    ck_assert_msg(strstr(out, "; against the baseline: 1 new, 1 persisting, 1 fixed\n"), "%s", out);
+    ck_assert(strstr(out, "\nfixed since the baseline\n"));
+    free(out);
+    tl_rmtree(d);
+    free(d);
+    free(before);
+    free(before3);
+    free(after);
+    free(json);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_fleet");
@@ -297,6 +425,10 @@ int main(void)
     tcase_add_test(tc, test_fleet_text);
     tcase_add_test(tc, test_fleet_by_host);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("baseline");
+    tcase_set_timeout(tb, 120);
+    tcase_add_test(tb, test_baseline);
+    suite_add_tcase(s, tb);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
