@@ -22,6 +22,7 @@ enum grp {
     G_CERT,    /* a certificate fails verification */
     G_VARIANT, /* a variant fails on every edge */
     G_DNS,     /* a resolver fails */
+    G_CERTIP,  /* an edge IP serves certificates that fail verification (one per host) */
 };
 
 struct ev {
@@ -32,8 +33,9 @@ struct ev {
     uint32_t fi;         /* index of the host finding */
     uint32_t ip;         /* ip id (edges and certificates) */
     uint8_t grp;
-    bool evidence; /* counts toward "two hosts or more" (`down` does not) */
-    bool fleet;    /* its run became a fleet finding */
+    bool evidence;   /* counts toward "two hosts or more" (`down` does not) */
+    bool fleet;      /* its run became a fleet finding */
+    bool superseded; /* a cert entry regrouped by edge (G_CERTIP) */
 };
 
 struct evs {
@@ -435,8 +437,11 @@ static void cert_finding(struct ctx *c, const struct ev *run, size_t n, struct e
     f->attempts = all;
     const char *token = run[0].what + 7; /* after "verify " */
     struct es_sb b = {0};
-    const char *sha = rt_failcert(r, run[0].a);
-    if (*sha)
+    const char *sha = run[0].grp == G_CERT ? rt_failcert(r, run[0].a) : "";
+    if (run[0].grp == G_CERTIP)
+        es_sb_add(&b, "this node serves certificates that fail verification for every failing "
+                      "host (each its own certificate): ");
+    else if (*sha)
         es_sb_printf(&b,
                      "one certificate (sha256 %.16s...) on these nodes, for every failing "
                      "host: ",
@@ -549,6 +554,47 @@ static bool qualifies(const struct rt_report *r, const struct ev *run, size_t n)
     return true;
 }
 
+/* Makes a fleet finding of every qualifying run of e->v[from..e->n). */
+static void make_runs(struct ctx *c, struct evs *e, size_t from, struct es_findings *made)
+{
+    for (size_t i = from; i < e->n;) {
+        size_t j = i + 1;
+        while (j < e->n && !key_cmp(&e->v[i], &e->v[j]))
+            j++;
+        const struct ev *run = e->v + i;
+        size_t n = j - i;
+        if (qualifies(c->r, run, n)) {
+            for (size_t k = i; k < j; k++)
+                e->v[k].fleet = true;
+            struct es_finding *f = es_findings_add(made);
+            f->fleet = true;
+            f->host = "*";
+            f->port = common_port(c->r, run, n);
+            f->hosts_failing = distinct_hosts(run, n, false);
+            f->failure = es_xstrdup(run[0].grp == G_VARIANT ? run[0].failure : run[0].what);
+            switch ((enum grp)run[0].grp) {
+            case G_EDGE:
+            case G_H2:
+            case G_FLAKY:
+                edge_finding(c, run, n, f);
+                f->_variants = union_variants(c->r, c->fs, run, n);
+                f->variant = f->_variants;
+                break;
+            case G_CERT:
+            case G_CERTIP: cert_finding(c, run, n, f); break;
+            case G_VARIANT: variant_finding(c, run, n, f); break;
+            case G_DNS: dns_finding(c, run, n, f); break;
+            }
+            if (run[0].grp == G_DNS) {
+                f->port = 0; /* a resolver serves every port */
+                free(f->failure);
+                f->failure = es_xstrdup(run[0].what);
+            }
+        }
+        i = j;
+    }
+}
+
 void rf_judge_fleet(const struct rt_report *r, struct es_findings *fs)
 {
     struct evs e = {0};
@@ -571,44 +617,27 @@ void rf_judge_fleet(const struct rt_report *r, struct es_findings *fs)
         c.ip_h2[ip] += x->h2ok + x->h2fail;
     }
     struct es_findings made = {0};
-    for (size_t i = 0; i < e.n;) {
-        size_t j = i + 1;
-        while (j < e.n && !key_cmp(&e.v[i], &e.v[j]))
-            j++;
-        const struct ev *run = e.v + i;
-        size_t n = j - i;
-        if (qualifies(r, run, n)) {
-            for (size_t k = i; k < j; k++)
-                e.v[k].fleet = true;
-            struct es_finding *f = es_findings_add(&made);
-            f->fleet = true;
-            f->host = "*";
-            f->port = common_port(r, run, n);
-            f->hosts_failing = distinct_hosts(run, n, false);
-            f->failure = es_xstrdup(run[0].grp == G_VARIANT ? run[0].failure : run[0].what);
-            switch ((enum grp)run[0].grp) {
-            case G_EDGE:
-            case G_H2:
-            case G_FLAKY:
-                edge_finding(&c, run, n, f);
-                f->_variants = union_variants(r, fs, run, n);
-                f->variant = f->_variants;
-                break;
-            case G_CERT: cert_finding(&c, run, n, f); break;
-            case G_VARIANT: variant_finding(&c, run, n, f); break;
-            case G_DNS: dns_finding(&c, run, n, f); break;
-            }
-            if (run[0].grp == G_DNS) {
-                f->port = 0; /* a resolver serves every port */
-                free(f->failure);
-                f->failure = es_xstrdup(run[0].what);
-            }
+    make_runs(&c, &e, 0, &made);
+    /* Certificates that failed for one host each (every host has its own)
+     * but on the same edge: regrouped by edge. */
+    size_t from = e.n;
+    for (size_t k = 0; k < from; k++)
+        if (e.v[k].grp == G_CERT && !e.v[k].fleet) {
+            struct ev x = e.v[k];
+            x.grp = G_CERTIP;
+            x.a = x.ip;
+            e.v[k].superseded = true;
+            push(&e, x);
         }
-        i = j;
+    if (e.n > from) {
+        qsort(e.v + from, e.n - from, sizeof *e.v, ev_cmp);
+        make_runs(&c, &e, from, &made);
     }
     /* Fold: a host finding whose every entry sits in a fleet run. */
     uint32_t *total = es_xcalloc(fs->n, sizeof *total), *covered = es_xcalloc(fs->n, 4);
     for (size_t k = 0; k < e.n; k++) {
+        if (e.v[k].superseded)
+            continue;
         total[e.v[k].fi]++;
         covered[e.v[k].fi] += e.v[k].fleet;
     }
