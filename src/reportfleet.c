@@ -148,6 +148,17 @@ static void collect(const struct rt_report *r, const struct es_findings *fs, str
 
 /* ---- shared helpers ---- */
 
+/* Failures that chance and load produce as well as broken nodes. */
+static bool transient(const char *failure)
+{
+    static const char *const t[] = {"handshake_timeout", "connect_timeout", "connection_reset",
+                                    "eof_during_handshake", "timeout"};
+    for (size_t i = 0; i < ES_ARRAY_LEN(t); i++)
+        if (!strcmp(failure, t[i]))
+            return true;
+    return false;
+}
+
 /* "1,234,567" */
 static const char *num(char *buf, size_t len, uint64_t v)
 {
@@ -343,6 +354,12 @@ static void edge_finding(struct ctx *c, const struct ev *run, size_t n, struct e
               : g == G_FLAKY ? ES_FINDING_INTERMITTENT
               : region       ? ES_FINDING_REGION
                              : ES_FINDING_NODE;
+    /* A transient failure (a timeout, a reset) on some of the hosts an edge
+     * serves, while the others pass there: the node is flaky or overloaded
+     * (or the scanner was), not misconfigured. */
+    bool flaky = g == G_EDGE && transient(run[0].what) && f->hosts_failing < c->ip_hosts[ip];
+    if (flaky)
+        f->kind = ES_FINDING_INTERMITTENT;
     f->failing_ips = es_xstrdup(rt_ip(r, ip));
     f->_ips = es_xmalloc(sizeof *f->_ips);
     f->_ips[0] = ip;
@@ -372,6 +389,10 @@ static void edge_finding(struct ctx *c, const struct ev *run, size_t n, struct e
     }
     if (b.len)
         es_sb_add(&b, ": ");
+    if (flaky)
+        es_sb_add(&b, "it fails for some of its hosts and works for the others with the same "
+                      "ClientHello: an overloaded or flaky node (when many edges show it, an "
+                      "overloaded scanner or network path); ");
     int64_t k = find_hiv(r, sample, ip, g, run[0].what);
     if (k >= 0) {
         const struct rt_hiv *x = &r->hivs[k];
@@ -411,8 +432,11 @@ static void cert_finding(struct ctx *c, const struct ev *run, size_t n, struct e
             failed += r->his[hi].vfail;
             res |= r->his[hi].resolvers;
         }
-        if (run[i].host == sample && (!sample_ip || run[i].ip < sample_ip))
-            sample_ip = run[i].ip;
+        if (run[i].host == sample) {
+            const char *a = rt_ip(r, run[i].ip), *b = sample_ip ? rt_ip(r, sample_ip) : NULL;
+            if (!b || rt_ip_cmp(&a, &b) < 0)
+                sample_ip = run[i].ip; /* the lowest address: not the order rows came in */
+        }
     }
     rh_set_ips(r, f, ids, n);
     free(ids);
@@ -449,12 +473,7 @@ static void cert_finding(struct ctx *c, const struct ev *run, size_t n, struct e
     es_sb_add(&b, rr_explain_verify(token));
     f->explain = es_sb_take(&b);
     const struct rt_host *host = &r->hosts[sample];
-    const struct rt_hv *hv = host->first_hv ? &r->hvs[host->first_hv - 1] : NULL;
-    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
-        if (strcmp(rt_sni(r, &r->hvs[v - 1]), "none")) {
-            hv = &r->hvs[v - 1];
-            break;
-        }
+    const struct rt_hv *hv = rh_sample_hv(r, host);
     if (hv && sample_ip)
         f->repro = rr_repro_s_client(rt_variant(r, hv->variant), rt_sni(r, hv), rt_ip(r, sample_ip),
                                      host->port, host->name);

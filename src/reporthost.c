@@ -364,18 +364,28 @@ static void judge_hv(const struct rt_report *r, uint32_t v, struct es_findings *
 
 /* ---- cert ---- */
 
+const struct rt_hv *rh_sample_hv(const struct rt_report *r, const struct rt_host *host)
+{
+    const struct rt_hv *best = NULL;
+    bool best_sni = false;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        const struct rt_hv *hv = &r->hvs[v - 1];
+        bool sni = strcmp(rt_sni(r, hv), "none") != 0;
+        if (!best || (sni && !best_sni) ||
+            (sni == best_sni &&
+             strcmp(rt_variant(r, hv->variant)->name, rt_variant(r, best->variant)->name) < 0)) {
+            best = hv;
+            best_sni = sni;
+        }
+    }
+    return best;
+}
+
 /* cert: verification failures per token, and edges serving different leaves. */
 static void judge_cert(const struct rt_report *r, uint32_t h, struct es_findings *fs)
 {
     const struct rt_host *host = &r->hosts[h];
-    /* Reproduce with SNI when some variant sent it: a server may answer a
-     * ClientHello without SNI with another (default) certificate. */
-    const struct rt_hv *sample = host->first_hv ? &r->hvs[host->first_hv - 1] : NULL;
-    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
-        if (strcmp(rt_sni(r, &r->hvs[v - 1]), "none")) {
-            sample = &r->hvs[v - 1];
-            break;
-        }
+    const struct rt_hv *sample = rh_sample_hv(r, host);
     for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
         uint16_t token = r->his[i - 1].vtoken;
         bool first = true;

@@ -12,6 +12,10 @@
 
 #include "edgeshake/util.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum { BLOCK = 256 * 1024, MAX_COLUMNS = 256 };
 
 struct es_scanread {
@@ -118,9 +122,61 @@ static bool end_field(struct es_scanread *r)
     return true;
 }
 
+/* The fast path of csv_record, for the common line: whole in the block, no
+ * quote, no NUL. Copies it into rec once and cuts it at the commas (16 bytes
+ * at a time where SSE2 is there). Returns false (nothing consumed) when the
+ * line needs the byte loop below. */
+static bool csv_line_fast(struct es_scanread *r)
+{
+    const char *p = r->block + r->pos, *end = r->block + r->end;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return false;
+    size_t len = (size_t)(nl - p);
+    if (len > ES_SCANREAD_MAX_RECORD || memchr(p, '"', len) || memchr(p, '\0', len))
+        return false;
+    if (len && p[len - 1] == '\r')
+        len--;
+    char *rec = r->rec;
+    memcpy(rec, p, len);
+    size_t nf = 0;
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i comma = _mm_set1_epi8(',');
+    for (; i + 16 <= len; i += 16) {
+        unsigned bits = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(rec + i)), comma));
+        while (bits) {
+            size_t k = i + (size_t)__builtin_ctz(bits);
+            bits &= bits - 1;
+            if (++nf >= MAX_COLUMNS)
+                return false;
+            rec[k] = '\0';
+            r->fieldoff[nf] = k + 1;
+        }
+    }
+#endif
+    for (; i < len; i++)
+        if (rec[i] == ',') {
+            if (++nf >= MAX_COLUMNS)
+                return false;
+            rec[i] = '\0';
+            r->fieldoff[nf] = i + 1;
+        }
+    rec[len] = '\0';
+    r->fieldoff[0] = 0;
+    r->nfields = nf + 1;
+    r->reclen = len + 1;
+    r->rec_line = ++r->line;
+    r->pos = (size_t)(nl + 1 - r->block);
+    return true;
+}
+
 /* Reads one CSV record into rec. 1 = record, 0 = end, -1 = malformed (err). */
 static int csv_record(struct es_scanread *r, char *err, size_t errlen)
 {
+    if (r->pos < r->end && csv_line_fast(r))
+        return 1;
     enum { START, PLAIN, QUOTED, QUOTE } st = START;
     r->reclen = 0;
     r->nfields = 0;

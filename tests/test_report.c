@@ -41,8 +41,8 @@ static void row(char **buf, const char *host, const char *ip, const char *resolv
     ck_assert(asprintf(buf,
                        "%s2026-11-23T00:00:00.000Z,%s,%s,8443,%s,4,%s,,%s,%s,%s,h2,,,1,%s,%s,%s,"
                        "%s,%s,,,,,,%s,%s,CN=x,CN=ca,,,no,%s,1.000,1.000,1.000,3.000\n",
-                       old, vantage, host, ip, resolver, host, variant, tls, status, error, alerttext, aname,
-                       alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
+                       old, vantage, host, ip, resolver, host, variant, tls, status, error,
+                       alerttext, aname, alert >= 0 ? "peer" : "", verify, sha, h2) > 0);
     free(old);
 }
 
@@ -299,8 +299,8 @@ START_TEST(test_local_alert)
 {
     char *b = strdup(header);
     ok(&b, "l.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
-    row(&b, "l.test", "127.0.0.2", "eu", "tls1.3/h2/sni", "tls_error", "cert_list_too_long", 47,
-        "", "", "");
+    row(&b, "l.test", "127.0.0.2", "eu", "tls1.3/h2/sni", "tls_error", "cert_list_too_long", 47, "",
+        "", "");
     /* row() writes alert_from peer for any alert: make this one ours. */
     char *p = strstr(b, ",47,,peer,");
     ck_assert_ptr_nonnull(p);
@@ -319,7 +319,6 @@ START_TEST(test_local_alert)
     free(b);
 }
 END_TEST
-
 
 /* Writes text to a temporary file and runs `edgeshake report ARGS... FILE`;
  * returns stdout (stderr in *err when err is not NULL). */
@@ -412,8 +411,9 @@ START_TEST(test_dry_run_no_findings)
     free(csv);
     const char *args[] = {"--format", "text", NULL};
     char *out = run_report("dry.csv", b, args, 0, NULL);
-    ck_assert_msg(!strncmp(out, "no findings: the files hold 3 planned rows from --dry-run and "
-                                "no probe\n",
+    ck_assert_msg(!strncmp(out,
+                           "no findings: the files hold 3 planned rows from --dry-run and "
+                           "no probe\n",
                            70),
                   "%s", out);
     ck_assert(!strstr(out, "down"));
@@ -436,8 +436,8 @@ START_TEST(test_client_cert_alert)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *b = strdup(header);
         ok(&b, "m.test", "127.0.0.1", "eu", cases[i].variant);
-        row(&b, "m.test", "127.0.0.2", "eu", cases[i].variant, "alert", "", cases[i].alert, "",
-            "", "");
+        row(&b, "m.test", "127.0.0.2", "eu", cases[i].variant, "alert", "", cases[i].alert, "", "",
+            "");
         char *p = strstr(b, ",peer,,");
         ck_assert_ptr_nonnull(p);
         char *q;
@@ -469,17 +469,18 @@ START_TEST(test_repro_resolver_addr_and_legacy_tls)
         "\"127.0.0.54:5353\",\"variant\":\"\",\"status\":\"dns_error\",\"error\":\"servfail\"}\n";
     const char *args[] = {"--format", "csv", NULL};
     char *out = run_report("scan.jsonl", text, args, 0, NULL);
-    ck_assert_msg(strstr(out, "dig @127.0.0.54 -p 5353 x.test A  # the resolver labelled b"),
-                  "%s", out);
+    ck_assert_msg(strstr(out, "dig @127.0.0.54 -p 5353 x.test A  # the resolver labelled b"), "%s",
+                  out);
     ck_assert_msg(strstr(out, "openssl s_client -connect 127.0.0.2:443 -servername x.test -tls1 "
                               "-cipher DEFAULT:@SECLEVEL=0 </dev/null"),
                   "%s", out);
     free(out);
     /* Without the column, FILE.meta.json gives the address. */
     char *dir = tl_tmpdir();
-    char *path = tl_write_file(dir, "old.csv", "host,port,ip,resolver,variant,status,error\n"
-                                               "x.test,443,127.0.0.1,a,v,ok,\n"
-                                               "x.test,443,,b,,dns_error,servfail\n");
+    char *path = tl_write_file(dir, "old.csv",
+                               "host,port,ip,resolver,variant,status,error\n"
+                               "x.test,443,127.0.0.1,a,v,ok,\n"
+                               "x.test,443,,b,,dns_error,servfail\n");
     free(tl_write_file(dir, "old.csv.meta.json",
                        "{\"version\": 1, \"resolvers\": {\"a\": \"127.0.0.53:53\", "
                        "\"b\": \"127.0.0.55:5300\"}}\n"));
@@ -503,8 +504,8 @@ START_TEST(test_fleet_fold)
     const char *hosts[] = {"h1.test", "h2.test", "h3.test"};
     for (int i = 0; i < 3; i++) {
         ok(&b, hosts[i], "127.0.0.1", "eu", "tls1.3/h2/sni");
-        row(&b, hosts[i], "127.0.0.9", "eu", "tls1.3/h2/sni", "connect_error",
-            "connection_refused", -1, "", "", "");
+        row(&b, hosts[i], "127.0.0.9", "eu", "tls1.3/h2/sni", "connect_error", "connection_refused",
+            -1, "", "", "");
     }
     ok(&b, "solo.test", "127.0.0.1", "eu", "tls1.3/h2/sni");
     row(&b, "solo.test", "127.0.0.7", "eu", "tls1.3/h2/sni", "alert", "unrecognized_name", 112, "",
@@ -561,8 +562,8 @@ START_TEST(test_head_quiet)
         char host[32];
         snprintf(host, sizeof host, "n%04d.test", i);
         ok(&b, host, "127.0.0.4", "eu", "tls1.3/h2/sni");
-        row(&b, host, "127.0.0.5", "eu;us", "tls1.3/h2/sni", "alert", "unrecognized_name", i % 7 + 1,
-            "", "", "");
+        row(&b, host, "127.0.0.5", "eu;us", "tls1.3/h2/sni", "alert", "unrecognized_name",
+            i % 7 + 1, "", "", "");
     }
     char *dir = tl_tmpdir();
     char *path = tl_write_file(dir, "scan.csv", b);
@@ -591,6 +592,31 @@ START_TEST(test_head_quiet)
     tl_rmtree(dir);
     free(dir);
     free(path);
+    free(b);
+}
+END_TEST
+
+/* An edge that times out for some of its hosts and works for the others is
+ * flaky or overloaded at fleet level, not a bad node. */
+START_TEST(test_fleet_transient)
+{
+    char *b = strdup(header);
+    const char *hosts[] = {"t1.test", "t2.test", "t3.test"};
+    for (int i = 0; i < 3; i++) {
+        ok(&b, hosts[i], "127.0.0.1", "eu", "tls1.3/h2/sni");
+        if (i < 2)
+            row(&b, hosts[i], "127.0.0.9", "eu", "tls1.3/h2/sni", "timeout", "handshake_timeout",
+                -1, "", "", "");
+        else
+            ok(&b, hosts[i], "127.0.0.9", "eu", "tls1.3/h2/sni");
+    }
+    char *csv = findings_csv(b, 2);
+    char *c = cut(csv, 11);
+    ck_assert_str_eq(c, "intermittent,*,8443,,handshake_timeout,127.0.0.9,,eu,,2,3\n");
+    ck_assert(strstr(csv, "overloaded or flaky node"));
+    ck_assert(strstr(csv, ",fleet,2,3,t1.test;t2.test,\n"));
+    free(c);
+    free(csv);
     free(b);
 }
 END_TEST
@@ -703,6 +729,7 @@ int main(void)
     tcase_add_test(tc, test_client_cert_alert);
     tcase_add_test(tc, test_repro_resolver_addr_and_legacy_tls);
     tcase_add_test(tc, test_fleet_fold);
+    tcase_add_test(tc, test_fleet_transient);
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");
     tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));

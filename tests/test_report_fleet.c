@@ -263,6 +263,45 @@ START_TEST(test_fleet_text)
 }
 END_TEST
 
+/* Row order does not show: the rows reversed give the same report, byte
+ * for byte (with the folded host findings too). */
+START_TEST(test_fleet_row_order)
+{
+    size_t len;
+    char *text = tl_read_file(scan_csv, &len);
+    ck_assert_ptr_nonnull(text);
+    char *rev = malloc(len + 1), *o = rev;
+    char *nl = strchr(text, '\n');
+    memcpy(o, text, (size_t)(nl - text + 1));
+    o += nl - text + 1;
+    char *end = text + len;
+    while (end > nl + 1) {
+        char *start = end - 1;
+        while (start > nl + 1 && start[-1] != '\n')
+            start--;
+        memcpy(o, start, (size_t)(end - start));
+        o += end - start;
+        end = start;
+    }
+    *o = '\0';
+    char *rpath = path_in(dir, "reversed.csv");
+    FILE *f = fopen(rpath, "w");
+    fputs(rev, f);
+    fclose(f);
+    const char *a[] = {"report", "--format", "csv", "--by-host", scan_csv, NULL};
+    const char *b[] = {"report", "--format", "csv", "--by-host", rpath, NULL};
+    char *x, *y;
+    ck_assert_int_eq(tl_run(a, NULL, &x, NULL, 60000), 0);
+    ck_assert_int_eq(tl_run(b, NULL, &y, NULL, 60000), 0);
+    ck_assert_msg(!strcmp(x, y), "the reversed file's report differs");
+    free(x);
+    free(y);
+    free(rpath);
+    free(rev);
+    free(text);
+}
+END_TEST
+
 /* --by-host: the folded host findings too, each naming only bad nodes. */
 START_TEST(test_fleet_by_host)
 {
@@ -424,6 +463,7 @@ int main(void)
     tcase_add_test(tc, test_fleet_json);
     tcase_add_test(tc, test_fleet_text);
     tcase_add_test(tc, test_fleet_by_host);
+    tcase_add_test(tc, test_fleet_row_order);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("baseline");
     tcase_set_timeout(tb, 120);
