@@ -42,15 +42,17 @@ enum es_report_format es_report_format_pick(const char *explicit_name, const cha
 static void text_wrap(FILE *f, const char *prefix, const char *text, int indent)
 {
     int col = fprintf(f, "%*s%s", indent, "", prefix);
+    bool fresh = true; /* no word on this line yet */
     while (*text) {
         size_t w = strcspn(text, " ");
-        if (col > indent + (int)strlen(prefix) && col + 1 + (int)w > 79) {
+        if (!fresh && col + 1 + (int)w > 79) {
             fprintf(f, "\n%*s", indent + 2, "");
             col = indent + 2;
-        } else if (col > indent + (int)strlen(prefix)) {
+        } else if (!fresh) {
             fputc(' ', f);
             col++;
         }
+        fresh = false;
         fprintf(f, "%.*s", (int)w, text);
         col += (int)w;
         text += w;

@@ -259,6 +259,21 @@ START_TEST(test_fleet_text)
         ck_assert_msg(strstr(out, want), "no '%s' in the text", want);
     }
     ck_assert_ptr_null(strstr(out, "host findings\n\n"));
+    /* wrapped at 80 columns without gluing words: "it is their only edge" */
+    char *flat = calloc(1, strlen(out) + 1), *o = flat;
+    for (const char *p = out; *p; p++) {
+        if (*p == '\n' || (*p == ' ' && o > flat && o[-1] == ' '))
+            continue;
+        *o++ = *p == '\n' ? ' ' : *p;
+        if (p[0] && p[1] == '\n')
+            *o++ = ' ';
+    }
+    for (size_t i = 0; i < NBAD; i++)
+        if (!strcmp(bad[i].kind, "tls12")) {
+            snprintf(want, sizeof want, "for %lu of them it is their only edge", bad[i].only);
+            ck_assert_msg(strstr(flat, want), "no '%s' in %s", want, flat);
+        }
+    free(flat);
     free(out);
 }
 END_TEST
