@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "edgeshake/tlsprobe.h"
 #include "edgeshake/util.h"
 
 #ifndef ES_VERSION
@@ -78,26 +81,27 @@ static const struct option options[] = {
     {"repeat", 0, ARG_UINT, SCAN, F(repeat), "N", "1", "attempts per (host, ip, variant)", 1, 1000},
     {"h2-check", 0, ARG_FLAG, SCAN, F(h2_check), NULL, NULL,
      "after ALPN h2, send the HTTP/2 preface and wait for the server's SETTINGS"},
-    /* scan and bench: verification and deadlines */
-    {"ca-file", 0, ARG_STR, SCAN | BENCH, F(ca_file), "FILE", NULL,
+    /* scan: verification and deadlines */
+    {"ca-file", 0, ARG_STR, SCAN, F(ca_file), "FILE", NULL,
      "trust store for verification (recorded, never fatal)", 0, 0, NULL, "system store"},
-    {"no-verify", 0, ARG_FLAG, SCAN | BENCH, F(no_verify), NULL, NULL,
+    {"no-verify", 0, ARG_FLAG, SCAN, F(no_verify), NULL, NULL,
      "do not verify certificates (verify column = off)"},
-    {"timeout", 0, ARG_UINT, SCAN | BENCH, F(timeout_ms), "MS", "5000",
+    {"timeout", 0, ARG_UINT, SCAN, F(timeout_ms), "MS", "5000",
      "whole-probe deadline: connect + handshake + h2 check", 1, 3600000},
-    {"connect-timeout", 0, ARG_UINT, SCAN | BENCH, F(connect_timeout_ms), "MS", NULL,
-     "connect deadline", 1, 3600000, NULL, "the --timeout"},
+    {"connect-timeout", 0, ARG_UINT, SCAN, F(connect_timeout_ms), "MS", NULL,
+     "connect deadline, at most the --timeout", 1, 3600000, NULL, "the --timeout"},
     {"dns-timeout", 0, ARG_UINT, SCAN, F(dns_timeout_ms), "MS", "2000", "per-try DNS deadline", 1,
      600000},
     {"dns-retries", 0, ARG_UINT, SCAN, F(dns_retries), "N", "2", "DNS retries per resolver", 0, 20},
-    /* scan and bench: the engine */
-    {"concurrency", 'c', ARG_UINT, SCAN | BENCH, F(concurrency), "N", "1000",
+    /* scan: the engine */
+    {"concurrency", 'c', ARG_UINT, SCAN, F(concurrency), "N", "1000",
      "probes in flight, all workers together", 1, 1000000},
-    {"threads", 't', ARG_UINT, SCAN | BENCH, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
+    {"threads", 't', ARG_UINT, SCAN, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
      "online cores"},
     {"rate", 0, ARG_UINT, SCAN, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
-    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP", 1, 1000000},
+    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP (0 = no limit)",
+     0, 1000000},
     /* scan: output */
     {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, SCAN, F(format), "csv|jsonl", NULL, "output format", 0, 0,
@@ -109,14 +113,13 @@ static const struct option options[] = {
     {"vantage", 0, ARG_STR, SCAN, F(vantage), "LABEL", NULL, "written in every row", 0, 0, NULL,
      "hostname"},
     {"keylog", 0, ARG_STR, SCAN, F(keylog), "FILE", NULL, "NSS key log for Wireshark (mode 0600)"},
-    {"progress", 0, ARG_FLAG, SCAN | BENCH, F(progress), NULL, NULL,
-     "status line on stderr once a second", 0, 0, NULL, "when stderr is a TTY"},
-    {"quiet", 'q', ARG_FLAG, SCAN | BENCH | DEMO, F(quiet), NULL, NULL,
-     "no status line, no summary"},
+    {"progress", 0, ARG_FLAG, SCAN, F(progress), NULL, NULL, "status line on stderr once a second",
+     0, 0, NULL, "when stderr is a TTY"},
+    {"quiet", 'q', ARG_FLAG, SCAN | DEMO, F(quiet), NULL, NULL, "no status line, no summary"},
     {"dry-run", 0, ARG_FLAG, SCAN, F(dry_run), NULL, NULL,
      "resolve and plan, connect to nothing: one row per planned probe"},
     /* report */
-    {"output", 'o', ARG_STR, REPORT | BENCH, F(output), "FILE", "-", "output file ('-' = stdout)"},
+    {"output", 'o', ARG_STR, REPORT, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,
      "text|csv|json|html", "from the -o suffix, else text"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
@@ -130,7 +133,24 @@ static const struct option options[] = {
      "also list the host findings that fleet findings fold"},
     {"skip-bad-rows", 0, ARG_FLAG, REPORT, F(skip_bad_rows), NULL, NULL,
      "count and skip malformed rows instead of stopping"},
-    /* bench */
+    /* bench: its own rows where the words differ from scan's (no rows, no
+     * verify column, no HTTP/2 check, no summary on stderr) */
+    {"ca-file", 0, ARG_STR, BENCH, F(ca_file), "FILE", NULL, "trust store for verification", 0, 0,
+     NULL, "the lab's CA without a TARGET, else the system store"},
+    {"no-verify", 0, ARG_FLAG, BENCH, F(no_verify), NULL, NULL, "do not verify certificates"},
+    {"timeout", 0, ARG_UINT, BENCH, F(timeout_ms), "MS", "5000",
+     "deadline of one attempt: connect + handshake", 1, 3600000},
+    {"connect-timeout", 0, ARG_UINT, BENCH, F(connect_timeout_ms), "MS", NULL,
+     "connect deadline, at most the --timeout", 1, 3600000, NULL, "the --timeout"},
+    {"concurrency", 'c', ARG_UINT, BENCH, F(concurrency), "N", "1000",
+     "handshakes in flight, all workers together", 1, 1000000},
+    {"threads", 't', ARG_UINT, BENCH, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
+     "online cores"},
+    {"progress", 0, ARG_FLAG, BENCH, F(progress), NULL, NULL, "status line on stderr once a second",
+     0, 0, NULL, "when stderr is a TTY"},
+    {"quiet", 'q', ARG_FLAG, BENCH, F(quiet), NULL, NULL, "no status line"},
+    {"output", 'o', ARG_STR, BENCH, F(output), "FILE", "-",
+     "write the result to FILE ('-' = stdout)"},
     {"handshakes", 'n', ARG_UINT, BENCH, F(handshakes), "N", "10000", "full handshakes to run", 1,
      1000000000},
     {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n", 1,
@@ -246,6 +266,34 @@ static void set_value(struct es_config *cfg, const struct option *o, const char 
     }
 }
 
+/* DESIGN §3.1: option values never start with '-' (no option takes a number
+ * that may be negative), so `--sni -q` is a forgotten value, not a name.
+ * "-" alone is a value (stdin, stdout). Numbers keep their own message
+ * ("expected N, a whole number ..."), which says the same. */
+static void check_not_option(const struct option *o, const char *v)
+{
+    if (v[0] != '-' || !v[1] || o->type == ARG_UINT)
+        return;
+    const char *file = o->arg && (!strcmp(o->arg, "FILE") || !strcmp(o->arg, "DIR"))
+                           ? "; for a name that starts with '-', write ./"
+                           : "";
+    es_usage_error("--%s: expected %s, got '%s', which looks like an option (values never start "
+                   "with '-'%s%s)",
+                   o->name, o->choices ? o->choices : o->arg, v, file, *file ? v : "");
+}
+
+/* Cross-option checks that the table cannot express. */
+static void check_deadlines(const struct es_config *cfg)
+{
+    if (!(cfg->cmd & (ES_CMD_SCAN | ES_CMD_BENCH)) || !cfg->connect_timeout_ms)
+        return;
+    if (cfg->connect_timeout_ms > cfg->timeout_ms)
+        es_usage_error("--connect-timeout %llu is larger than --timeout %llu: the whole-probe "
+                       "deadline includes the connect; lower --connect-timeout or raise --timeout",
+                       (unsigned long long)cfg->connect_timeout_ms,
+                       (unsigned long long)cfg->timeout_ms);
+}
+
 /* Finds the row for a long or short name in the current command. *other is set
  * when the option exists but belongs to other subcommands. */
 static const struct option *find(const char *lng, size_t lnglen, char shrt, bool *other)
@@ -275,6 +323,8 @@ static _Noreturn void unknown(const char *word, bool other)
 static void print_version(void)
 {
     printf("edgeshake %s\n", ES_VERSION);
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("fast key decoding: %s\n", es_tls_keydecode_text(es_tls_fast_key_decode_state()));
 }
 
 static void apply_defaults(struct es_config *cfg)
@@ -290,6 +340,8 @@ static void apply_defaults(struct es_config *cfg)
 void es_cli_parse(int argc, char **argv, struct es_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->argc = argc;
+    cfg->argv = argv;
     current = NULL;
     if (argc < 2) {
         es_cli_help(stderr, ES_CMD_NONE);
@@ -365,8 +417,10 @@ void es_cli_parse(int argc, char **argv, struct es_config *cfg)
                 es_usage_error("--%s needs an argument: %s", o->name, o->arg);
             inline_val = argv[++i];
         }
+        check_not_option(o, inline_val);
         set_value(cfg, o, inline_val);
     }
+    check_deadlines(cfg);
     if (cfg->args.n < current->min_args || cfg->args.n > current->max_args) {
         if (current->max_args == 0)
             es_usage_error("unexpected argument '%s'; usage: edgeshake %s %s", cfg->args.v[0],

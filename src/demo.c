@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "edgeshake/lab.h"
 #include "edgeshake/labspec.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
@@ -203,7 +204,13 @@ int es_demo_main(const struct es_config *cfg)
     pid_t lab_pid = spawn(&lab, log, true);
     argv_free(&lab);
     if (!lab_ready(lab_pid, ready)) {
-        es_warn("the lab did not start; its log is %s", log);
+        /* The reason goes to the terminal, not only into the log. */
+        char why[1024];
+        es_lab_failure_reason(log, why, sizeof why);
+        if (why[0])
+            es_warn("the lab did not start: %s (log: %s)", why, log);
+        else
+            es_warn("the lab did not start within 30 s; its log is %s", log);
         kill(lab_pid, SIGTERM);
         wait_exit(lab_pid);
         goto out;

@@ -91,6 +91,8 @@ static char *scan_args(const struct es_labspec *spec, const char *state_dir)
     for (size_t h = 0; h < spec->nhosts; h++) {
         const struct es_lab_host *host = &spec->hosts[h];
         bool listed = false;
+        if (host->name[0] == '*')
+            continue; /* a wildcard is not a name to scan */
         for (size_t a = 0; a < host->nanswers; a++)
             for (size_t i = 0; i < host->answers[a].nips; i++)
                 v6 |= host->answers[a].ips[i].family == AF_INET6;
@@ -212,4 +214,33 @@ out:
     es_labcerts_free(certs);
     es_labspec_free(spec);
     return status;
+}
+
+void es_lab_failure_reason(const char *log_path, char *out, size_t len)
+{
+    char buf[8192];
+    if (!len)
+        return;
+    out[0] = '\0';
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > (long)sizeof buf - 1)
+            fseek(f, size - (long)(sizeof buf - 1), SEEK_SET);
+        else
+            rewind(f);
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    const char *nl = strrchr(buf, '\n');
+    const char *line = nl ? nl + 1 : buf;
+    static const char prefix[] = "edgeshake lab: ";
+    if (!strncmp(line, prefix, sizeof prefix - 1))
+        line += sizeof prefix - 1;
+    snprintf(out, len, "%s", line);
 }

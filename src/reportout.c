@@ -1,5 +1,5 @@
 /* reportout.c - the output formats of `edgeshake report` (report.h): text,
- * csv, json (and html, until reporthtml.c takes it). The formats take the
+ * csv, json; html is reporthtml.c. The formats take the
  * findings and the read-only input; they never call back into judging. */
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "edgeshake/report.h"
+#include "edgeshake/reporthtml.h"
 #include "edgeshake/util.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -385,249 +386,6 @@ static void write_json(FILE *f, const struct es_report_input *in, const struct e
     fputs("\n]}\n", f);
 }
 
-/* ---- html ---- */
-
-static void html_str(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
-
-struct cell {
-    char *host, *variant, *ip, *resolvers, *failure, *verify;
-    int port;
-    uint64_t ok, fail;
-};
-
-struct cells {
-    struct cell *v;
-    size_t n, cap;
-};
-
-static void collect(void *arg, const struct es_heat_cell *c)
-{
-    struct cells *cs = arg;
-    cs->v = es_xgrow(cs->v, &cs->cap, cs->n + 1, sizeof *cs->v);
-    struct es_sb row = {0};
-    es_sb_add(&row, c->variant);
-    if (*c->vantage)
-        es_sb_printf(&row, " @ %s", c->vantage);
-    cs->v[cs->n++] = (struct cell){.host = es_xstrdup(c->host),
-                                   .variant = es_sb_take(&row),
-                                   .ip = es_xstrdup(c->ip),
-                                   .resolvers = es_xstrdup(c->resolvers),
-                                   .failure = es_xstrdup(c->failure),
-                                   .verify = es_xstrdup(c->verify),
-                                   .port = c->port,
-                                   .ok = c->ok,
-                                   .fail = c->fail};
-}
-
-static int cell_cmp(const void *a, const void *b)
-{
-    const struct cell *x = a, *y = b;
-    int c = strcmp(x->host, y->host);
-    if (!c)
-        c = x->port - y->port;
-    if (!c)
-        c = strcmp(x->resolvers, y->resolvers);
-    if (!c)
-        c = strcmp(x->ip, y->ip);
-    return c ? c : strcmp(x->variant, y->variant);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-enum { HEAT_MAX_HOSTS = 200 };
-
-/* One table per host: rows = variants, columns = edge IPs grouped by the
- * resolvers that returned them. */
-static void html_heat_host(FILE *f, const struct cell *c, size_t n)
-{
-    char **variants = es_xcalloc(n, sizeof *variants);
-    size_t nv = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        while (k < nv && strcmp(variants[k], c[i].variant))
-            k++;
-        if (k == nv)
-            variants[nv++] = c[i].variant;
-    }
-    qsort(variants, nv, sizeof *variants, str_cmp);
-    fprintf(f, "<h3>");
-    html_str(f, c[0].host);
-    fprintf(f, ":%d</h3>\n<table class=heat><tr><th></th>", c[0].port);
-    /* Column headers: resolver groups, then IPs. Cells are sorted by
-     * (resolvers, ip, variant), so each column is a run. */
-    for (size_t i = 0; i < n;) {
-        size_t j = i, span = 0;
-        while (j < n && !strcmp(c[j].resolvers, c[i].resolvers)) {
-            if (j == i || strcmp(c[j].ip, c[j - 1].ip))
-                span++;
-            j++;
-        }
-        fprintf(f, "<th colspan=%zu class=res>", span);
-        html_str(f, c[i].resolvers);
-        fputs("</th>", f);
-        i = j;
-    }
-    fputs("</tr>\n<tr><th></th>", f);
-    for (size_t i = 0; i < n; i++) {
-        if (i && !strcmp(c[i].ip, c[i - 1].ip) && !strcmp(c[i].resolvers, c[i - 1].resolvers))
-            continue;
-        fputs("<th class=ip>", f);
-        html_str(f, c[i].ip);
-        fputs("</th>", f);
-    }
-    fputs("</tr>\n", f);
-    for (size_t v = 0; v < nv; v++) {
-        fputs("<tr><th class=var>", f);
-        html_str(f, variants[v]);
-        fputs("</th>", f);
-        for (size_t i = 0; i < n; i++) {
-            if (i && !strcmp(c[i].ip, c[i - 1].ip) && !strcmp(c[i].resolvers, c[i - 1].resolvers))
-                continue;
-            /* find (this column, variant v) */
-            const struct cell *hit = NULL;
-            for (size_t j = i;
-                 j < n && !strcmp(c[j].ip, c[i].ip) && !strcmp(c[j].resolvers, c[i].resolvers); j++)
-                if (!strcmp(c[j].variant, variants[v]))
-                    hit = &c[j];
-            if (!hit) {
-                fputs("<td class=none title=\"not probed\"></td>", f);
-                continue;
-            }
-            uint64_t all = hit->ok + hit->fail;
-            unsigned share = all ? (unsigned)(hit->fail * 100 / all) : 0;
-            /* Green to red by the share of failed attempts; amber when every
-             * handshake worked but the certificate does not verify. */
-            if (share == 0 && *hit->verify)
-                fputs("<td style=\"background:hsl(40,90%,45%)\" title=\"", f);
-            else
-                fprintf(f, "<td style=\"background:hsl(%u,65%%,%s)\" title=\"",
-                        120 - share * 120 / 100, share ? "45%" : "40%");
-            html_str(f, hit->ip);
-            fputs(" via ", f);
-            html_str(f, hit->resolvers);
-            fprintf(f, ": %llu ok, %llu failed", (unsigned long long)hit->ok,
-                    (unsigned long long)hit->fail);
-            if (*hit->failure) {
-                fputs(": ", f);
-                html_str(f, hit->failure);
-            }
-            if (*hit->verify) {
-                fputs("; verify ", f);
-                html_str(f, hit->verify);
-            }
-            fprintf(f, "\">%s</td>",
-                    share == 100   ? "&#10007;"
-                    : share        ? "~"
-                    : *hit->verify ? "!"
-                                   : "");
-        }
-        fputs("</tr>\n", f);
-    }
-    fputs("</table>\n", f);
-    free(variants);
-}
-
-static void write_html(FILE *f, const struct es_report_input *in, const struct es_findings *fs)
-{
-    fputs("<!doctype html>\n<html lang=en><head><meta charset=utf-8>\n"
-          "<title>edgeshake report</title>\n<style>\n"
-          "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\n"
-          "table{border-collapse:collapse;margin-bottom:1.5em}\n"
-          "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}\n"
-          ".heat td{width:2.2em;height:1.6em;text-align:center;color:#fff}\n"
-          ".heat th.var{text-align:left;font-weight:normal;font-family:monospace}\n"
-          ".heat th.ip{font:11px monospace;writing-mode:vertical-rl}\n"
-          ".heat th.res{background:#eee}\n.heat td.none{background:#f4f4f4}\n"
-          ".k-down,.k-region,.k-node{color:#b00;font-weight:bold}\n"
-          ".k-variant,.k-cert,.k-h2,.k-intermittent,.k-dns{color:#a60;font-weight:bold}\n"
-          "code{font-size:12px;word-break:break-all}\n"
-          "</style></head><body>\n<h1>edgeshake report</h1>\n",
-          f);
-    fprintf(f, "<p>%zu files, %llu rows, %zu hosts, %zu findings.</p>\n", in->nfiles,
-            (unsigned long long)in->rows, in->nhosts, fs->n);
-    fputs("<h2>Findings</h2>\n<table><tr><th>kind</th><th>host</th><th>variant</th>"
-          "<th>failure</th><th>failing</th><th>passing</th><th>failed</th><th>why</th>"
-          "<th>reproduce</th></tr>\n",
-          f);
-    for (size_t i = 0; i < fs->n; i++) {
-        const struct es_finding *x = &fs->v[i];
-        fprintf(f, "<tr><td class=k-%s>%s</td><td>", es_finding_kind_name(x->kind),
-                es_finding_kind_name(x->kind));
-        html_str(f, x->host);
-        if (x->port)
-            fprintf(f, ":%d", x->port);
-        fputs("</td><td><code>", f);
-        html_str(f, x->variant);
-        fputs("</code></td><td>", f);
-        html_str(f, x->failure);
-        fputs("</td><td>", f);
-        html_str(f, x->failing_ips);
-        if (*x->failing_vantages) {
-            fputs(" <small>from ", f);
-            html_str(f, x->failing_vantages);
-            fputs("</small>", f);
-        }
-        if (*x->failing_resolvers) {
-            fputs(" <small>(", f);
-            html_str(f, x->failing_resolvers);
-            fputs(")</small>", f);
-        }
-        fputs("</td><td>", f);
-        html_str(f, x->passing_ips);
-        fprintf(f, "</td><td>%llu/%llu</td><td>", (unsigned long long)x->failed,
-                (unsigned long long)x->attempts);
-        html_str(f, x->explain);
-        fputs("</td><td><code>", f);
-        html_str(f, x->repro);
-        fputs("</code></td></tr>\n", f);
-    }
-    fputs("</table>\n<h2>Heat map</h2>\n<p>Rows: variants; columns: edge IPs grouped by the "
-          "resolvers that returned them. Green: every attempt succeeded; red: every attempt "
-          "failed; between: the share that failed; amber (!): the handshakes worked but the "
-          "certificate does not verify. Hover a cell for the failure.</p>\n",
-          f);
-    struct cells cs = {0};
-    es_report_heatmap(in, collect, &cs);
-    if (cs.n)
-        qsort(cs.v, cs.n, sizeof *cs.v, cell_cmp);
-    size_t hosts = 0;
-    for (size_t i = 0; i < cs.n;) {
-        size_t j = i;
-        while (j < cs.n && !strcmp(cs.v[j].host, cs.v[i].host) && cs.v[j].port == cs.v[i].port)
-            j++;
-        if (hosts++ < HEAT_MAX_HOSTS)
-            html_heat_host(f, cs.v + i, j - i);
-        i = j;
-    }
-    if (hosts > HEAT_MAX_HOSTS)
-        fprintf(f, "<p>(%zu more hosts not drawn)</p>\n", hosts - HEAT_MAX_HOSTS);
-    for (size_t i = 0; i < cs.n; i++) {
-        free(cs.v[i].host);
-        free(cs.v[i].variant);
-        free(cs.v[i].ip);
-        free(cs.v[i].resolvers);
-        free(cs.v[i].failure);
-        free(cs.v[i].verify);
-    }
-    free(cs.v);
-    fputs("</body></html>\n", f);
-}
-
 int es_report_write(const struct es_report_input *in, const struct es_findings *fs,
                     enum es_report_format fmt, const char *path, char *err, size_t errlen)
 {
@@ -644,7 +402,7 @@ int es_report_write(const struct es_report_input *in, const struct es_findings *
         break;
     case ES_REPORT_CSV: write_csv(f, fs); break;
     case ES_REPORT_JSON: write_json(f, in, fs); break;
-    case ES_REPORT_HTML: write_html(f, in, fs); break;
+    case ES_REPORT_HTML: es_report_write_html(f, in, fs); break;
     }
     int bad = ferror(f), werr = errno;
     errno = 0;

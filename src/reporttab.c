@@ -35,14 +35,17 @@ enum col {
     C_ALERT_FROM,
     C_STAGE,
     C_RESOLVER_ADDR,
+    C_HTTP_STATUS,
     NCOL
 };
+/* Every column has its name: a missing initialiser would be a NULL name. */
+_Static_assert(NCOL == 22, "col_names lists every enum col");
 static const char *const col_names[NCOL] = {
     "host",          "port",        "ip",           "resolver",        "sni",
     "variant",       "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
     "status",        "error",       "alert",        "alert_name",      "verify",
     "cert_sha256",   "h2",          "vantage",      "alert_from",      "stage",
-    "resolver_addr",
+    "resolver_addr", "http_status",
 };
 static const bool col_required[NCOL] = {
     [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
@@ -688,6 +691,18 @@ static bool add_row(struct rt_report *r, const struct es_scanread *in, char *err
             if (!hiv->h2tok)
                 hiv->h2tok = token_id(r, h2);
         }
+        /* --http-check: no response or a 5xx (the heat map shows it) */
+        uint64_t code;
+        if (es_parse_u64(F(C_HTTP_STATUS), 0, 999, &code) && (code == 0 || code >= 500)) {
+            if (hiv->httpfail < UINT16_MAX)
+                hiv->httpfail++;
+            if (!hi->httptok) {
+                char t[32] = "no response";
+                if (code)
+                    snprintf(t, sizeof t, "status %u", (unsigned)code);
+                hi->httptok = token_id(r, t);
+            }
+        }
         return true;
     }
     hiv->fail++;
@@ -935,6 +950,9 @@ static void emit_vantage(void *arg, uint32_t vantage, uint32_t ok, uint32_t fail
     a->c->ok = ok;
     a->c->fail = fail;
     a->fn(a->arg, a->c);
+    /* the h2 and http counts are not split by vantage: the first cell only */
+    a->c->h2ok = a->c->h2fail = a->c->httpfail = 0;
+    a->c->h2 = a->c->http = "";
 }
 
 void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *arg)
@@ -962,6 +980,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .h2ok = x->h2ok,
                     .h2fail = x->h2fail,
                     .h2 = rt_token(r, x->h2tok),
+                    .httpfail = x->httpfail,
+                    .http = x->httpfail ? rt_token(r, e->httptok) : "",
                 };
                 if (r->nvantages < 2) {
                     fn(arg, &c);
@@ -973,5 +993,19 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                 free(res);
             }
         }
+        for (uint32_t d = host->first_dns; d; d = r->dns[d - 1].next) /* DNS cells */
+            fn(arg, &(struct es_heat_cell){
+                        .host = host->name,
+                        .port = host->port,
+                        .variant = "",
+                        .ip = "",
+                        .resolvers = r->resolvers[r->dns[d - 1].resolver],
+                        .failure = rt_token(r, r->dns[d - 1].token),
+                        .vantage = "",
+                        .fail = 1,
+                        .verify = "",
+                        .h2 = "",
+                        .http = "",
+                    });
     }
 }

@@ -163,6 +163,12 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--alpn", "h2,,x", "--alpn 'h2,,x'"},
     {B_SCAN, "--alpn", "", "--alpn: expected LIST, got an empty value"},
     {B_SCAN, "--sni", "bad name!", "--sni 'bad name!'"},
+    /* a value that looks like an option: a forgotten value, not a name (DESIGN §3.1) */
+    {B_SCAN, "--sni", "-q",
+     "--sni: expected host|none|NAME, got '-q', which looks like an option (values never start "
+     "with '-')"},
+    {B_SCAN, "--alpn", "--h2-check", "--alpn: expected LIST, got '--h2-check', which looks like"},
+    {B_SCAN, "--resolver", "-q", "--resolver: expected LABEL=ADDR[:PORT][,ecs=SUBNET], got '-q'"},
     {B_SCAN, "--ciphers", "NOPE", "--ciphers 'NOPE'"},
     {B_SCAN, "--ciphersuites", "NOPE", "--ciphersuites 'NOPE'"},
     {B_SCAN, "--groups", "nosuchgroup", "--groups"},
@@ -175,6 +181,8 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--timeout", "0", "--timeout: expected MS, a whole number from 1 to 3600000, got '0'"},
     {B_SCAN, "--timeout", "1e3", "--timeout: expected MS"},
     {B_SCAN, "--connect-timeout", "0", "--connect-timeout: expected MS"},
+    {B_SCAN, "--connect-timeout", "6000",
+     "--connect-timeout 6000 is larger than --timeout 5000: the whole-probe deadline includes"},
     {B_SCAN, "--dns-timeout", "x", "--dns-timeout: expected MS"},
     {B_SCAN, "--dns-retries", "21", "--dns-retries: expected N, a whole number from 0 to 20"},
     /* scan: the engine */
@@ -183,10 +191,16 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--threads", "0", "--threads: expected N, a whole number from 1 to 1024, got '0'"},
     {B_SCAN, "-t", "1025", "--threads: expected N"},
     {B_SCAN, "--rate", "-5", "--rate: expected N, a whole number from 0 to 100000000"},
-    {B_SCAN, "--per-ip", "0", "--per-ip: expected N, a whole number from 1 to 1000000"},
+    {B_SCAN, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
     /* scan: output */
     {B_SCAN, "--output", "", "--output: expected FILE, got an empty value"},
     {B_SCAN, "--format", "xml", "--format: expected one of csv|jsonl, got 'xml'"},
+    {B_SCAN, "--format", "-q",
+     "--format: expected csv|jsonl, got '-q', which looks like an option"},
+    {B_SCAN, "-o", "-q",
+     "--output: expected FILE, got '-q', which looks like an option (values never start with '-'; "
+     "for a name that starts with '-', write ./-q)"},
+    {B_SCAN, "--vantage", "--dry-run", "--vantage: expected LABEL, got '--dry-run'"},
     {B_SCAN, "--shard", "4/4", "--shard 4/4"},
     {B_SCAN, "--shard", "x", "--shard x: expected I/N"},
     {B_SCAN, "--shards", "0", "--shards: expected N, a whole number from 1 to 1000000"},
@@ -212,6 +226,9 @@ static const struct flagcase flagcases[] = {
     {B_BENCH, "--ca-file", "/nonexistent/ca.crt", "--ca-file /nonexistent/ca.crt: cannot load"},
     {B_BENCH, "--timeout", "x", "--timeout: expected MS"},
     {B_BENCH, "--connect-timeout", "0", "--connect-timeout: expected MS"},
+    {B_BENCH, "--connect-timeout", "5001", "--connect-timeout 5001 is larger than --timeout 5000"},
+    {B_BENCH, "--ca-file", "-q", "--ca-file: expected FILE, got '-q', which looks like an option"},
+    {B_BENCH, "--output", "-x.json", "write ./-x.json)"},
     {B_BENCH, "--concurrency", "0", "--concurrency: expected N"},
     {B_BENCH, "--threads", "0", "--threads: expected N"},
     {B_BENCH, "--output", "", "--output: expected FILE, got an empty value"},
@@ -222,7 +239,10 @@ static const struct flagcase flagcases[] = {
     {B_BENCH, "--format", "html", "--format: expected one of text|csv|json, got 'html'"},
     /* lab and demo */
     {B_LAB, "--state", "", "--state: expected DIR, got an empty value"},
+    {B_LAB, "--state", "-q", "--state: expected DIR, got '-q', which looks like an option"},
     {B_DEMO, "--out", "", "--out: expected DIR, got an empty value"},
+    {B_DEMO, "--out", "-q", "--out: expected DIR, got '-q', which looks like an option"},
+    {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got '-o', which looks like"},
 };
 
 /* argv for a flag case: the command, the flag and value, the valid rest. */

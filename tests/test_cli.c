@@ -40,7 +40,42 @@ static const struct cli_case cases[] = {
     {{"demo", "extra"}, 2, NULL, "unexpected argument 'extra'"},
     {{"report"}, 2, NULL, "missing argument; usage: edgeshake report"},
     {{"scan", "--output", ""}, 2, NULL, "--output: expected FILE, got an empty value"},
+    /* values that look like options, in both spellings (DESIGN §3.1) */
+    {{"scan", "--sni", "-q", "x.test"}, 2, NULL,
+     "edgeshake scan: --sni: expected host|none|NAME, got '-q', which looks like an option"},
+    {{"scan", "--sni=-q", "x.test"}, 2, NULL, "--sni: expected host|none|NAME, got '-q'"},
+    {{"scan", "-o-x.csv", "x.test"}, 2, NULL, "--output: expected FILE, got '-x.csv'"},
+    {{"scan", "--sni", "-"}, 2, NULL, "no targets"}, /* "-" alone is a value */
+    /* the connect deadline is part of the whole-probe deadline */
+    {{"scan", "--timeout", "1000", "--connect-timeout", "1001", "x.test"}, 2, NULL,
+     "--connect-timeout 1001 is larger than --timeout 1000"},
+    {{"scan", "--connect-timeout=9000", "x.test"}, 2, NULL,
+     "--connect-timeout 9000 is larger than --timeout 5000"},
+    {{"bench", "--connect-timeout", "900", "--timeout", "800"}, 2, NULL,
+     "edgeshake bench: --connect-timeout 900 is larger than --timeout 800"},
+    /* bench --help: bench's words (no rows, no verify column, no h2 check) */
+    {{"bench", "--help"}, 0, "-c, --concurrency N          handshakes in flight", NULL},
+    {{"bench", "--help"}, 0, "deadline of one attempt: connect + handshake", NULL},
+    {{"bench", "--help"}, 0, "-q, --quiet                  no status line\n", NULL},
 };
+
+/* What bench --help must not say: scan's words for rows and files. */
+static const char *const bench_help_absent[] = {
+    "--rate", "--per-ip", "--dns-", "--shard", "--vantage", "verify column", "h2 check",
+    "recorded", "probes", "summary", "--repeat", "--dry-run",
+};
+
+START_TEST(test_bench_help)
+{
+    const char *argv[] = {"bench", "--help", NULL};
+    char *out;
+    ck_assert_int_eq(tl_run(argv, NULL, &out, NULL, 10000), 0);
+    for (size_t i = 0; i < sizeof bench_help_absent / sizeof bench_help_absent[0]; i++)
+        ck_assert_msg(!strstr(out, bench_help_absent[i]), "bench --help says '%s':\n%s",
+                      bench_help_absent[i], out);
+    free(out);
+}
+END_TEST
 
 START_TEST(test_cli_case)
 {
@@ -69,6 +104,7 @@ int main(void)
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("usage");
     tcase_add_loop_test(tc, test_cli_case, 0, (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_test(tc, test_bench_help);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

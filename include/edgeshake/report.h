@@ -114,22 +114,33 @@ void es_report_judge(struct es_report_input *in, struct es_findings *fs);
 /* Recounts in's summary (nfleet, nhost_findings, fleet_hosts) from fs. */
 void es_report_count(struct es_report_input *in, const struct es_findings *fs);
 
-/* One heat-map cell: (host, port, variant) x ip. Every failure shows: a
+/* One heat-map cell: (host, port, variant) x ip; or a DNS cell (ip "",
+ * variant ""): the host's lookup through the one resolver in `resolvers`
+ * failed (failure = the DNS token, fail = 1, ok = 0). Every failure shows: a
  * handshake that failed (fail, failure), a certificate that does not verify
- * (verify), an HTTP/2 check that failed after the handshake (h2fail, h2). */
+ * (verify), an HTTP/2 or HTTP check that failed after the handshake. */
 struct es_heat_cell {
     const char *host;
     int port;
     const char *variant, *ip, *resolvers, *failure;
     const char *vantage; /* "" when the files hold one vantage */
     uint64_t ok, fail;
-    const char *verify;    /* the edge's verify failure ("expired"), "" when none */
-    uint64_t h2ok, h2fail; /* --h2-check outcomes of the successful handshakes */
-    const char *h2;        /* the first h2 failure ("eof"), "" when none */
+    const char *verify; /* the edge's verify failure ("expired"), "" when none */
+    /* Handshakes that succeeded but whose HTTP/2 check failed, and the first
+     * failure token ("goaway_2"), "" when none. Not split by vantage: with
+     * several vantages only the first vantage's cell carries them. */
+    uint64_t h2fail;
+    const char *h2;
+    /* Likewise for --http-check: no response or a 5xx status ("status 525",
+     * "no response"). */
+    uint64_t httpfail;
+    const char *http;
+    uint64_t h2ok; /* handshakes whose HTTP/2 check passed (likewise) */
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
-/* Calls fn for every cell, grouped by host and variant; with several
- * vantages in the files, one cell per (host, port, variant, ip, vantage). */
+/* Calls fn for every cell, grouped by host and variant, a host's DNS cells
+ * last; with several vantages in the files, one cell per (host, port,
+ * variant, ip, vantage). Strings are valid during the call only. */
 void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *arg);
 
 enum es_report_format { ES_REPORT_TEXT, ES_REPORT_CSV, ES_REPORT_JSON, ES_REPORT_HTML };

@@ -93,6 +93,7 @@ struct rt_hi { /* (host, port, ip) */
     uint32_t vok, vfail, nsha;
     uint16_t vtoken;    /* first verify failure (token id), 0 = none */
     uint16_t flaky_sig; /* set when some variant both passed and failed here */
+    uint16_t httptok;   /* the first failed --http-check ("status 525"), token id */
     uint64_t sha;       /* xxh3 of the first cert_sha256, 0 = none */
     uint64_t resolvers;
 };
@@ -101,8 +102,9 @@ struct rt_hiv { /* (host, port, ip, variant) */
     uint32_t hv, hi, next;
     uint32_t ok, fail, h2ok, h2fail;
     uint16_t sig;    /* first failure (id in r->sigs), 0 = none */
-    uint16_t h2tok;  /* first h2 failure (token id), 0 = none */
-    uint8_t vantage; /* the one vantage seen, or RT_MULTI: counts in r->hivv */
+    uint16_t h2tok;    /* first h2 failure (token id), 0 = none */
+    uint16_t httpfail; /* --http-check: no response or 5xx (heat map only; saturates) */
+    uint8_t vantage;   /* the one vantage seen, or RT_MULTI: counts in r->hivv */
 };
 #define RT_MULTI 255
 

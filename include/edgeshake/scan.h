@@ -21,11 +21,4 @@ int es_scan_main(const struct es_config *cfg);
 void es_check_tls_files(const struct es_variant *variants, size_t nvariants, const char *ca_file,
                         const char *keylog);
 
-/* Fills the columns of row that come from the plan: vantage, host, port, ip,
- * family, resolver, ecs, sni, variant and its offered columns, attempt and
- * dns_ms; every other column is empty. ipbuf (ES_IP_TEXT bytes) holds the ip
- * text the row points to. */
-void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *e,
-                 const struct es_variant *v, uint32_t attempt, char *ipbuf);
-
 #endif
