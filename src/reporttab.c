@@ -785,7 +785,8 @@ static void meta_addr(struct rt_report *r, const char *label, const char *addr)
 }
 
 /* Resolver addresses from FILE.meta.json, when the scan wrote one: the
- * "resolvers" member, either {"LABEL": "ADDR:PORT", ...} or [{"label":
+ * "resolvers" member, {"LABEL": ["ADDR:PORT", ...], ...} as `scan` writes it
+ * (src/meta.c), or {"LABEL": "ADDR:PORT"} or [{"label":
  * "LABEL", "addr": "ADDR:PORT"}, ...]. Addresses in the rows
  * (resolver_addr) agree with it; a file that does not parse is ignored (it
  * only improves repro commands). */
@@ -830,6 +831,10 @@ static void read_meta(struct rt_report *r, const char *path)
                     continue;
                 }
                 p += strspn(p, " \t\r\n:");
+                /* `scan` writes {"LABEL": ["ADDR:PORT", ...]}: the first one */
+                const char *list = !array && *p == '[' ? p : NULL;
+                if (list)
+                    p += 1 + strspn(p + 1, " \t\r\n");
                 if (*p != '"') {
                     p--;
                     continue;
@@ -843,6 +848,10 @@ static void read_meta(struct rt_report *r, const char *path)
                 if (!array) {
                     snprintf(label, sizeof label, "%s", key);
                     meta_addr(r, label, addr);
+                }
+                if (list) {
+                    const char *close = strchr(p, ']');
+                    p = close ? close + 1 : p + strlen(p);
                 }
                 p--;
             }

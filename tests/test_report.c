@@ -482,8 +482,8 @@ START_TEST(test_repro_resolver_addr_and_legacy_tls)
                                "x.test,443,127.0.0.1,a,v,ok,\n"
                                "x.test,443,,b,,dns_error,servfail\n");
     free(tl_write_file(dir, "old.csv.meta.json",
-                       "{\"version\": 1, \"resolvers\": {\"a\": \"127.0.0.53:53\", "
-                       "\"b\": \"127.0.0.55:5300\"}}\n"));
+                       "{\"version\":\"0.1.0\",\"resolvers\":{\"a\":[\"127.0.0.53:53\"],"
+                       "\"b\":[\"127.0.0.55:5300\",\"127.0.0.56:53\"]},\"ecs\":{}}\n"));
     const char *argv[] = {"report", "--format", "csv", path, NULL};
     ck_assert_int_eq(tl_run(argv, NULL, &out, NULL, 10000), 0);
     ck_assert_msg(strstr(out, "dig @127.0.0.55 -p 5300 x.test A  # the resolver labelled b"), "%s",
