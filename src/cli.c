@@ -457,8 +457,9 @@ static void wrap(FILE *f, const char *text, int col, int indent)
 
 void es_cli_free(struct es_config *cfg)
 {
-    struct es_strlist *lists[] = {&cfg->args, &cfg->resolvers, &cfg->tls,          &cfg->alpn,
-                                  &cfg->sni,  &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
+    struct es_strlist *lists[] = {&cfg->args,         &cfg->resolvers, &cfg->tls,
+                                  &cfg->alpn,         &cfg->sni,       &cfg->ciphers,
+                                  &cfg->ciphersuites, &cfg->groups,    &cfg->baseline};
     for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
         free(lists[i]->v);
         lists[i]->v = NULL;

@@ -34,7 +34,7 @@ static void row(char **buf, const char *host, const char *ip, const char *resolv
         if (names[i].code == alert)
             aname = names[i].name;
     const char *tls = strncmp(variant, "tls1.2", 6) ? "1.3" : "1.2";
-    char alerttext[8] = "";
+    char alerttext[16] = "";
     if (alert >= 0)
         snprintf(alerttext, sizeof alerttext, "%d", alert);
     char *old = *buf;
