@@ -100,10 +100,12 @@ static const struct option options[] = {
      "online cores"},
     {"rate", 0, ARG_UINT, SCAN, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
-    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8", "probes in flight per edge IP (0 = no limit)",
-     0, 1000000},
+    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8",
+     "probes in flight per edge IP (0 = no limit)", 0, 1000000},
     /* scan: output */
-    {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-", "output file ('-' = stdout)"},
+    {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-",
+     "output file ('-' = stdout); FILE.zst is zstd-compressed; FILE.meta.json beside it "
+     "records the run"},
     {"format", 0, ARG_CHOICE, SCAN, F(format), "csv|jsonl", NULL, "output format", 0, 0,
      "csv|jsonl", "from the -o suffix, else csv"},
     {"shard", 0, ARG_STR, SCAN, F(shard), "I/N", NULL, "keep hosts with xxh3(host) mod N == I", 0,

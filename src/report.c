@@ -43,7 +43,8 @@ int es_report_read(struct es_report_input *in, const char *const *files, size_t 
                    bool skip_bad, struct es_findings *fs, char *err, size_t errlen)
 {
     (void)fs;
-    in->paths = files;
+    in->files = files;
+    in->nnames = nfiles;
     int rc = rt_read(in->_r, files, nfiles, skip_bad, err, errlen);
     copy_counts(in);
     return rc;

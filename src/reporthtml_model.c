@@ -506,7 +506,8 @@ static void agg_free(struct rh_model *a)
 static void rank_vars(struct rh_model *a)
 {
     const char **sorted = es_xcalloc(a->nvars + 1, sizeof *sorted);
-    memcpy(sorted, a->vars, a->nvars * sizeof *sorted);
+    if (a->nvars) /* a->vars is NULL without variants (a DNS-only file) */
+        memcpy(sorted, a->vars, a->nvars * sizeof *sorted);
     qsort(sorted, a->nvars, sizeof *sorted, str_cmp);
     a->var_rank = es_xcalloc(a->nvars + 1, sizeof *a->var_rank);
     for (size_t i = 0; i < a->nvars; i++) {

@@ -108,8 +108,7 @@ static void text_summary(FILE *f, const struct es_report_input *in, const struct
     }
     fprintf(f, "(%zu file%s, %s rows, %s hosts)\n", in->nfiles, in->nfiles == 1 ? "" : "s",
             num(a, sizeof a, in->rows), num(b, sizeof b, in->nhosts));
-    if (in->paths) /* the runs behind the files, from FILE.meta.json */
-        es_meta_print_runs(f, in->paths, in->nfiles);
+    es_meta_print_runs(f, in->files, in->nnames); /* the runs, from FILE.meta.json */
 }
 
 /* The counts of a fleet finding in words. */

@@ -91,7 +91,8 @@ struct es_report_input {
     void *_r;
     uint64_t rows, planned, bad_rows;
     size_t nfiles, nhosts;
-    const char *const *paths; /* the files read (es_report_read's array, not copied) */
+    const char *const *files; /* the names es_report_read was given (borrowed), for */
+    size_t nnames;            /* the runs of their FILE.meta.json (meta.h) */
     /* options of es_report_judge, set after es_report_input_init */
     bool by_host; /* keep the host findings a fleet finding explains (folded = true) */
     /* the summary, filled by es_report_judge */
