@@ -133,11 +133,16 @@ static const struct option options[] = {
     /* report */
     {"output", 'o', ARG_STR, REPORT, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,
-     "text|csv|json|html", "text on a TTY, else csv"},
+     "text|csv|json|html", "from the -o suffix, else text"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
      "attempts needed before calling a probe intermittent", 1, 1000000},
-    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]", NULL,
-     "exit 3 when findings of these kinds exist"},
+    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]|new[:KIND,...]", NULL,
+     "exit 3 when findings of these kinds exist (new: only new ones, with --baseline)"},
+    {"baseline", 0, ARG_LIST, REPORT, F(baseline), "FILE", NULL,
+     "an earlier scan file or `report --format json`: mark findings new, persisting, fixed; "
+     "repeatable"},
+    {"by-host", 0, ARG_FLAG, REPORT, F(by_host), NULL, NULL,
+     "also list the host findings that fleet findings fold"},
     {"skip-bad-rows", 0, ARG_FLAG, REPORT, F(skip_bad_rows), NULL, NULL,
      "count and skip malformed rows instead of stopping"},
     /* bench: its own rows where the words differ from scan's (no rows, no
@@ -496,7 +501,8 @@ void es_cli_free(struct es_config *cfg)
 {
     struct es_strlist *lists[] = {&cfg->args,         &cfg->resolvers, &cfg->tls,
                                   &cfg->alpn,         &cfg->sni,       &cfg->ciphers,
-                                  &cfg->ciphersuites, &cfg->groups,    &cfg->hello};
+                                  &cfg->ciphersuites, &cfg->groups,    &cfg->hello,
+                                  &cfg->baseline};
     for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
         free(lists[i]->v);
         lists[i]->v = NULL;

@@ -221,7 +221,12 @@ static const struct flagcase flagcases[] = {
     {B_REPORT, "--min-repeat", "0", "--min-repeat: expected N, a whole number from 1 to 1000000"},
     {B_REPORT, "--fail-on", "bogus", "--fail-on: unknown kind 'bogus'"},
     {B_REPORT, "--fail-on", "node,,cert", "--fail-on: unknown kind ''"},
-    {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND], got an empty value"},
+    {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got an empty value"},
+    {B_REPORT, "--fail-on", "new:bogus", "--fail-on: unknown kind 'bogus'"},
+    {B_REPORT, "--fail-on", "new", "--fail-on new: needs --baseline FILE"},
+    {B_REPORT, "--baseline", "", "--baseline: expected FILE, got an empty value"},
+    {B_REPORT, "--baseline", "/nonexistent/base.csv", "/nonexistent/base.csv: cannot read"},
+    {B_REPORT, "--by-host=yes", NULL, "--by-host takes no value, got 'yes'"},
     /* bench */
     {B_BENCH, "--ca-file", "", "--ca-file: expected FILE, got an empty value"},
     {B_BENCH, "--ca-file", "/nonexistent/ca.crt", "--ca-file /nonexistent/ca.crt: cannot load"},
@@ -244,7 +249,7 @@ static const struct flagcase flagcases[] = {
     {B_LAB, "--state", "-q", "--state: expected DIR, got '-q', which looks like an option"},
     {B_DEMO, "--out", "", "--out: expected DIR, got an empty value"},
     {B_DEMO, "--out", "-q", "--out: expected DIR, got '-q', which looks like an option"},
-    {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND], got '-o', which looks like"},
+    {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got '-o', which looks like"},
 };
 
 /* argv for a flag case: the command, the flag and value, the valid rest. */
@@ -253,7 +258,8 @@ static size_t flag_argv(const struct flagcase *c, const char **argv)
     size_t n = 0;
     argv[n++] = commands[c->base];
     argv[n++] = c->flag;
-    argv[n++] = c->value;
+    if (c->value) /* NULL: a flag without a value, given one inline ("--by-host=yes") */
+        argv[n++] = c->value;
     switch (c->base) {
     case B_SCAN: /* a DNS target and a direct one: a scan that went on would send */
         argv[n++] = "-r";
@@ -278,7 +284,8 @@ START_TEST(test_flag)
     const char *argv[16];
     flag_argv(c, argv);
     char what[128];
-    snprintf(what, sizeof what, "%s %s '%s'", commands[c->base], c->flag, c->value);
+    snprintf(what, sizeof what, "%s %s '%s'", commands[c->base], c->flag,
+             c->value ? c->value : "");
     expect_bad(argv, NULL, 2, c->msg, what);
 }
 END_TEST

@@ -51,7 +51,7 @@ static char *findings(void)
     free(csv);
     struct tl_table t;
     tl_table_parse(&t, out);
-    ck_assert_uint_eq(t.ncols, 15);
+    ck_assert_uint_eq(t.ncols, 20); /* DESIGN §3.3, with the fleet columns */
     struct es_sb b = {0};
     for (size_t r = 0; r < t.nrows; r++) {
         const char *variant = tl_cell(&t, r, "variant");
@@ -127,7 +127,11 @@ START_TEST(test_demo_files)
     free(text);
     text = tl_read_file(txt, NULL);
     ck_assert(text);
-    ck_assert(strstr(text, "edgeshake report: 1 file, 2161 rows, 7 hosts, 11 findings\n"));
+    /* The summary first: the demo's faults are one per host, no fleet finding. */
+    ck_assert(!strncmp(text, "0 fleet findings covering 0 host failures; 11 host findings\n"
+                             "(1 file, 2,161 rows, 7 hosts)\n",
+                       strlen("0 fleet findings covering 0 host failures; 11 host findings\n"
+                              "(1 file, 2,161 rows, 7 hosts)\n")));
     ck_assert(strstr(text, "\nshop.demo.test:8443\n  region"));
     ck_assert(!strstr(text, "www.demo.test") && !strstr(text, "docs.demo.test"));
     free(text);

@@ -57,6 +57,8 @@ struct es_config {
     uint64_t min_repeat;
     const char *fail_on;
     bool skip_bad_rows;
+    bool by_host;                /* --by-host: list the host findings fleet findings fold */
+    struct es_strlist baseline; /* --baseline FILE, repeatable */
 
     /* bench */
     uint64_t handshakes, duration_s;
