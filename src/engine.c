@@ -131,7 +131,7 @@ static void deal(struct engine *eng, uint64_t threads, uint64_t concurrency)
     unsigned nt = (unsigned)threads;
     eng->order = es_xcalloc(p->nedges ? p->nedges : 1, sizeof *eng->order);
     eng->first = es_xcalloc(nt + 1, sizeof *eng->first);
-    uint64_t per_edge = (uint64_t)p->nvariants * p->cfg->repeat;
+    uint64_t per_edge = (uint64_t)(p->edge_variant ? 1 : p->nvariants) * p->cfg->repeat;
     if (p->spread) {
         for (size_t i = 0; i < p->nedges; i++)
             eng->order[i] = (uint32_t)i;
@@ -255,7 +255,7 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
 {
     const struct es_config *cfg = p->cfg;
     memset(res, 0, sizeof *res);
-    res->planned = (uint64_t)p->nedges * p->nvariants * cfg->repeat;
+    res->planned = (uint64_t)p->nedges * (p->edge_variant ? 1 : p->nvariants) * cfg->repeat;
 
     char msg[512];
     if (es_engine_check_uring(msg, sizeof msg) != 0)

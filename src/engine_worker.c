@@ -57,7 +57,7 @@ static void probe_assign(struct worker *w, struct slot *s, const struct es_probe
 {
     const struct es_edge *e = &w->eng->p->edges[r->edge];
     s->probe.edge = e;
-    s->probe.variant = r->variant;
+    s->probe.variant = w->eng->p->edge_variant ? w->eng->p->edge_variant[r->edge] : r->variant;
     s->probe.attempt = r->attempt;
     struct es_endpoint ep = {.ip = e->ip, .port = e->port};
     s->salen = es_endpoint_sockaddr(&ep, &s->sa);
@@ -354,8 +354,8 @@ static void worker_alloc(struct worker *w)
     w->ready = es_xcalloc(w->nslots, sizeof *w->ready);
     uint64_t stride = eng->p->spread ? eng->nworkers : 1;
     uint64_t offset = eng->p->spread ? w->index : 0;
-    es_deal_init(&w->deal, w->edges, w->nedges, (uint32_t)eng->p->nvariants, (uint32_t)cfg->repeat,
-                 offset, stride);
+    uint32_t nvariants = eng->p->edge_variant ? 1 : (uint32_t)eng->p->nvariants;
+    es_deal_init(&w->deal, w->edges, w->nedges, nvariants, (uint32_t)cfg->repeat, offset, stride);
     double rate = cfg->rate ? (double)cfg->rate / eng->nworkers : 0;
     es_bucket_init(&w->bucket, rate, rate / 20, es_now_ns());
     w->backoff_ms = BACKOFF_MIN_MS;

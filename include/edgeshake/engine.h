@@ -93,6 +93,10 @@ struct es_engine_params {
     size_t nedges;
     const struct es_variant *variants; /* borrowed */
     size_t nvariants;
+    const uint32_t *edge_variant; /* NULL: the matrix, every edge x every variant. Else
+                                     explicit probes (enum): edge i runs variant
+                                     edge_variant[i] only (an edge may be listed
+                                     twice); planned = nedges x repeat */
     struct es_writer *writer; /* rows go here (format below); NULL = no file */
     enum es_format format;
     es_engine_row_fn on_row; /* optional, e.g. bench statistics or tests */
@@ -114,7 +118,7 @@ enum es_engine_status {
 };
 
 struct es_engine_result {
-    uint64_t planned;     /* edges x variants x repeat */
+    uint64_t planned;     /* edges x variants x repeat (edges x repeat with edge_variant) */
     uint64_t rows;        /* rows handed to the writer (or on_row) */
     uint64_t ok, failed;  /* rows with status ok / any other status */
     uint64_t not_run;     /* planned - rows: probes that never started (interrupted) */
