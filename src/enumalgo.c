@@ -78,6 +78,7 @@ static void catalog_build(void)
         if (g_cat.nciphers == ES_ENUM_MAX_CIPHERS)
             break;
         g_cat.ecdhe[g_cat.nciphers] = SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe;
+        g_cat.ecdsa[g_cat.nciphers] = SSL_CIPHER_get_auth_nid(c) == NID_auth_ecdsa;
         g_cat.ciphers[g_cat.nciphers++] = SSL_CIPHER_get_name(c); /* static in libssl */
     }
     sk_SSL_CIPHER_free(sk);
@@ -203,8 +204,10 @@ void es_enum_variant_make(struct es_variant *v, const struct es_enum_hello *h, c
     if (!sb.len)
         es_sb_add(&sb, cat->suites[0]);
     v->ciphersuites = es_sb_take(&sb);
-    m[0] = h->groups;
+    m[0] = h->groups & ~(h->glast >= 0 ? 1u << h->glast : 0u);
     join_mask(&sb, cat->groups, ES_ENUM_NGROUPS, m);
+    if (h->glast >= 0)
+        es_sb_printf(&sb, "%s%s", sb.len ? ":" : "", cat->groups[h->glast]);
     if (!sb.len)
         es_sb_add(&sb, cat->groups[0]);
     v->groups = es_sb_take(&sb);
@@ -334,6 +337,7 @@ void es_enum_init(struct es_enum_state *st, bool nosni)
     memset(st, 0, sizeof *st);
     st->vmax = st->v12 = -1;
     st->pref = -1;
+    st->g12_carrier = -1;
     st->tr[ES_ENUM_TRACK_FIRST].phase = ES_ENUM_PH_FIRST;
     st->tr[ES_ENUM_TRACK_NOSNI].phase = nosni ? ES_ENUM_PH_FIRST : ES_ENUM_PH_DONE;
     dim_open(&st->alpn, ES_ENUM_NALPN);
@@ -346,6 +350,7 @@ static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
     h->vmax = vmax;
     mask_all(h->ciphers, es_enum_catalog()->nciphers);
     h->pref[0] = h->pref[1] = -1;
+    h->glast = -1;
     h->suites = (1u << ES_ENUM_NSUITES) - 1;
     h->groups = (1u << ES_ENUM_NGROUPS) - 1;
 }
@@ -457,6 +462,15 @@ static bool has_ecdhe(const struct es_enum_track_state *tr)
     return false;
 }
 
+static bool tls12_ecdsa(const struct es_enum_track_state *tr)
+{
+    const struct es_enum_catalog *cat = es_enum_catalog();
+    for (unsigned i = 0; i < tr->main.nfound; i++)
+        if (cat->ecdhe[tr->main.found[i]] && cat->ecdsa[tr->main.found[i]])
+            return true;
+    return false;
+}
+
 static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
 {
     struct es_enum_track_state *tr = &st->tr[ES_ENUM_TRACK_TLS12];
@@ -495,6 +509,7 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
                 if (cat->ecdhe[tr->main.found[i]])
                     h->ciphers[tr->main.found[i] / 64] |= 1ull << (tr->main.found[i] % 64);
             h->groups = (uint16_t)st->g12.left[0];
+            h->glast = st->g12_carrier;
             return true;
         }
     }
@@ -526,8 +541,21 @@ static void tls12_feed(struct es_enum_state *st, const struct es_enum_answer *a)
         tr->phase = ES_ENUM_PH_GROUPS12;
         return;
     case ES_ENUM_PH_GROUPS12:
-        if (a->outcome == ES_ENUM_OK)
+        /* Over TLS 1.2 the groups a client offers also say which curves it
+         * can verify: an ECDSA certificate on P-256 is unusable once P-256 is
+         * not offered, and the server refuses the whole handshake. So after a
+         * refusal, when ECDSA suites are involved, ask once more with a group
+         * already found offered last (the carrier): a server that follows the
+         * client's order picks an unfound group when it has one, and picks
+         * the carrier only when none is left. (A server that imposes its own
+         * group order and ranks the carrier first hides the rest: listed in
+         * docs/enum.md.) */
+        if (a->outcome == ES_ENUM_OK && a->group >= 0 && a->group == st->g12_carrier)
+            st->g12.exhausted = true;
+        else if (a->outcome == ES_ENUM_OK)
             dim_record(&st->g12, a->group);
+        else if (st->g12_carrier < 0 && st->g12.nfound && tls12_ecdsa(tr))
+            st->g12_carrier = (int8_t)st->g12.found[0];
         else
             st->g12.exhausted = true;
         return;

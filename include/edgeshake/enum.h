@@ -57,6 +57,7 @@
 struct es_enum_catalog {
     const char *ciphers[ES_ENUM_MAX_CIPHERS]; /* OpenSSL names, in OpenSSL's ALL order */
     bool ecdhe[ES_ENUM_MAX_CIPHERS];          /* key exchange ECDHE (needs a group) */
+    bool ecdsa[ES_ENUM_MAX_CIPHERS];          /* authentication ECDSA */
     size_t nciphers;
     const char *suites[ES_ENUM_NSUITES];
     const char *groups[ES_ENUM_NGROUPS]; /* the spelling of --groups and of the kx_group column */
@@ -91,6 +92,7 @@ struct es_enum_hello {
     int16_t pref[2];
     uint8_t suites;  /* mask over catalog suites */
     uint16_t groups; /* mask over catalog groups */
+    int8_t glast;    /* >= 0: this group is offered too, after the mask's */
     uint8_t alpn;    /* mask over ALPN candidates; 0 = none offered */
     bool nosni;      /* send no SNI */
 };
@@ -180,6 +182,7 @@ struct es_enum_state {
     char cert[65], cert_nosni[65];
     char nosni_error[48];   /* the no-SNI failure, e.g. "alert 112 unrecognized_name" */
     struct es_enum_dim g12; /* groups over TLS 1.2 (no TLS 1.3) */
+    int8_t g12_carrier;     /* a found group offered last (see enumalgo.c), -1 none */
 };
 
 /* Starts a machine; nosni: also fetch the certificate without SNI. */
