@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "edgeshake/tlsprobe.h"
 #include "edgeshake/util.h"
 
 #ifndef ES_VERSION
@@ -100,8 +103,8 @@ static const struct option options[] = {
      "online cores"},
     {"rate", 0, ARG_UINT, SCAN | ENUM, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
-    {"per-ip", 0, ARG_UINT, SCAN | ENUM, F(per_ip), "N", "8", "probes in flight per edge IP", 1,
-     1000000},
+    {"per-ip", 0, ARG_UINT, SCAN | ENUM, F(per_ip), "N", "8",
+     "probes in flight per edge IP (0 = no limit)", 0, 1000000},
     /* scan: output */
     {"output", 'o', ARG_STR, SCAN | ENUM, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, SCAN | ENUM, F(format), "csv|jsonl", NULL, "output format", 0, 0,
@@ -325,6 +328,8 @@ static _Noreturn void unknown(const char *word, bool other)
 static void print_version(void)
 {
     printf("edgeshake %s\n", ES_VERSION);
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("fast key decoding: %s\n", es_tls_keydecode_text(es_tls_fast_key_decode_state()));
 }
 
 static void apply_defaults(struct es_config *cfg)
@@ -340,6 +345,8 @@ static void apply_defaults(struct es_config *cfg)
 void es_cli_parse(int argc, char **argv, struct es_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->argc = argc;
+    cfg->argv = argv;
     current = NULL;
     if (argc < 2) {
         es_cli_help(stderr, ES_CMD_NONE);

@@ -8,7 +8,9 @@
  *   - struct hostrec: one malloc per host given to es_dns_resolve, holding the
  *     name, one struct job per resolver and one struct query per (resolver,
  *     family). Freed when its last job has been reported.
- *   - the FIFO of queries not yet sent; at most max_inflight are in flight.
+ *   - per resolver, the FIFO of its queries not yet sent; at most
+ *     max_inflight of each resolver's queries are in flight, whatever the
+ *     other resolvers do (a silent resolver fills its own budget only).
  *
  * Query ids: ares_send in c-ares 1.18 sends the id found in the buffer, so we
  * choose it: random (getrandom), unique among the channel's queries in
@@ -45,6 +47,7 @@ const char es_dns_refused[] = "dns_refused";
 const char es_dns_timeout[] = "dns_timeout";
 const char es_dns_no_address[] = "no_address";
 const char es_dns_formerr[] = "dns_formerr";
+const char es_dns_unreachable[] = "resolver_unreachable";
 const char es_dns_error[] = "dns_error";
 
 enum {
@@ -107,7 +110,10 @@ struct chan {
     bool ares_ok;
     struct es_timer timer;
     struct sockw *socks;
+    struct query *head, *tail; /* not yet sent */
     size_t inflight;
+    bool refused;    /* a query saw ECONNREFUSED: end the others in flight (after_ares) */
+    bool cancelling; /* inside ares_cancel for that reason */
     uint8_t ids[65536 / 8];
 };
 
@@ -119,8 +125,7 @@ struct es_dns {
     unsigned family;
     size_t max_inflight;
 
-    struct query *head, *tail; /* not yet sent */
-    size_t inflight;
+    size_t inflight; /* all channels */
     struct es_timer pump_timer;
     int in_ares;  /* > 0 while inside ares_process_fd / ares_send */
     bool pumping; /* inside pump() */
@@ -222,8 +227,8 @@ static int ip_cmp(const void *a, const void *b)
 static const char *worse_error(const char *a, const char *b)
 {
     static const char *const order[] = {
-        es_dns_timeout, es_dns_servfail, es_dns_refused,    es_dns_formerr,
-        es_dns_error,   es_dns_nxdomain, es_dns_no_address,
+        es_dns_unreachable, es_dns_timeout, es_dns_servfail, es_dns_refused,
+        es_dns_formerr,     es_dns_error,   es_dns_nxdomain, es_dns_no_address,
     };
     if (!a)
         return b;
@@ -328,6 +333,7 @@ static const char *classify(struct query *q, int status, const unsigned char *ab
     switch (status) {
     case ARES_SUCCESS: break;
     case ARES_ETIMEOUT: return es_dns_timeout;
+    case ARES_ECONNREFUSED: return es_dns_unreachable; /* ICMP unreachable on the UDP socket */
     case ARES_ESERVFAIL: return es_dns_servfail;
     case ARES_EREFUSED: return es_dns_refused;
     case ARES_ENOTFOUND: return es_dns_nxdomain;
@@ -349,23 +355,25 @@ static const char *classify(struct query *q, int status, const unsigned char *ab
 
 /* ---- sending ------------------------------------------------------------ */
 
-static void fifo_push(struct es_dns *dns, struct query *q, bool front)
-{
-    q->next = NULL;
-    if (!dns->head) {
-        dns->head = dns->tail = q;
-    } else if (front) {
-        q->next = dns->head;
-        dns->head = q;
-    } else {
-        dns->tail->next = q;
-        dns->tail = q;
-    }
-}
-
 static struct chan *chan_of(struct es_dns *dns, const struct query *q)
 {
     return &dns->chans[q->job->resolver];
+}
+
+/* Queues q on its resolver's FIFO (front: a retry goes before new queries). */
+static void fifo_push(struct es_dns *dns, struct query *q, bool front)
+{
+    struct chan *ch = chan_of(dns, q);
+    q->next = NULL;
+    if (!ch->head) {
+        ch->head = ch->tail = q;
+    } else if (front) {
+        q->next = ch->head;
+        ch->head = q;
+    } else {
+        ch->tail->next = q;
+        ch->tail = q;
+    }
 }
 
 /* ares_send's callback: one try of q is over. */
@@ -380,7 +388,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     dns->inflight--;
     if (dns->destroying)
         return;
-    const char *error = classify(q, status, abuf, alen);
+    if (status == ARES_ECONNREFUSED)
+        ch->refused = true;
+    const char *error = status == ARES_ECANCELLED && ch->cancelling
+                            ? es_dns_unreachable
+                            : classify(q, status, abuf, alen);
     if (error == es_dns_timeout && q->tries_left > 0) {
         /* Try again with a new id, before anything queued (pump sends it). */
         q->tries_left--;
@@ -391,6 +403,26 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     if (error == es_dns_timeout)
         dns->st.timeouts++;
     query_done(dns, q, error);
+}
+
+/* The kernel reports a closed port (ICMP port unreachable) once per socket,
+ * to whichever query reads or sends next; the queries sent before it on the
+ * same socket will never be answered either. So when one query of a channel
+ * ends with ECONNREFUSED, every other query in flight on that channel ends
+ * too, as resolver_unreachable, instead of waiting for its deadline. Runs
+ * outside c-ares callbacks only. */
+static void after_ares(struct chan *ch)
+{
+    struct es_dns *dns = ch->dns;
+    if (!ch->refused || dns->in_ares || dns->destroying)
+        return;
+    ch->refused = false;
+    dns->in_ares++;
+    ch->cancelling = true;
+    ares_cancel(ch->ares);
+    ch->cancelling = false;
+    dns->in_ares--;
+    timer_update(ch, true);
 }
 
 /* Sends one try of q on its resolver's channel. */
@@ -431,26 +463,38 @@ static void send_query(struct es_dns *dns, struct query *q)
     dns->in_ares++;
     ares_send(ch->ares, msg, (int)len, on_answer, q);
     dns->in_ares--;
+    after_ares(ch);
     timer_update(ch, false);
 }
 
-/* Starts queued queries while the cap allows, PUMP_BURST at a time; when more
- * could start, comes back from the loop a millisecond later so that answers
- * are read in between. No-op from inside a c-ares callback. */
+static bool chan_can_send(const struct es_dns *dns, const struct chan *ch)
+{
+    return ch->head && ch->inflight < dns->max_inflight;
+}
+
+/* Starts queued queries of every resolver while its own cap allows, at most
+ * PUMP_BURST per resolver at a time; when more could start, comes back from
+ * the loop a millisecond later so that answers are read in between. No-op
+ * from inside a c-ares callback. */
 static void pump(struct es_dns *dns)
 {
     if (dns->pumping || dns->in_ares || dns->destroying)
         return;
     dns->pumping = true;
-    for (unsigned n = 0; n < PUMP_BURST && dns->head && dns->inflight < dns->max_inflight; n++) {
-        struct query *q = dns->head;
-        dns->head = q->next;
-        if (!dns->head)
-            dns->tail = NULL;
-        send_query(dns, q);
+    bool more = false;
+    for (size_t c = 0; c < dns->nchans; c++) {
+        struct chan *ch = &dns->chans[c];
+        for (unsigned n = 0; n < PUMP_BURST && chan_can_send(dns, ch); n++) {
+            struct query *q = ch->head;
+            ch->head = q->next;
+            if (!ch->head)
+                ch->tail = NULL;
+            send_query(dns, q);
+        }
+        more |= chan_can_send(dns, ch);
     }
     dns->pumping = false;
-    if (dns->head && dns->inflight < dns->max_inflight)
+    if (more)
         es_timer_set(dns->loop, &dns->pump_timer, es_now_ms() + 1);
 }
 
@@ -468,6 +512,7 @@ static void process(struct chan *ch, ares_socket_t rfd, ares_socket_t wfd)
     dns->in_ares++;
     ares_process_fd(ch->ares, rfd, wfd);
     dns->in_ares--;
+    after_ares(ch);
 }
 
 static void on_socket(struct es_loop *loop, struct es_watch *w, uint32_t events)
@@ -689,6 +734,37 @@ int es_dns_run(struct es_dns *dns, volatile sig_atomic_t *stop)
             return rc;
     }
     return 0;
+}
+
+const char *es_dns_resolver_addr(const struct es_dns *dns, size_t r, char *buf, size_t len)
+{
+    const struct chan *ch = &dns->chans[r];
+    if (len)
+        buf[0] = '\0';
+    if (!ch->spec->system)
+        return es_endpoint_str(&ch->spec->addr, buf, len);
+    struct ares_addr_port_node *servers = NULL;
+    if (!ch->ares_ok || ares_get_servers_ports(ch->ares, &servers) != ARES_SUCCESS)
+        return buf;
+    size_t used = 0;
+    for (const struct ares_addr_port_node *n = servers; n; n = n->next) {
+        struct es_endpoint ep = {.port = n->udp_port ? (uint16_t)n->udp_port : 53};
+        ep.ip.family = n->family;
+        if (n->family == AF_INET)
+            ep.ip.v4 = n->addr.addr4;
+        else if (n->family == AF_INET6)
+            memcpy(ep.ip.bytes, &n->addr.addr6, 16);
+        else
+            continue;
+        char one[ES_ENDPOINT_TEXT];
+        es_endpoint_str(&ep, one, sizeof one);
+        size_t need = strlen(one) + (used ? 1 : 0);
+        if (used + need + 1 > len)
+            break;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ";" : "", one);
+    }
+    ares_free_data(servers);
+    return buf;
 }
 
 void es_dns_stats(const struct es_dns *dns, struct es_dns_stats *st)

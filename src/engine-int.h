@@ -33,6 +33,10 @@
  *  - A slot is in the TLS work queue only in state TLS (enter_closing takes
  *    it out); TW_START only while tls_started is false, and then none of its
  *    operations is in the ring.
+ *  - A slot is in the wake list (sorted by wake_ns) only in state TLS, while
+ *    its TLS probe waits with a limit of its own (es_tlsprobe_wait_until:
+ *    TLS 1.3's grace for the server's verdict on our client certificate);
+ *    at wake_ns the probe is stepped again (TW_INPUT), which ends the wait.
  *
  * Threads: a struct worker and its slots belong to the worker's thread; the
  * main thread reads only the atomics of struct wstats and struct engine. */
@@ -63,6 +67,7 @@
 #define START_BACKLOG 64         /* connected probes waiting for their ClientHello: start no more */
 #define DRAIN_HINT    16         /* CQEs from one wait that suggest more deferred completions */
 #define DRAIN_ROUNDS  64         /* io_uring_get_events per drain, at most */
+#define FEED_POLL_NS  2000000ull /* while input may come and slots are free: look every 2 ms */
 #define NIL           UINT32_MAX
 
 #define OPBIT(op)   ((uint16_t)(1u << (op)))
@@ -97,12 +102,15 @@ struct slot {
     bool row_done;
     bool restart;   /* CLOSING because of local trouble: back off, start again */
     bool peer_gone; /* EOF, reset or deadline: send nothing more */
-    bool in_deadlines, in_stalled, in_tlsq;
+    bool in_deadlines, in_stalled, in_tlsq, in_wakes;
     uint8_t tls_work; /* TW_* bits: what waits in the TLS work queue */
     int fd;
     struct es_probe probe;
+    struct es_edgerec *rec; /* probe.edge lives in it; freed with its last probe */
     uint64_t t0_ns, deadline_ns, connect_ns;
+    uint64_t wake_ns;          /* in the wake list: when to step the TLS probe again */
     uint32_t dl_prev, dl_next; /* deadline FIFO */
+    uint32_t wk_prev, wk_next; /* wake list */
     uint32_t q_next;           /* free list or back-off FIFO */
     uint32_t st_next;          /* stalled list */
     uint32_t tq_prev, tq_next; /* TLS work queue */
@@ -118,10 +126,8 @@ struct wstats {
     _Atomic uint64_t done, ok, failed, inflight, retries, rows;
 } __attribute__((aligned(64)));
 
-struct engine;
-
 struct worker {
-    struct engine *eng;
+    struct es_engine *eng;
     unsigned index;
     pthread_t thread;
     bool started;
@@ -139,20 +145,21 @@ struct worker {
     uint8_t *slot_bufs;
     struct es_tls_ctxset *tls; /* owned by the engine */
 
-    const uint32_t *edges; /* this worker's edges */
-    size_t nedges;
-    uint64_t probes; /* this worker's share of the plan */
-    struct es_deal deal;
+    /* Edge records dealt to this worker by es_engine_add_edges, newest first:
+     * pushed by the feeding thread, taken all at once by the worker. */
+    _Atomic(struct es_edgerec *) inbox;
+    struct es_edgeq queue; /* this worker's edges, in start order (sched.h) */
+    uint64_t probes_hint;  /* es_engine_run: its share of the plan (sizes pools); 0 = unknown */
     bool have_peek;
     bool blocked; /* the deferred pool is full: deal nothing until a place frees */
     struct es_probe_ref peek;
     struct es_ipgate gate;
     struct es_probe_ref *ready; /* ring of probes holding an IP place, waiting for a slot */
     uint32_t ready_head, ready_len;
-    struct es_bucket bucket;
 
     uint32_t free_head, busy;
     uint32_t dl_head, dl_tail;
+    uint32_t wk_head, wk_tail; /* wake list, sorted by wake_ns */
     uint32_t bo_head, bo_tail;
     uint32_t st_head;
     uint32_t tq_head, tq_tail; /* TLS work queue */
@@ -171,18 +178,31 @@ struct worker {
     struct wstats st;
 };
 
-struct engine {
-    const struct es_engine_params *p;
+struct es_engine {
+    struct es_engine_params p; /* the caller's, copied; what it points to is borrowed */
     const struct es_config *cfg;
     const char *vantage;
     char vantage_buf[256];
     struct worker *workers;
     unsigned nworkers;
-    uint32_t *order;
-    size_t *first;
-    uint64_t planned;
+    unsigned ndeal; /* edges are dealt by hash % ndeal ... */
+    int *route;     /* ... to workers[route[h]]; -1 = no worker (never dealt to) */
+    uint64_t concurrency;
+    struct es_bucket bucket; /* --rate, shared by the workers (sched.h) */
     bool progress, tty;
     bool test_nodefer, test_nobufring, test_nosocketop;
+    uint64_t t0_ns;
+
+    /* Feeding (one thread calls es_engine_add_edges). */
+    _Atomic uint64_t planned;  /* probes of every edge added so far */
+    _Atomic int64_t unstarted; /* probes added and not dealt yet, all workers */
+    int64_t bound;             /* add_edges blocks while unstarted >= bound */
+    _Atomic bool input_ended;  /* es_engine_end_input was called */
+    _Atomic bool feed_waiting; /* add_edges sleeps on cv until unstarted < bound / 2 */
+    struct es_edgerec **batch_head, **batch_tail; /* per worker, not yet in its inbox */
+
+    pthread_t monitor; /* the status line; waits for every worker to finish */
+    bool monitor_started;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -190,7 +210,7 @@ struct engine {
     int go;          /* 0 wait, 1 run, -1 abort */
     _Atomic unsigned nfinished;
     _Atomic int write_err; /* first writer error (positive errno), stops the scan */
-    uint64_t stop_at_ns;   /* p->stop_after_ms as a deadline on es_now_ns(); 0 = none */
+    uint64_t stop_at_ns;   /* p.stop_after_ms as a deadline on es_now_ns(); 0 = none */
 };
 
 /* The signal that asked for a stop (0 = none). Lock-free, so the handler may set it. */
@@ -252,6 +272,8 @@ void eng_on_recv(struct worker *w, struct slot *s, int res, unsigned flags);
 void eng_on_send(struct worker *w, struct slot *s, int res);
 /* s's --timeout has passed. */
 void eng_on_deadline(struct worker *w, struct slot *s);
+/* The wake time of s (the head of the wake list) has come. */
+void eng_on_wake(struct worker *w, struct slot *s);
 /* In CLOSING: close once nothing is in the ring, then free (or back off). */
 void eng_settle(struct worker *w, struct slot *s);
 /* The TLS work of one loop iteration (TLS_SLICE_NS at most). */
@@ -261,8 +283,11 @@ void eng_rows_submit(struct worker *w);
 
 /* ---- engine_worker.c -------------------------------------------------------- */
 
-/* Gives s's per-IP place back (its first waiter becomes ready) and frees s. */
+/* Gives s's per-IP place back (its first waiter becomes ready) and frees s
+ * (and its edge record, when that was its last probe). */
 void eng_slot_free(struct worker *w, struct slot *s);
+/* One probe of rec is over (or will never run): frees rec after its last. */
+void eng_rec_release(struct es_edgerec *rec, uint64_t n);
 /* Parks s until the worker's back-off ends. */
 void eng_backoff_push(struct worker *w, struct slot *s);
 /* The worker thread: ring set-up, wait for go, the loop, clean-up. */

@@ -1,10 +1,14 @@
 /* engine.c - the engine's main thread (engine.h is the contract, engine-int.h
  * maps the other files).
  *
- * Deals the edges to workers and splits -c among them, builds each worker's
- * TLS contexts, starts the workers and waits for their rings, prints the
- * status line while they run, handles SIGINT/SIGTERM (the first stops new
- * probes, the second ends the process), and sums up: rows == planned. */
+ * es_engine_start creates the workers (-c split among them), builds each
+ * worker's TLS contexts, waits for their rings and starts a monitor thread
+ * that prints the status line. es_engine_add_edges, on the feeding thread,
+ * copies each edge into a record (sched.h), deals it to a worker by a hash,
+ * and pushes it into that worker's inbox (a lock-free stack the worker takes
+ * whole); it blocks while too many probes wait unstarted. es_engine_wait
+ * joins everything and sums up: rows == planned. SIGINT/SIGTERM: the first
+ * stops new probes, the second ends the process. */
 #include "engine-int.h"
 
 #include <errno.h>
@@ -64,7 +68,7 @@ struct totals {
     uint64_t done, ok, failed, inflight, retries, rows;
 };
 
-static struct totals sum_stats(const struct engine *eng)
+static struct totals sum_stats(const struct es_engine *eng)
 {
     struct totals t = {0, 0, 0, 0, 0, 0};
     for (unsigned i = 0; i < eng->nworkers; i++) {
@@ -79,11 +83,12 @@ static struct totals sum_stats(const struct engine *eng)
     return t;
 }
 
-static void print_status(const struct engine *eng, const struct totals *t, double rate)
+static void print_status(const struct es_engine *eng, const struct totals *t, double rate)
 {
+    uint64_t planned = atomic_load(&eng->planned);
     char eta[32] = "-";
-    if (rate > 0 && t->done < eng->planned) {
-        uint64_t s = (uint64_t)((double)(eng->planned - t->done) / rate);
+    if (rate > 0 && t->done < planned && atomic_load(&eng->input_ended)) {
+        uint64_t s = (uint64_t)((double)(planned - t->done) / rate);
         snprintf(eta, sizeof eta, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600),
                  (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
     }
@@ -91,15 +96,16 @@ static void print_status(const struct engine *eng, const struct totals *t, doubl
             "%s%s: %llu/%llu probes (%llu ok, %llu failed), %.0f handshakes/s, %llu in flight, "
             "ETA %s%s",
             eng->tty ? "\r" : "", es_progname, (unsigned long long)t->done,
-            (unsigned long long)eng->planned, (unsigned long long)t->ok,
-            (unsigned long long)t->failed, rate, (unsigned long long)t->inflight, eta,
-            eng->tty ? "\033[K" : "\n");
+            (unsigned long long)planned, (unsigned long long)t->ok, (unsigned long long)t->failed,
+            rate, (unsigned long long)t->inflight, eta, eng->tty ? "\033[K" : "\n");
     fflush(stderr);
 }
 
-/* Waits for the workers, printing the status line once a second. */
-static void watch(struct engine *eng)
+/* The monitor thread: waits for the workers, printing the status line once a
+ * second. */
+static void *monitor_main(void *arg)
 {
+    struct es_engine *eng = arg;
     uint64_t last_ns = es_now_ns(), last_done = 0;
     bool printed = false;
     while (atomic_load(&eng->nfinished) < eng->nworkers) {
@@ -117,75 +123,101 @@ static void watch(struct engine *eng)
     }
     if (printed && eng->tty)
         fputc('\n', stderr);
+    return NULL;
 }
 
-/* Deals the edges; fills eng->workers with the workers that have work and
- * splits -c among them. */
-static void deal(struct engine *eng, uint64_t threads, uint64_t concurrency)
+/* Creates the workers. With the plan known (es_engine_run: edges != NULL),
+ * only workers that get probes exist and none has more slots than probes;
+ * otherwise min(threads, -c) workers share -c. */
+static void make_workers(struct es_engine *eng, uint64_t threads, uint64_t concurrency,
+                         const struct es_edge *edges, size_t nedges)
 {
-    const struct es_engine_params *p = eng->p;
+    const struct es_engine_params *p = &eng->p;
     if (threads > concurrency)
         threads = concurrency;
     if (threads < 1)
         threads = 1;
     unsigned nt = (unsigned)threads;
-    eng->order = es_xcalloc(p->nedges ? p->nedges : 1, sizeof *eng->order);
-    eng->first = es_xcalloc(nt + 1, sizeof *eng->first);
-    uint64_t per_edge = (uint64_t)(p->edge_variant ? 1 : p->nvariants) * p->cfg->repeat;
-    if (p->spread) {
-        for (size_t i = 0; i < p->nedges; i++)
-            eng->order[i] = (uint32_t)i;
-        uint64_t total = per_edge * p->nedges;
+    uint64_t *hint = es_xcalloc(nt, sizeof *hint);
+    if (edges && p->spread) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < nedges; i++)
+            total += es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
         if (nt > total)
             nt = total ? (unsigned)total : 1;
-    } else {
-        es_deal_split(p->edges, p->nedges, nt, eng->order, eng->first);
+        for (unsigned t = 0; t < nt; t++)
+            hint[t] = total / nt + (t < total % nt);
+    } else if (edges) {
+        for (size_t i = 0; i < nedges; i++)
+            hint[es_deal_worker(&edges[i].ip, nt)] +=
+                es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
     }
+    eng->ndeal = nt;
+    eng->route = es_xcalloc(nt, sizeof *eng->route);
     eng->workers = es_xcalloc(nt, sizeof *eng->workers);
     unsigned k = 0;
     for (unsigned t = 0; t < nt; t++) {
-        struct worker *w = &eng->workers[k];
-        if (p->spread) {
-            w->edges = eng->order;
-            w->nedges = p->nedges;
-            uint64_t total = per_edge * p->nedges;
-            w->probes = total / nt + (t < total % nt);
-        } else {
-            w->edges = eng->order + eng->first[t];
-            w->nedges = eng->first[t + 1] - eng->first[t];
-            w->probes = per_edge * w->nedges;
-        }
-        if (w->probes == 0)
+        eng->route[t] = -1;
+        if (edges && hint[t] == 0)
             continue;
+        struct worker *w = &eng->workers[k];
         w->eng = eng;
-        w->index = k++;
+        w->index = k;
+        w->probes_hint = hint[t];
+        atomic_init(&w->inbox, NULL);
+        eng->route[t] = (int)k++;
+    }
+    free(hint);
+    if (k == 0) { /* nothing to run: one idle worker keeps the paths uniform */
+        eng->workers[0].eng = eng;
+        atomic_init(&eng->workers[0].inbox, NULL);
+        eng->route[0] = 0;
+        k = 1;
     }
     eng->nworkers = k;
     for (unsigned i = 0; i < k; i++) {
         struct worker *w = &eng->workers[i];
         uint64_t c = concurrency / k + (i < concurrency % k);
-        if (c > w->probes)
-            c = w->probes;
+        if (w->probes_hint && c > w->probes_hint)
+            c = w->probes_hint;
         if (c < 1)
             c = 1;
         if (c > UINT32_MAX / 4)
             c = UINT32_MAX / 4;
         w->nslots = (uint32_t)c;
     }
+    eng->batch_head = es_xcalloc(k, sizeof *eng->batch_head);
+    eng->batch_tail = es_xcalloc(k, sizeof *eng->batch_tail);
 }
 
-static void engine_free(struct engine *eng)
+/* Frees edge records that reached an inbox after its worker had stopped. */
+static void free_inboxes(struct es_engine *eng)
 {
+    for (unsigned i = 0; i < eng->nworkers; i++) {
+        struct es_edgerec *r = atomic_exchange(&eng->workers[i].inbox, NULL);
+        while (r) {
+            struct es_edgerec *next = r->next;
+            free(r);
+            r = next;
+        }
+    }
+}
+
+static void engine_free(struct es_engine *eng)
+{
+    free_inboxes(eng);
     for (unsigned i = 0; i < eng->nworkers; i++)
         es_tls_ctxset_free(eng->workers[i].tls);
     free(eng->workers);
-    free(eng->order);
-    free(eng->first);
+    free(eng->route);
+    free(eng->batch_head);
+    free(eng->batch_tail);
     pthread_mutex_destroy(&eng->mu);
     pthread_cond_destroy(&eng->cv);
+    free(eng);
 }
 
-static void test_flags(struct engine *eng)
+static void test_flags(struct es_engine *eng)
 {
     const char *v = getenv("ES_TEST_ENGINE");
     if (!v)
@@ -195,16 +227,15 @@ static void test_flags(struct engine *eng)
     eng->test_nosocketop = strstr(v, "nosocketop") != NULL;
 }
 
-static enum es_engine_status fail(struct es_engine_result *res, const char *msg)
+static void fail_msg(struct es_engine_result *res, const char *msg)
 {
     snprintf(res->error, sizeof res->error, "%s", msg);
     es_warn("%s", msg);
-    return ES_ENGINE_FAILED;
 }
 
-/* Starts the workers and waits until every one has set up its ring; returns 0
- * or the -errno of the first that could not. */
-static int start_workers(struct engine *eng, bool *thread_err)
+/* Starts the workers and the monitor, and waits until every worker has set
+ * up its ring; returns 0 or the -errno of the first that could not. */
+static int start_workers(struct es_engine *eng, bool *thread_err)
 {
     sigset_t block, old;
     sigemptyset(&block);
@@ -223,7 +254,6 @@ static int start_workers(struct engine *eng, bool *thread_err)
         eng->workers[i].started = true;
         created++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_mutex_lock(&eng->mu);
     while (eng->nready < created)
         pthread_cond_wait(&eng->cv, &eng->mu);
@@ -232,12 +262,33 @@ static int start_workers(struct engine *eng, bool *thread_err)
     eng->go = err ? -1 : 1;
     pthread_cond_broadcast(&eng->cv);
     pthread_mutex_unlock(&eng->mu);
-    /* Workers never created count as finished for watch(). */
+    /* Workers never created count as finished for the monitor. */
     atomic_fetch_add(&eng->nfinished, eng->nworkers - created);
+    if (!err) {
+        int r = pthread_create(&eng->monitor, NULL, monitor_main, eng);
+        if (r != 0) {
+            err = -r;
+            *thread_err = true;
+            atomic_store(&eng_stop_sig, SIGTERM); /* let the workers end */
+        } else {
+            eng->monitor_started = true;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err;
 }
 
-static void summary(const struct engine *eng, const struct totals *t, double secs, bool quiet)
+static void join_all(struct es_engine *eng)
+{
+    if (eng->monitor_started)
+        pthread_join(eng->monitor, NULL);
+    eng->monitor_started = false;
+    for (unsigned i = 0; i < eng->nworkers; i++)
+        if (eng->workers[i].started)
+            pthread_join(eng->workers[i].thread, NULL);
+}
+
+static void summary(const struct totals *t, double secs, bool quiet)
 {
     if (quiet)
         return;
@@ -248,48 +299,38 @@ static void summary(const struct engine *eng, const struct totals *t, double sec
         fprintf(stderr, "; %llu retries after local resource limits (back-off)",
                 (unsigned long long)t->retries);
     fputc('\n', stderr);
-    (void)eng;
 }
 
-enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res)
+static struct sigaction old_int, old_term; /* restored by es_engine_wait */
+
+static struct es_engine *engine_start(const struct es_engine_params *p,
+                                      struct es_engine_result *res, const struct es_edge *edges,
+                                      size_t nedges)
 {
     const struct es_config *cfg = p->cfg;
-    memset(res, 0, sizeof *res);
-    res->planned = (uint64_t)p->nedges * (p->edge_variant ? 1 : p->nvariants) * cfg->repeat;
-
     char msg[512];
-    if (es_engine_check_uring(msg, sizeof msg) != 0)
-        return fail(res, msg);
-
-    struct engine eng;
-    memset(&eng, 0, sizeof eng);
-    eng.p = p;
-    eng.cfg = cfg;
-    eng.planned = res->planned;
-    pthread_mutex_init(&eng.mu, NULL);
-    pthread_cond_init(&eng.cv, NULL);
-    test_flags(&eng);
-    eng.vantage = cfg->vantage;
-    if (!eng.vantage) {
-        if (gethostname(eng.vantage_buf, sizeof eng.vantage_buf - 1) != 0)
-            snprintf(eng.vantage_buf, sizeof eng.vantage_buf, "unknown");
-        eng.vantage = eng.vantage_buf;
+    struct es_engine *eng = es_xcalloc(1, sizeof *eng);
+    eng->p = *p;
+    eng->cfg = cfg;
+    pthread_mutex_init(&eng->mu, NULL);
+    pthread_cond_init(&eng->cv, NULL);
+    test_flags(eng);
+    eng->vantage = cfg->vantage;
+    if (!eng->vantage) {
+        if (gethostname(eng->vantage_buf, sizeof eng->vantage_buf - 1) != 0)
+            snprintf(eng->vantage_buf, sizeof eng->vantage_buf, "unknown");
+        eng->vantage = eng->vantage_buf;
     }
-    eng.tty = isatty(STDERR_FILENO);
-    eng.progress = !cfg->quiet && (cfg->progress || eng.tty);
+    eng->tty = isatty(STDERR_FILENO);
+    eng->progress = !cfg->quiet && (cfg->progress || eng->tty);
 
     uint64_t threads = cfg->threads ? cfg->threads : online_cores();
     uint64_t conc = fit_nofile(cfg->concurrency ? cfg->concurrency : 1,
                                (unsigned)(threads > 1024 ? 1024 : threads));
-    res->concurrency = conc;
-    if (res->planned == 0) {
-        engine_free(&eng);
-        if (!cfg->quiet)
-            fprintf(stderr, "%s: 0 rows written, 0 planned\n", es_progname);
-        return ES_ENGINE_DONE;
-    }
-    deal(&eng, threads, conc);
-    res->threads = eng.nworkers;
+    res->concurrency = eng->concurrency = conc;
+    eng->bound = conc * 4 > 10000 ? (int64_t)(conc * 4) : 10000;
+    make_workers(eng, threads, conc, edges, nedges);
+    res->threads = eng->nworkers;
 
     struct es_tls_opts topts = {
         .ca_file = cfg->ca_file,
@@ -297,67 +338,198 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
         .h2_check = cfg->h2_check,
         .keylog = cfg->keylog,
     };
-    for (unsigned i = 0; i < eng.nworkers; i++) {
+    for (unsigned i = 0; i < eng->nworkers; i++) {
         char err[256] = "";
-        eng.workers[i].tls = es_tls_ctxset_new(p->variants, p->nvariants, &topts, err, sizeof err);
-        if (!eng.workers[i].tls) {
+        eng->workers[i].tls = es_tls_ctxset_new(p->variants, p->nvariants, &topts, err, sizeof err);
+        if (!eng->workers[i].tls) {
             snprintf(msg, sizeof msg, "cannot set up TLS: %s", err);
-            engine_free(&eng);
-            return fail(res, msg);
+            engine_free(eng);
+            fail_msg(res, msg);
+            return NULL;
         }
     }
 
-    bool fast_keys = es_tls_fast_key_decode(true); /* off again below, after the workers */
     atomic_store(&eng_stop_sig, 0);
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    uint64_t t0 = es_now_ns();
-    eng.stop_at_ns = p->stop_after_ms ? t0 + p->stop_after_ms * 1000000u : 0;
+    eng->t0_ns = es_now_ns();
+    double rate = (double)cfg->rate;
+    es_bucket_init(&eng->bucket, rate, rate / 20, eng->t0_ns);
+    eng->stop_at_ns = p->stop_after_ms ? eng->t0_ns + p->stop_after_ms * 1000000u : 0;
     bool thread_err = false;
-    int err = start_workers(&eng, &thread_err);
-    if (!err)
-        watch(&eng);
-    for (unsigned i = 0; i < eng.nworkers; i++)
-        if (eng.workers[i].started)
-            pthread_join(eng.workers[i].thread, NULL);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (fast_keys)
-        es_tls_fast_key_decode(false);
-    res->elapsed_s = (double)(es_now_ns() - t0) / 1e9;
-
+    int err = start_workers(eng, &thread_err);
     if (err) {
+        join_all(eng);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         if (thread_err)
-            snprintf(msg, sizeof msg, "cannot start %u worker threads: %s", eng.nworkers,
+            snprintf(msg, sizeof msg, "cannot start %u worker threads: %s", eng->nworkers,
                      strerror(-err));
         else
             eng_explain_setup_error(-err, msg, sizeof msg);
-        engine_free(&eng);
-        return fail(res, msg);
+        engine_free(eng);
+        fail_msg(res, msg);
+        return NULL;
     }
+    return eng;
+}
 
-    struct totals t = sum_stats(&eng);
+struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_engine_result *res)
+{
+    memset(res, 0, sizeof *res);
+    char msg[512];
+    if (es_engine_check_uring(msg, sizeof msg) != 0) {
+        fail_msg(res, msg);
+        return NULL;
+    }
+    return engine_start(p, res, NULL, 0);
+}
+
+/* ---- feeding ---------------------------------------------------------------- */
+
+/* True when the engine will start no more probes. */
+static bool feed_stopped(const struct es_engine *eng)
+{
+    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&eng->write_err, memory_order_relaxed) != 0 ||
+           (eng->stop_at_ns && es_now_ns() >= eng->stop_at_ns) ||
+           atomic_load(&eng->nfinished) >= eng->nworkers;
+}
+
+static void batch_add(struct es_engine *eng, unsigned k, struct es_edgerec *rec)
+{
+    rec->next = eng->batch_head[k]; /* newest first, as the inbox */
+    if (!eng->batch_head[k])
+        eng->batch_tail[k] = rec;
+    eng->batch_head[k] = rec;
+}
+
+/* Pushes each worker's batch onto its inbox. */
+static void batch_flush(struct es_engine *eng)
+{
+    for (unsigned k = 0; k < eng->nworkers; k++) {
+        struct es_edgerec *head = eng->batch_head[k], *tail = eng->batch_tail[k];
+        if (!head)
+            continue;
+        struct worker *w = &eng->workers[k];
+        struct es_edgerec *old = atomic_load_explicit(&w->inbox, memory_order_relaxed);
+        do
+            tail->next = old;
+        while (!atomic_compare_exchange_weak_explicit(&w->inbox, &old, head, memory_order_release,
+                                                      memory_order_relaxed));
+        eng->batch_head[k] = eng->batch_tail[k] = NULL;
+    }
+}
+
+/* Waits until the workers have taken probes down to half the bound; -1 when
+ * the engine stopped meanwhile. */
+static int feed_wait(struct es_engine *eng)
+{
+    int64_t low = eng->bound / 2;
+    int rc = 0;
+    pthread_mutex_lock(&eng->mu);
+    while (atomic_load(&eng->unstarted) > low) {
+        if (feed_stopped(eng)) {
+            rc = -1;
+            break;
+        }
+        atomic_store(&eng->feed_waiting, true);
+        if (atomic_load(&eng->unstarted) <= low)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000; /* and look at the stop conditions again */
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&eng->cv, &eng->mu, &until);
+    }
+    atomic_store(&eng->feed_waiting, false);
+    pthread_mutex_unlock(&eng->mu);
+    return rc;
+}
+
+int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n)
+{
+    const struct es_engine_params *p = &eng->p;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t per_edge = es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
+        if (feed_stopped(eng)) {
+            batch_flush(eng);
+            return -1;
+        }
+        if (atomic_load_explicit(&eng->unstarted, memory_order_relaxed) >= eng->bound) {
+            batch_flush(eng);
+            if (feed_wait(eng) < 0)
+                return -1;
+        }
+        if (per_edge == 0)
+            continue;
+        if (p->spread) {
+            for (unsigned k = 0; k < eng->nworkers; k++)
+                if (es_share_probes(per_edge, k, eng->nworkers) > 0)
+                    batch_add(eng, k, es_edgerec_new(&edges[i], per_edge, k, eng->nworkers));
+        } else {
+            int k = eng->route[es_deal_worker(&edges[i].ip, eng->ndeal)];
+            if (k < 0) /* es_engine_run planned without this edge */
+                es_die(ES_EXIT_RUNTIME, "internal error: an edge for a worker that does not exist");
+            batch_add(eng, (unsigned)k, es_edgerec_new(&edges[i], per_edge, 0, 1));
+        }
+        atomic_fetch_add(&eng->planned, per_edge);
+        atomic_fetch_add(&eng->unstarted, (int64_t)per_edge);
+    }
+    batch_flush(eng);
+    return feed_stopped(eng) ? -1 : 0;
+}
+
+void es_engine_end_input(struct es_engine *eng)
+{
+    batch_flush(eng);
+    atomic_store_explicit(&eng->input_ended, true, memory_order_release);
+}
+
+/* ---- the end ---------------------------------------------------------------- */
+
+enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_result *res)
+{
+    const struct es_config *cfg = eng->cfg;
+    char msg[512];
+    es_engine_end_input(eng);
+    join_all(eng);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    memset(res, 0, sizeof *res);
+    res->elapsed_s = (double)(es_now_ns() - eng->t0_ns) / 1e9;
+    res->threads = eng->nworkers;
+    res->concurrency = eng->concurrency;
+    res->planned = atomic_load(&eng->planned);
+
+    struct totals t = sum_stats(eng);
     res->rows = t.rows;
     res->ok = t.ok;
     res->failed = t.failed;
     res->retries = t.retries;
     res->not_run = res->planned > t.done ? res->planned - t.done : 0;
-    summary(&eng, &t, res->elapsed_s, cfg->quiet);
+    summary(&t, res->elapsed_s, cfg->quiet);
 
-    int write_err = atomic_load(&eng.write_err);
+    int write_err = atomic_load(&eng->write_err);
     int sig = atomic_load(&eng_stop_sig);
-    engine_free(&eng);
+    bool stop_after = eng->stop_at_ns != 0;
+    bool no_rows_line = eng->p.no_rows_line;
+    engine_free(eng);
     enum es_engine_status st = ES_ENGINE_DONE;
     if (write_err) {
         snprintf(msg, sizeof msg,
                  "stopped: the output cannot be written (%s); %llu probes did not run",
                  strerror(write_err), (unsigned long long)res->not_run);
-        return fail(res, msg);
+        fail_msg(res, msg);
+        return ES_ENGINE_FAILED;
     }
     if (sig) {
         st = ES_ENGINE_INTERRUPTED;
@@ -366,16 +538,44 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
                 (unsigned long long)res->planned);
     }
     /* Stopped by stop_after_ms: the probes never started have no row. */
-    uint64_t expect = eng.stop_at_ns && !sig ? res->planned - res->not_run : res->planned;
-    if ((!cfg->quiet && !p->no_rows_line) || (st == ES_ENGINE_DONE && res->rows != expect))
+    uint64_t expect = stop_after && !sig ? res->planned - res->not_run : res->planned;
+    if ((!cfg->quiet && !no_rows_line) || (st == ES_ENGINE_DONE && res->rows != expect))
         fprintf(stderr, "%s: %llu rows written, %llu planned\n", es_progname,
                 (unsigned long long)res->rows, (unsigned long long)res->planned);
     if (st == ES_ENGINE_DONE && res->rows != expect) {
         snprintf(msg, sizeof msg, "internal error: %llu rows for %llu planned probes",
                  (unsigned long long)res->rows, (unsigned long long)res->planned);
-        return fail(res, msg);
+        fail_msg(res, msg);
+        return ES_ENGINE_FAILED;
     }
     return st;
+}
+
+enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res)
+{
+    const struct es_config *cfg = p->cfg;
+    memset(res, 0, sizeof *res);
+    uint64_t planned = 0;
+    for (size_t i = 0; i < p->nedges; i++)
+        planned += es_edge_probes(&p->edges[i], p->nvariants, cfg->repeat);
+    char msg[512];
+    if (es_engine_check_uring(msg, sizeof msg) != 0) {
+        fail_msg(res, msg);
+        return ES_ENGINE_FAILED;
+    }
+    if (planned == 0) {
+        uint64_t threads = cfg->threads ? cfg->threads : online_cores();
+        res->concurrency = fit_nofile(cfg->concurrency ? cfg->concurrency : 1,
+                                      (unsigned)(threads > 1024 ? 1024 : threads));
+        if (!cfg->quiet)
+            fprintf(stderr, "%s: 0 rows written, 0 planned\n", es_progname);
+        return ES_ENGINE_DONE;
+    }
+    struct es_engine *eng = engine_start(p, res, p->edges, p->nedges);
+    if (!eng)
+        return ES_ENGINE_FAILED;
+    es_engine_add_edges(eng, p->edges, p->nedges);
+    return es_engine_wait(eng, res);
 }
 
 int es_engine_exit_code(enum es_engine_status st)

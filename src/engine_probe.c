@@ -140,6 +140,53 @@ static void dl_remove(struct worker *w, struct slot *s)
     s->in_deadlines = false;
 }
 
+/* ---- wakes: the TLS probe's own time limits (es_tlsprobe_wait_until) ------
+ *
+ * A list sorted by wake_ns. Limits differ per probe (the grace is about two
+ * round trips of that probe), so a new one is put in place from the tail,
+ * where it nearly always belongs; few probes wait like this (servers that
+ * ask for a client certificate). */
+
+static void wk_remove(struct worker *w, struct slot *s)
+{
+    if (!s->in_wakes)
+        return;
+    if (s->wk_prev == NIL)
+        w->wk_head = s->wk_next;
+    else
+        w->slots[s->wk_prev].wk_next = s->wk_next;
+    if (s->wk_next == NIL)
+        w->wk_tail = s->wk_prev;
+    else
+        w->slots[s->wk_next].wk_prev = s->wk_prev;
+    s->in_wakes = false;
+}
+
+/* Puts s in the wake list at `until`, or takes it out when until is 0. */
+static void wk_set(struct worker *w, struct slot *s, uint64_t until)
+{
+    if (s->in_wakes && s->wake_ns == until)
+        return;
+    wk_remove(w, s);
+    if (!until)
+        return;
+    uint32_t i = slot_index(w, s), after = w->wk_tail;
+    while (after != NIL && w->slots[after].wake_ns > until)
+        after = w->slots[after].wk_prev;
+    s->wake_ns = until;
+    s->wk_prev = after;
+    s->wk_next = after == NIL ? w->wk_head : w->slots[after].wk_next;
+    if (after == NIL)
+        w->wk_head = i;
+    else
+        w->slots[after].wk_next = i;
+    if (s->wk_next == NIL)
+        w->wk_tail = i;
+    else
+        w->slots[s->wk_next].wk_prev = i;
+    s->in_wakes = true;
+}
+
 /* ---- the TLS work queue ---------------------------------------------------
  *
  * Completions are cheap to take in (a connect: note the time; received bytes:
@@ -194,7 +241,7 @@ static uint8_t tq_remove(struct worker *w, struct slot *s)
 
 void eng_rows_submit(struct worker *w)
 {
-    struct es_engine_params const *p = w->eng->p;
+    struct es_engine_params const *p = &w->eng->p;
     w->last_submit_ns = w->now_ns;
     if (w->rows.rows == 0 || !p->writer)
         return;
@@ -217,8 +264,8 @@ static double ns_to_ms(uint64_t ns)
  * their status, error; once TLS has started, the TLS probe fills those. */
 static void emit_row(struct worker *w, struct slot *s, const char *status, const char *error)
 {
-    struct engine *eng = w->eng;
-    const struct es_variant *v = &eng->p->variants[s->probe.variant];
+    struct es_engine *eng = w->eng;
+    const struct es_variant *v = &eng->p.variants[s->probe.variant];
     char ip[ES_IP_TEXT];
     struct es_row row;
     es_row_plan(&row, eng->vantage, slot_edge(s), v, s->probe.attempt, ip);
@@ -233,10 +280,10 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
         /* Connected, but the deadline came before the ClientHello went out. */
         row.stage = s->state == SLOT_TLS ? es_tok_client_hello : es_tok_connect;
     }
-    if (eng->p->on_row)
-        eng->p->on_row(eng->p->on_row_arg, w->index, &row);
-    if (eng->p->writer) {
-        es_row_format(&w->rows, eng->p->format, &row);
+    if (eng->p.on_row)
+        eng->p.on_row(eng->p.on_row_arg, w->index, &row);
+    if (eng->p.writer) {
+        es_row_format(&w->rows, eng->p.format, &row);
         if (w->rows.len >= ES_WRITER_BATCH_BYTES)
             eng_rows_submit(w);
     } else {
@@ -255,6 +302,7 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
 static void enter_closing(struct worker *w, struct slot *s)
 {
     tq_remove(w, s);
+    wk_remove(w, s);
     s->state = SLOT_CLOSING;
     uint16_t cancel = OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_RECV);
     if (s->peer_gone || s->restart || !s->tls_started)
@@ -362,6 +410,7 @@ static void tls_step(struct worker *w, struct slot *s, enum es_tls_want want)
     }
     if (s->peer_gone)
         return; /* its EOF or reset waits in the TLS work queue */
+    wk_set(w, s, es_tlsprobe_wait_until(s->tp));
     const uint8_t *d;
     if (!((s->pending | s->want) & OPBIT(ES_OP_SEND)) && es_tlsprobe_pending(s->tp, &d) > 0)
         eng_issue(w, s, ES_OP_SEND);
@@ -522,6 +571,13 @@ void eng_on_deadline(struct worker *w, struct slot *s)
     case SLOT_FREE:
     case SLOT_BACKOFF: break;
     }
+}
+
+void eng_on_wake(struct worker *w, struct slot *s)
+{
+    wk_remove(w, s);
+    if (s->state == SLOT_TLS && s->tls_started)
+        tq_push(w, s, TW_INPUT); /* the step ends the wait */
 }
 
 /* In CLOSING: once nothing is in the ring, close the socket; once closed,

@@ -4,7 +4,7 @@
  * for room in the ring, judge deadlines, do a slice of TLS work, start new
  * probes, hand rows to the writer (engine.h, "The loop", says why in that
  * order). The scheduler glue lives here too: the next probe comes from the
- * worker's deal, through the per-IP gate and the --rate bucket (sched.h), and
+ * worker's deal, through the per-IP gate and the shared --rate bucket (sched.h), and
  * a freed slot gives its IP place to the first probe waiting for it. */
 #include "engine-int.h"
 
@@ -26,6 +26,13 @@ static void ready_push(struct worker *w, const struct es_probe_ref *r)
     w->ready_len++;
 }
 
+void eng_rec_release(struct es_edgerec *rec, uint64_t n)
+{
+    rec->left -= n;
+    if (rec->left == 0)
+        free(rec);
+}
+
 void eng_slot_free(struct worker *w, struct slot *s)
 {
     const struct es_edge *e = slot_edge(s);
@@ -35,6 +42,8 @@ void eng_slot_free(struct worker *w, struct slot *s)
     w->blocked = false;
     s->state = SLOT_FREE;
     s->probe.edge = NULL;
+    eng_rec_release(s->rec, 1);
+    s->rec = NULL;
     s->q_next = w->free_head;
     w->free_head = slot_index(w, s);
     w->busy--;
@@ -55,9 +64,10 @@ void eng_backoff_push(struct worker *w, struct slot *s)
 
 static void probe_assign(struct worker *w, struct slot *s, const struct es_probe_ref *r)
 {
-    const struct es_edge *e = &w->eng->p->edges[r->edge];
+    const struct es_edge *e = &r->rec->edge;
+    s->rec = r->rec;
     s->probe.edge = e;
-    s->probe.variant = w->eng->p->edge_variant ? w->eng->p->edge_variant[r->edge] : r->variant;
+    s->probe.variant = r->variant;
     s->probe.attempt = r->attempt;
     struct es_endpoint ep = {.ip = e->ip, .port = e->port};
     s->salen = es_endpoint_sockaddr(&ep, &s->sa);
@@ -65,29 +75,48 @@ static void probe_assign(struct worker *w, struct slot *s, const struct es_probe
     stat_add(&w->st.inflight, 1);
 }
 
+/* One probe left the queues of unstarted probes: wakes a feeder that waits
+ * for room (es_engine_add_edges). */
+static void feed_taken(struct es_engine *eng)
+{
+    int64_t n = atomic_fetch_sub_explicit(&eng->unstarted, 1, memory_order_relaxed) - 1;
+    if (n < eng->bound / 2 && atomic_load_explicit(&eng->feed_waiting, memory_order_relaxed)) {
+        pthread_mutex_lock(&eng->mu);
+        atomic_store(&eng->feed_waiting, false);
+        pthread_cond_broadcast(&eng->cv);
+        pthread_mutex_unlock(&eng->mu);
+    }
+}
+
 /* The next probe to start, holding its IP place, or false. */
 static bool next_probe(struct worker *w, struct es_probe_ref *out)
 {
-    if (es_bucket_wait_ns(&w->bucket, w->now_ns) > 0)
+    if (es_bucket_wait_ns(&w->eng->bucket, w->now_ns) > 0)
         return false;
     if (w->ready_len > 0) {
+        if (!es_bucket_take(&w->eng->bucket, w->now_ns))
+            return false; /* another worker took it */
         *out = w->ready[w->ready_head];
         w->ready_head = (w->ready_head + 1) % w->nslots;
         w->ready_len--;
-        es_bucket_take(&w->bucket, w->now_ns);
         return true;
     }
     while (!w->blocked) {
         if (!w->have_peek) {
-            if (!es_deal_next(&w->deal, &w->peek))
+            if (!es_edgeq_next(&w->queue, &w->peek))
                 return false;
             w->have_peek = true;
+            feed_taken(w->eng);
         }
-        const struct es_ip *ip = &w->eng->p->edges[w->peek.edge].ip;
+        const struct es_ip *ip = &w->peek.rec->edge.ip;
         if (es_ipgate_enter(&w->gate, ip)) {
+            if (!es_bucket_take(&w->eng->bucket, w->now_ns)) {
+                struct es_probe_ref none;
+                es_ipgate_leave(&w->gate, ip, &none); /* nobody waits: it entered */
+                return false; /* another worker took the token: the peek stays */
+            }
             w->have_peek = false;
             *out = w->peek;
-            es_bucket_take(&w->bucket, w->now_ns);
             return true;
         }
         if (!es_ipgate_wait(&w->gate, ip, &w->peek)) {
@@ -170,6 +199,8 @@ static void expire(struct worker *w)
 {
     while (w->dl_head != NIL && w->slots[w->dl_head].deadline_ns <= w->now_ns)
         eng_on_deadline(w, &w->slots[w->dl_head]);
+    while (w->wk_head != NIL && w->slots[w->wk_head].wake_ns <= w->now_ns)
+        eng_on_wake(w, &w->slots[w->wk_head]);
 }
 
 static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
@@ -206,6 +237,67 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     eng_settle(w, s);
 }
 
+/* ---- input ---------------------------------------------------------------- */
+
+/* Moves the edges the feeding thread dealt to this worker into its queue, in
+ * the order they were added. */
+static void take_inbox(struct worker *w)
+{
+    if (!atomic_load_explicit(&w->inbox, memory_order_relaxed))
+        return;
+    struct es_edgerec *r = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+    struct es_edgerec *rev = NULL; /* the inbox is newest first */
+    while (r) {
+        struct es_edgerec *next = r->next;
+        r->next = rev;
+        rev = r;
+        r = next;
+    }
+    while (rev) {
+        struct es_edgerec *next = rev->next;
+        es_edgeq_push(&w->queue, rev);
+        rev = next;
+    }
+}
+
+/* True once no edge can come any more: the input has ended and the inbox is
+ * empty (in that order: the feeder fills the inbox before it ends). */
+static bool input_over(const struct worker *w)
+{
+    return atomic_load_explicit(&w->eng->input_ended, memory_order_acquire) &&
+           !atomic_load_explicit(&w->inbox, memory_order_relaxed);
+}
+
+static void release_ref(void *arg, const struct es_probe_ref *p)
+{
+    (void)arg;
+    eng_rec_release(p->rec, 1);
+}
+
+/* At the end of a stopped run: lets go of every probe that never started
+ * (queued, waiting for its IP, ready), freeing their edge records. */
+static void release_unstarted(struct worker *w)
+{
+    take_inbox(w);
+    if (w->have_peek) {
+        eng_rec_release(w->peek.rec, 1);
+        w->have_peek = false;
+    }
+    while (w->ready_len > 0) {
+        eng_rec_release(w->ready[w->ready_head].rec, 1);
+        w->ready_head = (w->ready_head + 1) % w->nslots;
+        w->ready_len--;
+    }
+    if (w->gate._tab)
+        es_ipgate_clear(&w->gate, release_ref, NULL);
+    uint64_t undealt;
+    struct es_edgerec *r;
+    while ((r = es_edgeq_pop(&w->queue, &undealt)) != NULL) {
+        atomic_fetch_sub_explicit(&w->eng->unstarted, (int64_t)undealt, memory_order_relaxed);
+        eng_rec_release(r, undealt);
+    }
+}
+
 /* ---- the worker ------------------------------------------------------------ */
 
 static bool worker_done(const struct worker *w)
@@ -214,15 +306,15 @@ static bool worker_done(const struct worker *w)
         return false;
     if (eng_stopping(w))
         return true;
-    return !w->have_peek && es_deal_left(&w->deal) == 0 && w->ready_len == 0 &&
-           es_ipgate_waiting(&w->gate) == 0 && w->bo_head == NIL;
+    return !w->have_peek && w->queue.head == NULL && w->ready_len == 0 &&
+           es_ipgate_waiting(&w->gate) == 0 && w->bo_head == NIL && input_over(w);
 }
 
 static bool has_work_to_start(const struct worker *w)
 {
     return w->bo_head != NIL ||
            (w->free_head != NIL &&
-            (w->ready_len > 0 || (!w->blocked && (w->have_peek || es_deal_left(&w->deal) > 0))));
+            (w->ready_len > 0 || (!w->blocked && (w->have_peek || w->queue.head != NULL))));
 }
 
 /* How long the next wait may last. */
@@ -235,15 +327,23 @@ static uint64_t wait_ns(const struct worker *w)
         uint64_t d = w->slots[w->dl_head].deadline_ns;
         wait = d <= w->now_ns ? 0 : (d - w->now_ns < wait ? d - w->now_ns : wait);
     }
+    if (w->wk_head != NIL) {
+        uint64_t d = w->slots[w->wk_head].wake_ns;
+        wait = d <= w->now_ns ? 0 : (d - w->now_ns < wait ? d - w->now_ns : wait);
+    }
     if (has_work_to_start(w) && !eng_stopping(w)) {
         uint64_t t = 0;
         if (w->hold_until_ns > w->now_ns)
             t = w->hold_until_ns - w->now_ns;
         else if (w->free_head != NIL)
-            t = es_bucket_wait_ns(&w->bucket, w->now_ns);
+            t = es_bucket_wait_ns(&w->eng->bucket, w->now_ns);
         if (t < wait)
             wait = t;
     }
+    /* More edges may come: look at the inbox again soon while slots are free. */
+    if (w->free_head != NIL && !atomic_load_explicit(&w->eng->input_ended, memory_order_relaxed) &&
+        wait > FEED_POLL_NS)
+        wait = FEED_POLL_NS;
     if (w->rows.rows > 0) {
         uint64_t due = w->last_submit_ns + FLUSH_NS;
         uint64_t t = due > w->now_ns ? due - w->now_ns : 0;
@@ -293,6 +393,7 @@ static void worker_loop(struct worker *w)
 {
     clock_tick(w);
     w->last_submit_ns = w->now_ns;
+    take_inbox(w);
     fill(w);
     while (!worker_done(w)) {
         uint64_t ns = wait_ns(w);
@@ -314,6 +415,7 @@ static void worker_loop(struct worker *w)
         unstall(w);
         expire(w);
         eng_tls_work(w);
+        take_inbox(w);
         fill(w);
         if (w->rows.rows > 0 && w->now_ns - w->last_submit_ns >= FLUSH_NS)
             eng_rows_submit(w);
@@ -323,7 +425,7 @@ static void worker_loop(struct worker *w)
 
 static void worker_alloc(struct worker *w)
 {
-    struct engine *eng = w->eng;
+    struct es_engine *eng = w->eng;
     const struct es_config *cfg = eng->cfg;
     w->slots = es_xcalloc(w->nslots, sizeof *w->slots);
     size_t tpsize = (es_tlsprobe_size() + 63) & ~(size_t)63;
@@ -339,25 +441,22 @@ static void worker_alloc(struct worker *w)
         s->tp = (struct es_tlsprobe *)(void *)(w->tp_mem + (size_t)i * tpsize);
         s->buf = w->slot_bufs ? w->slot_bufs + (size_t)i * RECV_SIZE : NULL;
         s->dl_prev = s->dl_next = s->st_next = s->tq_prev = s->tq_next = NIL;
+        s->wk_prev = s->wk_next = NIL;
         s->q_next = w->free_head;
         w->free_head = i;
     }
     w->dl_head = w->dl_tail = w->bo_head = w->bo_tail = w->st_head = NIL;
+    w->wk_head = w->wk_tail = NIL;
     w->tq_head = w->tq_tail = NIL;
     uint64_t waitcap = 16ull * w->nslots;
     if (waitcap < 4096)
         waitcap = 4096;
-    if (waitcap > w->probes)
-        waitcap = w->probes;
+    if (w->probes_hint && waitcap > w->probes_hint)
+        waitcap = w->probes_hint;
     uint32_t per_ip = cfg->per_ip && cfg->per_ip < UINT32_MAX ? (uint32_t)cfg->per_ip : UINT32_MAX;
     es_ipgate_init(&w->gate, per_ip, w->nslots, (size_t)waitcap); /* per_ip 0: no limit */
     w->ready = es_xcalloc(w->nslots, sizeof *w->ready);
-    uint64_t stride = eng->p->spread ? eng->nworkers : 1;
-    uint64_t offset = eng->p->spread ? w->index : 0;
-    uint32_t nvariants = eng->p->edge_variant ? 1 : (uint32_t)eng->p->nvariants;
-    es_deal_init(&w->deal, w->edges, w->nedges, nvariants, (uint32_t)cfg->repeat, offset, stride);
-    double rate = cfg->rate ? (double)cfg->rate / eng->nworkers : 0;
-    es_bucket_init(&w->bucket, rate, rate / 20, es_now_ns());
+    es_edgeq_init(&w->queue, (uint32_t)eng->p.nvariants);
     w->backoff_ms = BACKOFF_MIN_MS;
     uint64_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : cfg->timeout_ms;
     w->cto.tv_sec = (long long)(cto / 1000);
@@ -392,7 +491,7 @@ static void worker_free(struct worker *w)
 void *eng_worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct engine *eng = w->eng;
+    struct es_engine *eng = w->eng;
     w->setup_err = eng_ring_setup(w);
     if (w->setup_err == 0) {
         eng_bufring_setup(w);
@@ -407,6 +506,7 @@ void *eng_worker_main(void *arg)
     pthread_mutex_unlock(&eng->mu);
     if (go > 0)
         worker_loop(w);
+    release_unstarted(w);
     worker_free(w);
     atomic_fetch_add(&eng->nfinished, 1);
     return NULL;

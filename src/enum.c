@@ -3,10 +3,14 @@
  * enumeration of every distinct (host, port, ip) (enumrun.c), then one row
  * per edge, CSV or JSONL.
  *
- * As in scan, every input is read and checked before the first DNS query or
- * packet (exit 2), and the output is opened before any packet (exit 1). A
- * resolver that fails for a host gives one row for (host, port, resolver)
- * with status dns_error, like scan's. The rows are written when the
+ * Targets go through scan's pipeline (pipeline.h: streaming, sharded, DNS
+ * through every resolver) into a list of edges: the enumeration's rounds need
+ * every edge. As in scan, the look-ahead of targets and every option are
+ * checked before the first DNS query (exit 2), a bad target further on is
+ * still exit 2 before any TLS packet (enum probes only once every target is
+ * read), and the output is opened before any packet (exit 1). A resolver
+ * that fails for a host gives one row for (host, port, resolver) with status
+ * dns_error, like scan's. The rows are written when the
  * enumeration ends (an edge's row needs its last answer); after SIGINT the
  * edges keep what they found, marked partial/interrupted, and the exit status
  * is 130. */
@@ -24,9 +28,8 @@
 #include "edgeshake/engine.h"
 #include "edgeshake/enum.h"
 #include "edgeshake/intern.h"
-#include "edgeshake/loop.h"
 #include "edgeshake/net.h"
-#include "edgeshake/plan.h"
+#include "edgeshake/pipeline.h"
 #include "edgeshake/resolver.h"
 #include "edgeshake/shard.h"
 #include "edgeshake/target.h"
@@ -81,12 +84,6 @@ void es_enum_row_format(struct es_rowbuf *b, enum es_format fmt, const struct es
 
 /* ---- the command ------------------------------------------------------------------- */
 
-struct dnshost {
-    const char *host; /* interned */
-    uint16_t *ports;
-    size_t nports, capports;
-};
-
 struct enumcmd {
     const struct es_config *cfg;
     struct es_intern *pool;
@@ -95,11 +92,9 @@ struct enumcmd {
     const char **labels, **ecs;
     unsigned shard_i, shard_n;
     const char *vantage;
-    struct dnshost *hosts;
-    size_t nhosts, caphosts;
-    uint32_t *index; /* host pointer -> hosts index + 1 (open addressing) */
-    size_t mask;
-    struct es_plan *plan;
+    struct es_edges *edges_file; /* --edges */
+    struct es_edge *edges;       /* every edge the pipeline handed over (strings interned) */
+    size_t nedges, capedges;
     enum es_format format;
     FILE *out;
     struct es_rowbuf rows;
@@ -141,9 +136,6 @@ static void setup(struct enumcmd *c)
         c->resolvers[0].system = true;
         c->nresolvers = 1;
     }
-    if (c->nresolvers > ES_PLAN_MAX_RESOLVERS)
-        es_usage_error("-r: %zu resolvers; at most %d per run", c->nresolvers,
-                       ES_PLAN_MAX_RESOLVERS);
     c->labels = es_xcalloc(c->nresolvers, sizeof *c->labels);
     c->ecs = es_xcalloc(c->nresolvers, sizeof *c->ecs);
     for (size_t i = 0; i < c->nresolvers; i++) {
@@ -159,6 +151,10 @@ static void setup(struct enumcmd *c)
     char hostname[256] = "unknown";
     gethostname(hostname, sizeof hostname - 1);
     c->vantage = es_intern(c->pool, cfg->vantage ? cfg->vantage : hostname);
+    if (!cfg->args.n && !cfg->input_file)
+        es_usage_error("no targets: give HOST[:PORT] words, -i FILE or -i - (stdin)");
+    if (cfg->edges_file && !es_edges_load(cfg->edges_file, &c->edges_file, err, sizeof err))
+        es_usage_error("--edges %s", err);
 }
 
 static unsigned family_bits(const char *family)
@@ -170,84 +166,6 @@ static unsigned family_bits(const char *family)
     return ES_DNS_FAMILY_4;
 }
 
-/* The index of host (interned, so compared by pointer) in c->hosts, or of
- * the empty slot where it goes. */
-static size_t host_slot(const struct enumcmd *c, const char *host)
-{
-    size_t j = XXH3_64bits(&host, sizeof host) & c->mask;
-    while (c->index[j] && c->hosts[c->index[j] - 1].host != host)
-        j = (j + 1) & c->mask;
-    return j;
-}
-
-static void host_add(struct enumcmd *c, const char *host, uint16_t port)
-{
-    if (!c->index || (c->nhosts + 1) * 2 > c->mask + 1) {
-        size_t cap = c->index ? 2 * (c->mask + 1) : 1024;
-        free(c->index);
-        c->index = es_xcalloc(cap, sizeof *c->index);
-        c->mask = cap - 1;
-        for (size_t i = 0; i < c->nhosts; i++)
-            c->index[host_slot(c, c->hosts[i].host)] = (uint32_t)i + 1;
-    }
-    size_t j = host_slot(c, host);
-    struct dnshost *d;
-    if (c->index[j]) {
-        d = &c->hosts[c->index[j] - 1];
-    } else {
-        c->hosts = es_xgrow(c->hosts, &c->caphosts, c->nhosts + 1, sizeof *c->hosts);
-        d = &c->hosts[c->nhosts];
-        memset(d, 0, sizeof *d);
-        d->host = host;
-        c->index[j] = (uint32_t)++c->nhosts;
-    }
-    for (size_t k = 0; k < d->nports; k++)
-        if (d->ports[k] == port)
-            return;
-    d->ports = es_xgrow(d->ports, &d->capports, d->nports + 1, sizeof *d->ports);
-    d->ports[d->nports++] = port;
-}
-
-static void read_targets(struct enumcmd *c)
-{
-    char err[1024];
-    const struct es_config *cfg = c->cfg;
-    if (!cfg->args.n && !cfg->input_file)
-        es_usage_error("no targets: give HOST[:PORT] words, -i FILE or -i - (stdin)");
-    struct es_edges *edges = NULL;
-    if (cfg->edges_file && !es_edges_load(cfg->edges_file, &edges, err, sizeof err))
-        es_usage_error("--edges %s", err);
-    struct es_target_reader *rd = es_target_reader_new(cfg->args.v, cfg->args.n, cfg->input_file,
-                                                       (uint16_t)cfg->port, err, sizeof err);
-    if (!rd)
-        es_usage_error("-i %s", err);
-    unsigned fam = family_bits(cfg->family);
-    struct es_target t;
-    enum es_target_next rc;
-    while ((rc = es_target_reader_next(rd, &t, err, sizeof err)) == ES_TARGET_OK) {
-        if (!es_shard_keep(t.host, strlen(t.host), c->shard_i, c->shard_n))
-            continue;
-        const char *host = es_intern(c->pool, t.host);
-        if (t.has_ip) {
-            es_plan_add(c->plan, host, t.host_is_ip, t.port, &t.ip, ES_PLAN_DIRECT, -1);
-            continue;
-        }
-        host_add(c, host, t.port);
-        struct es_edges_iter it;
-        struct es_ip ip;
-        if (!edges)
-            continue;
-        es_edges_iter_init(&it, edges);
-        while (es_edges_iter_next(&it, &ip))
-            if (ip.family == AF_INET6 ? (fam & ES_DNS_FAMILY_6) : (fam & ES_DNS_FAMILY_4))
-                es_plan_add(c->plan, host, false, t.port, &ip, ES_PLAN_DIRECT, -1);
-    }
-    if (rc == ES_TARGET_ERROR)
-        es_usage_error("%s", err);
-    es_target_reader_free(rd);
-    es_edges_free(edges);
-}
-
 static void flush(struct enumcmd *c)
 {
     if (c->rows.len && fwrite(c->rows.data, 1, c->rows.len, c->out) != c->rows.len)
@@ -255,64 +173,85 @@ static void flush(struct enumcmd *c)
     es_rowbuf_reset(&c->rows);
 }
 
-static void on_dns(void *arg, const char *host, size_t r, const struct es_ip *ips, size_t n,
-                   const char *error, double dns_ms)
+/* The pipeline's sink: enumeration needs every edge before its rounds
+ * start, so edges are kept (about 100 bytes each, strings interned). */
+static int on_edges(void *arg, const struct es_edge *edges, size_t n)
 {
-    (void)dns_ms;
     struct enumcmd *c = arg;
-    const char *h = es_intern(c->pool, host);
-    size_t j = host_slot(c, h);
-    if (c->index[j]) {
-        const struct dnshost *d = &c->hosts[c->index[j] - 1];
-        for (size_t p = 0; p < d->nports; p++) {
-            if (!error) {
-                for (size_t k = 0; k < n; k++)
-                    es_plan_add(c->plan, h, false, d->ports[p], &ips[k], (int)r, dns_ms);
-                continue;
-            }
-            struct es_enum_row row = {
-                .time_ms = es_wall_ms(),
-                .vantage = c->vantage,
-                .host = h,
-                .port = d->ports[p],
-                .resolver = c->labels[r],
-                .handshakes = 0,
-                .status = es_tok_dns_error,
-                .error = error,
-            };
-            es_enum_row_format(&c->rows, c->format, &row);
-            c->dns_errors++;
-        }
+    c->edges = es_xgrow(c->edges, &c->capedges, c->nedges + n, sizeof *c->edges);
+    for (size_t i = 0; i < n; i++) {
+        struct es_edge *e = &c->edges[c->nedges++];
+        *e = edges[i];
+        e->host = es_intern(c->pool, edges[i].host);
+        e->resolver = edges[i].resolver ? es_intern(c->pool, edges[i].resolver) : NULL;
+        e->ecs = edges[i].ecs ? es_intern(c->pool, edges[i].ecs) : NULL;
+        e->resolver_addr =
+            edges[i].resolver_addr ? es_intern(c->pool, edges[i].resolver_addr) : NULL;
     }
+    return 0;
+}
+
+static void on_dns_failure(void *arg, const struct es_dns_failure *f)
+{
+    struct enumcmd *c = arg;
+    struct es_enum_row row = {
+        .time_ms = es_wall_ms(),
+        .vantage = c->vantage,
+        .host = f->host,
+        .port = f->port,
+        .resolver = f->label,
+        .handshakes = 0,
+        .status = es_tok_dns_error,
+        .error = f->error,
+    };
+    es_enum_row_format(&c->rows, c->format, &row);
+    c->dns_errors++;
     if (c->rows.len >= ES_WRITER_BATCH_BYTES)
         flush(c);
 }
 
-static void resolve_all(struct enumcmd *c)
+static struct es_pipeline *pipeline_new(struct enumcmd *c, struct es_target_reader **rd)
 {
-    if (!c->nhosts)
-        return;
-    char err[512];
+    char err[1024];
     const struct es_config *cfg = c->cfg;
-    struct es_loop *loop = es_loop_new();
-    struct es_dns_opts o = {
-        .timeout_ms = (unsigned)cfg->dns_timeout_ms,
-        .retries = (unsigned)cfg->dns_retries,
+    *rd = es_target_reader_new(cfg->args.v, cfg->args.n, cfg->input_file, (uint16_t)cfg->port, err,
+                               sizeof err);
+    if (!*rd)
+        es_usage_error("-i %s", err);
+    struct es_pipeline_params p = {
+        .reader = *rd,
+        .edges = c->edges_file,
         .family = family_bits(cfg->family),
+        .shard_i = c->shard_i,
+        .shard_n = c->shard_n,
+        .resolvers = c->resolvers,
+        .nresolvers = c->nresolvers,
+        .labels = c->labels,
+        .ecs = c->ecs,
+        .pool = c->pool,
+        .dns_timeout_ms = (unsigned)cfg->dns_timeout_ms,
+        .dns_retries = (unsigned)cfg->dns_retries,
+        .progress = !cfg->quiet && (cfg->progress || isatty(STDERR_FILENO)),
+        .stop = &interrupted,
+        .sink = {.edges = on_edges, .dns_failure = on_dns_failure, .arg = c},
     };
-    struct es_dns *dns = es_dns_new(loop, c->resolvers, c->nresolvers, &o, err, sizeof err);
-    if (!dns)
-        es_die(ES_EXIT_RUNTIME, "%s", err);
-    size_t next = 0;
-    while ((next < c->nhosts || es_dns_pending(dns)) && !interrupted) {
-        while (next < c->nhosts && es_dns_pending(dns) < 4 * ES_DNS_MAX_INFLIGHT)
-            es_dns_resolve(dns, c->hosts[next++].host, on_dns, c);
-        int rc = es_dns_run_once(dns, 100);
-        if (rc < 0)
-            es_die(ES_EXIT_RUNTIME, "DNS event loop: %s", strerror(-rc));
-    }
-    es_dns_free(dns);
-    es_loop_free(loop);
+    struct es_pipeline *pl = es_pipeline_new(&p, err, sizeof err);
+    if (!pl)
+        es_usage_error("%s", err);
+    return pl;
+}
+
+static int cmp_edge(const void *pa, const void *pb)
+{
+    const struct es_edge *a = pa, *b = pb;
+    int r = strcmp(a->host, b->host);
+    if (r)
+        return r;
+    if (a->port != b->port)
+        return a->port < b->port ? -1 : 1;
+    if (a->ip.family != b->ip.family)
+        return a->ip.family < b->ip.family ? -1 : 1;
+    return memcmp(a->ip.bytes, b->ip.bytes, sizeof a->ip.bytes);
 }
 
 static void write_item(struct enumcmd *c, const struct es_enum_item *items, size_t i,
@@ -395,10 +334,10 @@ int es_enum_main(const struct es_config *cfg)
     struct enumcmd c = {.cfg = cfg};
     c.pool = es_intern_new();
     setup(&c);
-    c.plan = es_plan_new(c.pool, c.labels, c.ecs, c.nresolvers);
-    read_targets(&c);
     if (!cfg->dry_run && es_engine_check_uring(err, sizeof err) < 0)
         es_die(ES_EXIT_RUNTIME, "%s", err);
+    struct es_target_reader *rd;
+    struct es_pipeline *pl = pipeline_new(&c, &rd); /* the look-ahead: exit 2 here */
     c.format = es_format_from_name(cfg->output, cfg->format);
     c.out = strcmp(cfg->output, "-") ? fopen(cfg->output, "we") : stdout;
     if (!c.out)
@@ -410,12 +349,22 @@ int es_enum_main(const struct es_config *cfg)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    resolve_all(&c);
-    size_t nedges;
-    const struct es_edge *edges = es_plan_finish(c.plan, &nedges);
     int status = ES_EXIT_OK;
+    switch (es_pipeline_run(pl, err, sizeof err)) {
+    case ES_PIPELINE_DONE: break;
+    case ES_PIPELINE_STOPPED: status = ES_EXIT_INTERRUPTED; break;
+    case ES_PIPELINE_BAD_INPUT: /* enum probes only after every target is read: nothing was */
+        es_usage_error("%s", err);
+    case ES_PIPELINE_FAILED: es_die(ES_EXIT_RUNTIME, "%s", err);
+    }
+    es_pipeline_free(pl);
+    es_target_reader_free(rd);
+    /* Rows in (host, port, ip) order, as scan's plan had them. */
+    qsort(c.edges, c.nedges, sizeof *c.edges, cmp_edge);
+    size_t nedges = c.nedges;
+    const struct es_edge *edges = c.edges;
     uint64_t handshakes = 0, rounds = 0, shared = 0;
-    if (interrupted) {
+    if (status == ES_EXIT_INTERRUPTED || interrupted) {
         status = ES_EXIT_INTERRUPTED;
     } else if (cfg->dry_run) {
         write_planned(&c, edges, nedges);
@@ -452,11 +401,8 @@ int es_enum_main(const struct es_config *cfg)
                 (unsigned long long)shared, (unsigned long long)c.dns_errors,
                 status == ES_EXIT_INTERRUPTED ? "; interrupted" : "");
     es_rowbuf_free(&c.rows);
-    es_plan_free(c.plan);
-    for (size_t i = 0; i < c.nhosts; i++)
-        free(c.hosts[i].ports);
-    free(c.hosts);
-    free(c.index);
+    free(c.edges);
+    es_edges_free(c.edges_file);
     free(c.labels);
     free(c.ecs);
     free(c.resolvers);

@@ -4,7 +4,7 @@
  * A round: every unfinished edge says which ClientHellos it wants now (one per
  * track, up to five, plus the probes that got no answer and are tried
  * again); the distinct ClientHellos become the round's variants, each
- * (edge, variant) pair one explicit probe of es_engine_run (edge_variant), so
+ * (edge, variant) pair one explicit probe of es_engine_run (es_edge.only_variant), so
  * all of them run concurrently on the io_uring workers, under --per-ip and
  * --rate like any scan. The rows come back through on_row on the workers; each
  * is matched to its probe by (host, port, ip) and the variant's name, and
@@ -326,8 +326,7 @@ int es_enum_run(struct es_enum_item *items, size_t n, const struct es_enum_run_o
 
     struct hellotab ht = {0};
     struct es_edge *redges = NULL;
-    uint32_t *rvariant = NULL;
-    size_t capedges = 0, capvariant = 0;
+    size_t capedges = 0;
     int status = 0;
     uint64_t round = 0;
     for (;;) {
@@ -337,13 +336,12 @@ int es_enum_run(struct es_enum_item *items, size_t n, const struct es_enum_run_o
         round++;
         hellotab_reset(&ht);
         redges = es_xgrow(redges, &capedges, r.nprobes, sizeof *redges);
-        rvariant = es_xgrow(rvariant, &capvariant, r.nprobes, sizeof *rvariant);
         for (size_t k = 0; k < r.nprobes; k++) {
             struct rprobe *p = &r.probes[k];
             const struct es_enum_item *it = &items[p->item];
             p->variant = hello_variant(&ht, &it->st.tr[p->track].last);
             redges[k] = *it->edge;
-            rvariant[k] = p->variant;
+            redges[k].only_variant = p->variant + 1;
         }
         ht.variants = es_xcalloc(ht.n, sizeof *ht.variants);
         for (size_t v = 0; v < ht.n; v++) {
@@ -361,7 +359,6 @@ int es_enum_run(struct es_enum_item *items, size_t n, const struct es_enum_run_o
             .nedges = r.nprobes,
             .variants = ht.variants,
             .nvariants = ht.n,
-            .edge_variant = rvariant,
             .on_row = on_row,
             .on_row_arg = &r,
         };
@@ -405,7 +402,6 @@ int es_enum_run(struct es_enum_item *items, size_t n, const struct es_enum_run_o
     hellotab_reset(&ht);
     free(ht.hello);
     free(redges);
-    free(rvariant);
     free(r.probes);
     free(r.tab.slot);
     free(r.iptext);

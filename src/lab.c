@@ -91,6 +91,8 @@ static char *scan_args(const struct es_labspec *spec, const char *state_dir)
     for (size_t h = 0; h < spec->nhosts; h++) {
         const struct es_lab_host *host = &spec->hosts[h];
         bool listed = false;
+        if (host->name[0] == '*')
+            continue; /* a wildcard is not a name to scan */
         for (size_t a = 0; a < host->nanswers; a++)
             for (size_t i = 0; i < host->answers[a].nips; i++)
                 v6 |= host->answers[a].ips[i].family == AF_INET6;

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
@@ -37,6 +39,7 @@ struct es_labcerts {
     EVP_PKEY *ca_key;
     X509 *ca;
     EVP_PKEY *leaf_key[2]; /* by es_lab_keykind, made on first use */
+    EVP_PKEY *dh[2];       /* 1024, 2048: made on first use */
     struct leaf_entry *leaves;
     size_t nleaves, capleaves;
 };
@@ -171,6 +174,8 @@ void es_labcerts_free(struct es_labcerts *c)
     free(c->leaves);
     for (size_t i = 0; i < ES_ARRAY_LEN(c->leaf_key); i++)
         EVP_PKEY_free(c->leaf_key[i]);
+    for (size_t i = 0; i < ES_ARRAY_LEN(c->dh); i++)
+        EVP_PKEY_free(c->dh[i]);
     X509_free(c->ca);
     EVP_PKEY_free(c->ca_key);
     free(c);
@@ -266,6 +271,55 @@ struct es_lableaf es_labcerts_leaf_o(struct es_labcerts *c, const char *name,
         .issuer = kind == ES_CERT_SELFSIGNED ? NULL : c->ca,
     };
     return leaf;
+}
+
+/* RFC 2409's 1024-bit prime with generator 2, as DH domain parameters. */
+static EVP_PKEY *dh_oakley2(void)
+{
+    BIGNUM *p = BN_get_rfc2409_prime_1024(NULL), *g = BN_new();
+    OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+    if (!p || !g || !b || !BN_set_word(g, 2) ||
+        !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_FFC_P, p) ||
+        !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_FFC_G, g))
+        ossl_die("DH parameters (RFC 2409)");
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(b);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
+    EVP_PKEY *k = NULL;
+    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+        ossl_die("EVP_PKEY_fromdata(DH 1024)");
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(b);
+    BN_free(p);
+    BN_free(g);
+    return k;
+}
+
+/* A named RFC 7919 group. */
+static EVP_PKEY *dh_named(const char *group)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
+    EVP_PKEY *k = NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+        OSSL_PARAM_END,
+    };
+    if (!ctx || EVP_PKEY_paramgen_init(ctx) != 1 || EVP_PKEY_CTX_set_params(ctx, params) != 1 ||
+        EVP_PKEY_paramgen(ctx, &k) != 1)
+        ossl_die(group);
+    EVP_PKEY_CTX_free(ctx);
+    return k;
+}
+
+EVP_PKEY *es_labcerts_dh(struct es_labcerts *c, unsigned bits)
+{
+    if (bits != 1024 && bits != 2048)
+        es_die(ES_EXIT_RUNTIME, "lab: no DH parameters of %u bits", bits);
+    size_t i = bits == 2048;
+    if (!c->dh[i])
+        c->dh[i] = bits == 1024 ? dh_oakley2() : dh_named("ffdhe2048");
+    return c->dh[i];
 }
 
 int es_labcerts_write_ca(const struct es_labcerts *c, const char *path)

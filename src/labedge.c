@@ -14,7 +14,10 @@
  *                                            ─► answer ◄──────────────┘
  *   answer: fault=reset RST; garbage/http: raw bytes, FLUSH; else HANDSHAKE
  *   (fault=hugechain is a normal edge whose SSL_CTX carries a chain of
- *   HUGECHAIN_CERTS extra certificates: a Certificate message of ~2.5 MB)
+ *   HUGECHAIN_CERTS extra certificates: a Certificate message of ~2.5 MB;
+ *   client_cert=required and dh= are SSL_CTX settings too: OpenSSL's server
+ *   sends the rejection, in TLS 1.3 after the client's Finished, as a
+ *   failed handshake of ours: the alert leaves through FLUSH)
  *   HANDSHAKE ─ done ─► ALPN h2? H2_PREFACE ─ SETTINGS ─► OPEN (h2=ok) | FLUSH (broken)
  *                    └► OPEN ─ client data or close_notify ─► close_notify, FLUSH
  *             ─ failed ─► FLUSH (the alert)
@@ -892,6 +895,24 @@ static void set_versions(SSL_CTX *ctx, unsigned tls)
             SSL_CTX_set_options(ctx, v[i].no);
 }
 
+/* dh=BITS: the DHE parameters. A 1024-bit prime is below security level 2
+ * (the default of Debian's OpenSSL): such an edge runs at level 1 (or 0
+ * for TLS 1.0/1.1 edges), as the old servers it stands for do. */
+static bool edge_dh(SSL_CTX *ctx, struct es_labcerts *certs, const struct es_lab_edge *cfg)
+{
+    EVP_PKEY *dh = es_labcerts_dh(certs, cfg->dh_bits);
+    if (cfg->dh_bits < 2048 && SSL_CTX_get_security_level(ctx) > 1)
+        SSL_CTX_set_security_level(ctx, 1);
+    if (!EVP_PKEY_up_ref(dh))
+        return false;
+    if (SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+        EVP_PKEY_free(dh);
+        ERR_clear_error();
+        return false;
+    }
+    return true;
+}
+
 /* Builds e->ctx from the edge's options. On error fills err and returns false. */
 static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec_name, char *err,
                      size_t errlen)
@@ -911,7 +932,12 @@ static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec
     /* TLS 1.0/1.1 sign with SHA-1 (and MD5+SHA-1), below OpenSSL 3's default
      * security level 1: such an edge runs at level 0 to work at all. */
     bool legacy = cfg->tls & (ES_TLS_1_0 | ES_TLS_1_1);
-    const char *ciphers = cfg->ciphers ? cfg->ciphers : legacy ? "DEFAULT@SECLEVEL=0" : NULL;
+    /* dh=: without ciphers=, the DHE suites only (a client that offers them
+     * gets DHE, one that does not fails, as with such a server) */
+    const char *ciphers = cfg->ciphers   ? cfg->ciphers
+                          : cfg->dh_bits ? (legacy ? "DHE:@SECLEVEL=0" : "DHE")
+                          : legacy       ? "DEFAULT@SECLEVEL=0"
+                                         : NULL;
     const char *bad = NULL, *bad_value = NULL;
     if (ciphers && !SSL_CTX_set_cipher_list(ctx, ciphers))
         bad = "ciphers", bad_value = ciphers;
@@ -955,6 +981,18 @@ static bool edge_ctx(struct edge *e, struct es_labcerts *certs, const char *spec
     }
     if (cfg->sni_strict)
         SSL_CTX_set_client_hello_cb(ctx, sni_check, e);
+    /* optional: a CertificateRequest, and no verdict for a client without a
+     * certificate (this edge sends no session tickets either: a client that
+     * waits for the verdict hears nothing) */
+    if (cfg->client_cert == ES_CLIENT_CERT_REQUIRED)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else if (cfg->client_cert == ES_CLIENT_CERT_OPTIONAL)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (cfg->dh_bits && !edge_dh(ctx, certs, cfg)) {
+        snprintf(err, errlen, "%s:%u: dh=%u: OpenSSL rejects the DHE parameters", spec_name,
+                 cfg->line, cfg->dh_bits);
+        return false;
+    }
     return true;
 }
 

@@ -685,7 +685,7 @@ static bool parse_host(struct parser *p)
                     "host needs a name and at least one rule; expected host NAME " EXPECT_HOST_RULE
                     " ...");
     char name[DNS_NAME_MAX + 1];
-    const char *why = dns_name(p->word[1], name, false);
+    const char *why = dns_name(p->word[1], name, true); /* "*.fleet.test": a wildcard */
     if (why)
         return fail(p, p->line, "bad host name '%s': %s; expected " EXPECT_DNS_NAME,
                     shown(p, p->word[1]), why);
@@ -721,6 +721,8 @@ enum edge_opt {
     OPT_FLAKY,
     OPT_FAULT,
     OPT_SUBJECT_O,
+    OPT_CLIENT_CERT,
+    OPT_DH,
 };
 
 /* Indexed by enum edge_opt; `expect` is the form shown when a value is bad. */
@@ -743,6 +745,8 @@ static const struct {
     [OPT_FLAKY] = {"flaky", "flaky=P, a percentage from 0 to 100"},
     [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
     [OPT_SUBJECT_O] = {"subject_o", "subject_o=TEXT, percent-encoded (%XX), 1 to 64 bytes"},
+    [OPT_CLIENT_CERT] = {"client_cert", "client_cert=required|optional|none"},
+    [OPT_DH] = {"dh", "dh=1024|2048 (the DHE prime's bits)"},
 };
 
 static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned"};
@@ -758,6 +762,9 @@ static const enum es_lab_fault edge_fault_vals[] = {
 static const char *const yes_no[] = {"no", "yes"};
 static const char *const sni_modes[] = {"any", "strict"};
 static const char *const h2_modes[] = {"ok", "broken"};
+/* indexed by enum es_lab_clientcert */
+static const char *const client_cert_modes[] = {"none", "optional", "required"};
+static const char *const dh_sizes[] = {"1024", "2048"};
 
 static void edge_clear(struct es_lab_edge *e)
 {
@@ -975,8 +982,38 @@ static bool edge_option(struct parser *p, struct es_lab_edge *e, enum edge_opt o
         e->fault = edge_fault_vals[k];
         return true;
     case OPT_SUBJECT_O: return opt_subject_o(p, e, value);
+    case OPT_CLIENT_CERT:
+        if (!opt_word(p, o, client_cert_modes, ES_ARRAY_LEN(client_cert_modes), value, &k))
+            return false;
+        e->client_cert = (enum es_lab_clientcert)k;
+        return true;
+    case OPT_DH:
+        if (!opt_word(p, o, dh_sizes, ES_ARRAY_LEN(dh_sizes), value, &k))
+            return false;
+        e->dh_bits = k ? 2048 : 1024;
+        return true;
     }
     return false;
+}
+
+/* dh= needs what DHE needs: an RSA key (the DHE suites sign with RSA; no
+ * key= means key=rsa) and a version that has DHE suites (TLS 1.2 or older). */
+static bool dh_options(struct parser *p, struct es_lab_edge *e, unsigned seen)
+{
+    if (!e->dh_bits)
+        return true;
+    if ((seen & (1u << OPT_KEY)) && e->key != ES_KEY_RSA)
+        return fail(
+            p, p->line,
+            "dh=%u needs key=rsa (the DHE suites sign with RSA); expected key=rsa or no key=",
+            e->dh_bits);
+    if (!(e->tls & (ES_TLS_1_0 | ES_TLS_1_1 | ES_TLS_1_2)))
+        return fail(p, p->line,
+                    "dh=%u needs TLS 1.2 or older in tls= (TLS 1.3 has no DHE suites); expected "
+                    "e.g. tls=1.2 or tls=1.2,1.3",
+                    e->dh_bits);
+    e->key = ES_KEY_RSA;
+    return true;
 }
 
 /* Parses the options of an edge line into e (which owns what they allocate). */
@@ -994,7 +1031,7 @@ static bool edge_options(struct parser *p, struct es_lab_edge *e)
             return fail(p, p->line,
                         "unknown edge option '%s'; expected one of cert, key, tls, ciphers, "
                         "ciphersuites, groups, alpn, alpn_strict, sni, h2, delay, flaky, fault, "
-                        "subject_o",
+                        "subject_o, client_cert, dh",
                         shown(p, key));
         if (!value)
             return fail(p, p->line, "edge option '%s' has no value; expected %s", key,
@@ -1007,7 +1044,7 @@ static bool edge_options(struct parser *p, struct es_lab_edge *e)
     }
     if (!(seen & (1u << OPT_ALPN)))
         e->alpn = es_xstrdup(DEFAULT_ALPN);
-    return true;
+    return dh_options(p, e, seen);
 }
 
 static bool parse_edge(struct parser *p)
@@ -1297,7 +1334,20 @@ void es_labspec_free(struct es_labspec *spec)
     free(spec);
 }
 
-/* The host named `name` (any case, trailing dot or not), or NULL. */
+static const struct es_lab_host *find_exact(const struct es_labspec *spec, const char *key)
+{
+    if (spec->_index) {
+        size_t i = table_get(spec->_index, hash_str(key), eq_host, spec, key);
+        return i == SIZE_MAX ? NULL : &spec->hosts[i];
+    }
+    for (size_t i = 0; i < spec->nhosts; i++) /* a spec built by hand */
+        if (strcmp(spec->hosts[i].name, key) == 0)
+            return &spec->hosts[i];
+    return NULL;
+}
+
+/* The host named `name` (any case, trailing dot or not), else the closest
+ * wildcard host that covers it, or NULL. */
 static const struct es_lab_host *find_host(const struct es_labspec *spec, const char *name)
 {
     char key[DNS_NAME_MAX + 2];
@@ -1311,14 +1361,16 @@ static const struct es_lab_host *find_host(const struct es_labspec *spec, const 
         key[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
     key[n] = '\0';
-    if (spec->_index) {
-        size_t i = table_get(spec->_index, hash_str(key), eq_host, spec, key);
-        return i == SIZE_MAX ? NULL : &spec->hosts[i];
+    const struct es_lab_host *h = find_exact(spec, key);
+    /* No such host: the closest wildcard "*.SUFFIX" above it, as a DNS
+     * wildcard covers names that do not exist (RFC 4592). */
+    for (size_t i = 1; !h && i < n; i++) {
+        if (key[i] != '.')
+            continue;
+        key[i - 1] = '*';
+        h = find_exact(spec, key + i - 1);
     }
-    for (size_t i = 0; i < spec->nhosts; i++) /* a spec built by hand */
-        if (strcmp(spec->hosts[i].name, key) == 0)
-            return &spec->hosts[i];
-    return NULL;
+    return h;
 }
 
 const struct es_lab_answer *es_labspec_answer(const struct es_labspec *spec, const char *label,

@@ -1,43 +1,62 @@
-/* plan.c - see include/edgeshake/plan.h */
+/* plan.c - see include/edgeshake/plan.h
+ *
+ * A host has few addresses (a handful per resolver) and usually one port, so
+ * the sets are arrays searched linearly; --edges can add thousands of
+ * addresses, which are sorted once and deduplicated when the edges are made
+ * (es_plan_edges), not on every add. */
 #include "edgeshake/plan.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <xxhash.h>
 
 #include "edgeshake/net.h"
+#include "edgeshake/target.h"
 #include "edgeshake/util.h"
 
-struct pedge {
-    struct es_edge e;
+/* An address with its provenance. */
+struct paddr {
+    struct es_ip ip;
     uint64_t resolvers; /* bit i: resolver i returned it */
-    bool direct;
+    double dns_ms;      /* fastest; < 0 = none */
+};
+
+/* A pinned (port, ip) of a HOST@IP target. */
+struct ppin {
+    uint16_t port;
+    struct es_ip ip;
+};
+
+/* One (port, ip) while the edges are made. */
+struct pedge {
+    uint16_t port;
+    struct es_ip ip;
+    uint64_t resolvers;
+    double dns_ms;
 };
 
 struct es_plan {
-    struct es_intern *pool;
-    const char *const *labels;
-    const char *const *ecs;
-    size_t nresolvers;
-    struct pedge *edges;
-    size_t nedges, capedges;
-    uint32_t *table; /* open addressing: edge index + 1, 0 = empty */
-    size_t mask;
+    const struct es_plan_ctx *ctx;
+    char host[ES_HOST_MAX + 1];
+    bool host_is_ip;
+    uint16_t *ports;
+    size_t nports, capports;
+    struct paddr *addrs;
+    size_t naddrs, capaddrs;
+    struct ppin *pins;
+    size_t npins, cappins;
+    struct pedge *work;
+    size_t capwork;
     struct es_edge *out;
+    size_t capout;
 };
 
-struct es_plan *es_plan_new(struct es_intern *pool, const char *const *labels,
-                            const char *const *ecs, size_t nresolvers)
+struct es_plan *es_plan_new(const struct es_plan_ctx *ctx)
 {
     struct es_plan *p = es_xcalloc(1, sizeof *p);
-    p->pool = pool;
-    p->labels = labels;
-    p->ecs = ecs;
-    p->nresolvers = nresolvers;
-    p->mask = 1023;
-    p->table = es_xcalloc(p->mask + 1, sizeof *p->table);
+    p->ctx = ctx;
     return p;
 }
 
@@ -45,86 +64,78 @@ void es_plan_free(struct es_plan *p)
 {
     if (!p)
         return;
-    free(p->edges);
-    free(p->table);
+    free(p->ports);
+    free(p->addrs);
+    free(p->pins);
+    free(p->work);
     free(p->out);
     free(p);
 }
 
-static uint64_t key_hash(const char *host, uint16_t port, const struct es_ip *ip)
+void es_plan_reset(struct es_plan *p, const char *host, bool host_is_ip)
 {
-    struct {
-        const char *host;
-        uint64_t port_family;
-        uint8_t ip[16];
-    } k;
-    memset(&k, 0, sizeof k);
-    k.host = host; /* interned: the pointer is the identity */
-    k.port_family = (uint64_t)port << 8 | (uint64_t)ip->family;
-    memcpy(k.ip, ip->bytes, 16);
-    return XXH3_64bits(&k, sizeof k);
+    snprintf(p->host, sizeof p->host, "%s", host);
+    p->host_is_ip = host_is_ip;
+    p->nports = p->naddrs = p->npins = 0;
 }
 
-static void rehash(struct es_plan *p)
+const char *es_plan_host(const struct es_plan *p)
 {
-    size_t nmask = p->mask * 2 + 1;
-    uint32_t *t = es_xcalloc(nmask + 1, sizeof *t);
-    for (size_t i = 0; i < p->nedges; i++) {
-        const struct es_edge *e = &p->edges[i].e;
-        size_t j = key_hash(e->host, e->port, &e->ip) & nmask;
-        while (t[j])
-            j = (j + 1) & nmask;
-        t[j] = (uint32_t)(i + 1);
-    }
-    free(p->table);
-    p->table = t;
-    p->mask = nmask;
+    return p->host;
 }
 
-void es_plan_add(struct es_plan *p, const char *host, bool host_is_ip, uint16_t port,
-                 const struct es_ip *ip, int r, double dns_ms)
+void es_plan_add_port(struct es_plan *p, uint16_t port)
 {
-    size_t i = key_hash(host, port, ip) & p->mask;
-    struct pedge *pe = NULL;
-    for (; p->table[i]; i = (i + 1) & p->mask) {
-        struct pedge *c = &p->edges[p->table[i] - 1];
-        if (c->e.host == host && c->e.port == port && es_ip_equal(&c->e.ip, ip)) {
-            pe = c;
-            break;
-        }
+    for (size_t i = 0; i < p->nports; i++)
+        if (p->ports[i] == port)
+            return;
+    p->ports = es_xgrow(p->ports, &p->capports, p->nports + 1, sizeof *p->ports);
+    p->ports[p->nports++] = port;
+}
+
+const uint16_t *es_plan_ports(const struct es_plan *p, size_t *n)
+{
+    *n = p->nports;
+    return p->ports;
+}
+
+void es_plan_add(struct es_plan *p, const struct es_ip *ip, int r, double dns_ms)
+{
+    struct paddr *a = NULL;
+    if (r != ES_PLAN_DIRECT) /* a resolver's few addresses: merge now */
+        for (size_t i = 0; i < p->naddrs && !a; i++)
+            if (es_ip_equal(&p->addrs[i].ip, ip))
+                a = &p->addrs[i];
+    if (!a) {
+        p->addrs = es_xgrow(p->addrs, &p->capaddrs, p->naddrs + 1, sizeof *p->addrs);
+        a = &p->addrs[p->naddrs++];
+        a->ip = *ip;
+        a->resolvers = 0;
+        a->dns_ms = -1;
     }
-    if (!pe) {
-        if (p->nedges >= UINT32_MAX - 1)
-            es_die(ES_EXIT_RUNTIME, "more than %u edges in one scan; split it with --shard",
-                   UINT32_MAX - 1);
-        p->edges = es_xgrow(p->edges, &p->capedges, p->nedges + 1, sizeof *p->edges);
-        pe = &p->edges[p->nedges];
-        memset(pe, 0, sizeof *pe);
-        pe->e.host = host;
-        pe->e.host_is_ip = host_is_ip;
-        pe->e.port = port;
-        pe->e.ip = *ip;
-        pe->e.dns_ms = -1;
-        p->table[i] = (uint32_t)++p->nedges;
-        if (p->nedges * 4 > (p->mask + 1) * 3)
-            rehash(p);
-    }
-    if (r == ES_PLAN_DIRECT) {
-        pe->direct = true;
+    if (r == ES_PLAN_DIRECT)
         return;
-    }
-    pe->resolvers |= UINT64_C(1) << r;
-    if (dns_ms >= 0 && (pe->e.dns_ms < 0 || dns_ms < pe->e.dns_ms))
-        pe->e.dns_ms = dns_ms;
+    a->resolvers |= UINT64_C(1) << r;
+    if (dns_ms >= 0 && (a->dns_ms < 0 || dns_ms < a->dns_ms))
+        a->dns_ms = dns_ms;
 }
 
-/* Joins the labels (or ECS subnets) of the resolvers in mask with ';'. */
-static const char *join(struct es_plan *p, uint64_t mask, const char *const *names)
+void es_plan_add_pinned(struct es_plan *p, uint16_t port, const struct es_ip *ip)
+{
+    for (size_t i = 0; i < p->npins; i++)
+        if (p->pins[i].port == port && es_ip_equal(&p->pins[i].ip, ip))
+            return;
+    p->pins = es_xgrow(p->pins, &p->cappins, p->npins + 1, sizeof *p->pins);
+    p->pins[p->npins++] = (struct ppin){.port = port, .ip = *ip};
+}
+
+/* Joins names[r] of the resolvers in mask with ';' (empty names skipped). */
+static const char *join(const struct es_plan_ctx *ctx, uint64_t mask, const char *const *names)
 {
     char buf[4096];
     size_t len = 0;
-    for (size_t r = 0; r < p->nresolvers; r++) {
-        if (!(mask & (UINT64_C(1) << r)) || !names[r][0])
+    for (size_t r = 0; r < ctx->nresolvers; r++) {
+        if (!(mask & (UINT64_C(1) << r)) || !names || !names[r] || !names[r][0])
             continue;
         size_t n = strlen(names[r]);
         if (len + n + 2 > sizeof buf)
@@ -134,34 +145,68 @@ static const char *join(struct es_plan *p, uint64_t mask, const char *const *nam
         memcpy(buf + len, names[r], n);
         len += n;
     }
-    return es_intern_n(p->pool, buf, len);
+    return es_intern_n(ctx->pool, buf, len);
 }
 
-static int edge_cmp(const void *a, const void *b)
+static int ip_cmp(const struct es_ip *x, const struct es_ip *y)
 {
-    const struct es_edge *x = a, *y = b;
-    int c = strcmp(x->host, y->host);
-    if (c)
-        return c;
+    if (x->family != y->family)
+        return x->family == AF_INET ? -1 : 1;
+    return memcmp(x->bytes, y->bytes, 16);
+}
+
+static int pedge_cmp(const void *a, const void *b)
+{
+    const struct pedge *x = a, *y = b;
     if (x->port != y->port)
         return x->port < y->port ? -1 : 1;
-    if (x->ip.family != y->ip.family)
-        return x->ip.family == AF_INET ? -1 : 1;
-    return memcmp(x->ip.bytes, y->ip.bytes, 16);
+    return ip_cmp(&x->ip, &y->ip);
 }
 
-const struct es_edge *es_plan_finish(struct es_plan *p, size_t *n)
+static void put(struct es_plan *p, size_t *n, uint16_t port, const struct es_ip *ip,
+                uint64_t resolvers, double dns_ms)
 {
-    free(p->out);
-    p->out = es_xcalloc(p->nedges ? p->nedges : 1, sizeof *p->out);
-    for (size_t i = 0; i < p->nedges; i++) {
-        struct pedge *pe = &p->edges[i];
-        p->out[i] = pe->e;
-        p->out[i].resolver =
-            pe->resolvers ? join(p, pe->resolvers, p->labels) : es_intern(p->pool, "-");
-        p->out[i].ecs = join(p, pe->resolvers, p->ecs);
+    p->work = es_xgrow(p->work, &p->capwork, *n + 1, sizeof *p->work);
+    p->work[(*n)++] =
+        (struct pedge){.port = port, .ip = *ip, .resolvers = resolvers, .dns_ms = dns_ms};
+}
+
+const struct es_edge *es_plan_edges(struct es_plan *p, size_t *n)
+{
+    const struct es_plan_ctx *ctx = p->ctx;
+    size_t k = 0;
+    for (size_t i = 0; i < p->nports; i++)
+        for (size_t j = 0; j < p->naddrs; j++)
+            put(p, &k, p->ports[i], &p->addrs[j].ip, p->addrs[j].resolvers, p->addrs[j].dns_ms);
+    for (size_t i = 0; i < p->npins; i++)
+        put(p, &k, p->pins[i].port, &p->pins[i].ip, 0, -1);
+    qsort(p->work, k, sizeof *p->work, pedge_cmp);
+    size_t m = 0; /* merge equal (port, ip): --edges or HOST@IP beside a resolver's answer */
+    for (size_t i = 0; i < k; i++) {
+        struct pedge *w = &p->work[i], *last = m ? &p->work[m - 1] : NULL;
+        if (last && !pedge_cmp(last, w)) {
+            last->resolvers |= w->resolvers;
+            if (w->dns_ms >= 0 && (last->dns_ms < 0 || w->dns_ms < last->dns_ms))
+                last->dns_ms = w->dns_ms;
+            continue;
+        }
+        p->work[m++] = *w;
     }
-    qsort(p->out, p->nedges, sizeof *p->out, edge_cmp);
-    *n = p->nedges;
+    p->out = es_xgrow(p->out, &p->capout, m ? m : 1, sizeof *p->out);
+    for (size_t i = 0; i < m; i++) {
+        const struct pedge *w = &p->work[i];
+        p->out[i] = (struct es_edge){
+            .host = p->host,
+            .host_is_ip = p->host_is_ip,
+            .port = w->port,
+            .ip = w->ip,
+            .resolver =
+                w->resolvers ? join(ctx, w->resolvers, ctx->labels) : es_intern(ctx->pool, "-"),
+            .ecs = join(ctx, w->resolvers, ctx->ecs),
+            .resolver_addr = join(ctx, w->resolvers, ctx->addrs),
+            .dns_ms = w->dns_ms,
+        };
+    }
+    *n = m;
     return p->out;
 }

@@ -1030,12 +1030,19 @@ static void judge_cert(const struct report *r, const struct host *host, struct e
 {
     /* Reproduce with SNI when some variant sent it: a server may answer a
      * ClientHello without SNI with another (default) certificate. */
-    const struct hv *sample = host->first_hv ? &r->hvs[host->first_hv - 1] : NULL;
-    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
-        if (r->hvs[v - 1].sni && *r->hvs[v - 1].sni && strcmp(r->hvs[v - 1].sni, "none")) {
-            sample = &r->hvs[v - 1];
-            break;
+    /* The lowest variant name among them, so that the repro does not depend
+     * on row order (shards, workers). */
+    const struct hv *sample = NULL;
+    bool sample_sni = false;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        const struct hv *x = &r->hvs[v - 1];
+        bool sni = x->sni && *x->sni && strcmp(x->sni, "none");
+        if (!sample || (sni && !sample_sni) ||
+            (sni == sample_sni && strcmp(x->variant, sample->variant) < 0)) {
+            sample = x;
+            sample_sni = sni;
         }
+    }
     for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
         const char *token = r->his[i - 1].vtoken;
         bool first = true;
@@ -1516,6 +1523,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .fail = x->fail,
                     .failure = x->sig ? x->sig : "",
                     .verify = e->vtoken ? e->vtoken : "",
+                    .h2fail = x->h2fail,
+                    .h2 = x->h2tok ? x->h2tok : "",
                 };
                 if (r->nvantages < 2) {
                     fn(arg, &c);
@@ -1527,11 +1536,27 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                         c.ok = vv->ok;
                         c.fail = vv->fail;
                         fn(arg, &c);
+                        c.h2fail = 0;
+                        c.h2 = "";
                     }
                 }
                 free(res);
             }
         }
+        for (size_t i = 0; i < r->nresolvers; i++) /* DNS cells */
+            if (host->dns_failed & (UINT64_C(1) << i))
+                fn(arg, &(struct es_heat_cell){
+                            .host = host->name,
+                            .port = host->port,
+                            .variant = "",
+                            .ip = "",
+                            .resolvers = r->resolvers[i],
+                            .failure = host->dns_token[i] ? host->dns_token[i] : "dns_error",
+                            .vantage = "",
+                            .fail = 1,
+                            .verify = "",
+                            .h2 = "",
+                        });
     }
 }
 

@@ -31,6 +31,7 @@ void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *
     row->family = e->ip.family == AF_INET6 ? 6 : 4;
     row->resolver = e->resolver;
     row->ecs = e->ecs;
+    row->resolver_addr = e->resolver_addr;
     row->sni = sni ? sni : "none";
     row->variant = v->name;
     row->tls_offered = v->tls_offered;

@@ -1,7 +1,16 @@
 /* scan.c - see include/edgeshake/scan.h.
  *
- * Order matters (DESIGN §5): every input is read and checked before the first
- * DNS query or packet, so a bad line is exit 2 with nothing sent. */
+ * The command: check every option and input, then stream the targets through
+ * the pipeline (pipeline.h) into the engine, or, with --dry-run, into
+ * `planned` rows.
+ *
+ * Order matters (DESIGN §5): bad input is exit 2 with nothing sent. Options,
+ * positional targets and a regular -i FILE are read and checked in full
+ * before the first DNS query (one pass over the file that keeps nothing; the
+ * pipeline reads it again as a stream). Standard input (or a FIFO) can be
+ * read only once: its first ES_PIPELINE_LOOKAHEAD targets are checked before
+ * anything starts; a bad line after those stops the scan there (rows for the
+ * targets before it are kept) and is still exit 2. */
 #include "edgeshake/scan.h"
 
 #include <errno.h>
@@ -10,15 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "edgeshake/cli.h"
 #include "edgeshake/dns.h"
 #include "edgeshake/engine.h"
 #include "edgeshake/intern.h"
 #include "edgeshake/loop.h"
+#include "edgeshake/meta.h"
 #include "edgeshake/net.h"
+#include "edgeshake/pipeline.h"
 #include "edgeshake/plan.h"
 #include "edgeshake/resolver.h"
 #include "edgeshake/row.h"
@@ -30,13 +41,6 @@
 #include "edgeshake/variant.h"
 #include "edgeshake/writer.h"
 
-/* A host to resolve and the ports it was asked on (usually one). */
-struct dnshost {
-    const char *host; /* interned */
-    uint16_t *ports;
-    size_t nports, capports;
-};
-
 struct scan {
     const struct es_config *cfg;
     struct es_intern *pool;
@@ -47,16 +51,14 @@ struct scan {
     const char **labels, **ecs;
     unsigned shard_i, shard_n;
     const char *vantage;
-    struct dnshost *dnshosts;
-    size_t ndnshosts, capdnshosts;
-    uint32_t *dnsindex; /* host pointer -> dnshosts index + 1 (open addressing) */
-    size_t dnsmask;
-    struct es_plan *plan;
+    struct es_edges *edges; /* --edges */
     enum es_format format;
     struct es_writer *writer;
-    struct es_rowbuf rows;
+    struct es_rowbuf rows; /* DNS error rows and dry-run rows, from this thread */
+    struct feed *feed;     /* the engine (not with --dry-run) */
     uint64_t dns_error_rows;
-    uint64_t dns_done;
+    uint64_t planned; /* probes handed over: edges x variants x repeat */
+    uint64_t nedges;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -128,86 +130,33 @@ static unsigned family_bits(const char *family)
     return ES_DNS_FAMILY_4;
 }
 
-static bool family_wanted(unsigned bits, const struct es_ip *ip)
-{
-    return ip->family == AF_INET6 ? (bits & ES_DNS_FAMILY_6) : (bits & ES_DNS_FAMILY_4);
-}
-
-static void dnshost_add(struct scan *s, const char *host, uint16_t port)
-{
-    if (!s->dnsindex || (s->ndnshosts + 1) * 4 > (s->dnsmask + 1) * 3) {
-        size_t nmask = s->dnsindex ? s->dnsmask * 2 + 1 : 1023;
-        uint32_t *t = es_xcalloc(nmask + 1, sizeof *t);
-        for (size_t i = 0; i < s->ndnshosts; i++) {
-            size_t j = XXH3_64bits(&s->dnshosts[i].host, sizeof(char *)) & nmask;
-            while (t[j])
-                j = (j + 1) & nmask;
-            t[j] = (uint32_t)i + 1;
-        }
-        free(s->dnsindex);
-        s->dnsindex = t;
-        s->dnsmask = nmask;
-    }
-    size_t j = XXH3_64bits(&host, sizeof host) & s->dnsmask;
-    while (s->dnsindex[j] && s->dnshosts[s->dnsindex[j] - 1].host != host)
-        j = (j + 1) & s->dnsmask;
-    struct dnshost *d;
-    if (s->dnsindex[j]) {
-        d = &s->dnshosts[s->dnsindex[j] - 1];
-    } else {
-        s->dnshosts = es_xgrow(s->dnshosts, &s->capdnshosts, s->ndnshosts + 1, sizeof *d);
-        d = &s->dnshosts[s->ndnshosts];
-        memset(d, 0, sizeof *d);
-        d->host = host;
-        s->dnsindex[j] = (uint32_t)++s->ndnshosts;
-    }
-    for (size_t i = 0; i < d->nports; i++)
-        if (d->ports[i] == port)
-            return;
-    d->ports = es_xgrow(d->ports, &d->capports, d->nports + 1, sizeof *d->ports);
-    d->ports[d->nports++] = port;
-}
-
-/* Reads every target (positional words, -i FILE) and --edges, keeping the
- * hosts of this shard. Exits 2 on the first bad line. */
-static void read_targets(struct scan *s)
+/* Reads every positional target and a regular -i FILE once, keeping
+ * nothing, so that a bad line is exit 2 before anything is sent (the pipeline
+ * reads them again). Standard input and FIFOs are left to the pipeline's
+ * look-ahead. Also loads --edges (checked in full, kept as prefixes). */
+static void check_targets(struct scan *s)
 {
     char err[1024];
     const struct es_config *cfg = s->cfg;
     if (!cfg->args.n && !cfg->input_file)
         es_usage_error("no targets: give HOST[:PORT] words, -i FILE or -i - (stdin)");
-    struct es_edges *edges = NULL;
-    if (cfg->edges_file && !es_edges_load(cfg->edges_file, &edges, err, sizeof err))
+    if (cfg->edges_file && !es_edges_load(cfg->edges_file, &s->edges, err, sizeof err))
         es_usage_error("--edges %s", err);
-    struct es_target_reader *rd = es_target_reader_new(cfg->args.v, cfg->args.n, cfg->input_file,
-                                                       (uint16_t)cfg->port, err, sizeof err);
+    struct stat sb;
+    bool file = cfg->input_file && strcmp(cfg->input_file, "-") &&
+                stat(cfg->input_file, &sb) == 0 && S_ISREG(sb.st_mode);
+    struct es_target_reader *rd =
+        es_target_reader_new(cfg->args.v, cfg->args.n, file ? cfg->input_file : NULL,
+                             (uint16_t)cfg->port, err, sizeof err);
     if (!rd) /* only the -i file can fail here: name the flag, as --edges does */
         es_usage_error("-i %s", err);
-    unsigned fam = family_bits(cfg->family);
     struct es_target t;
     enum es_target_next rc;
-    while ((rc = es_target_reader_next(rd, &t, err, sizeof err)) == ES_TARGET_OK) {
-        if (!es_shard_keep(t.host, strlen(t.host), s->shard_i, s->shard_n))
-            continue;
-        const char *host = es_intern(s->pool, t.host);
-        if (t.has_ip) {
-            es_plan_add(s->plan, host, t.host_is_ip, t.port, &t.ip, ES_PLAN_DIRECT, -1);
-            continue;
-        }
-        dnshost_add(s, host, t.port);
-        if (edges) {
-            struct es_edges_iter it;
-            struct es_ip ip;
-            es_edges_iter_init(&it, edges);
-            while (es_edges_iter_next(&it, &ip))
-                if (family_wanted(fam, &ip))
-                    es_plan_add(s->plan, host, false, t.port, &ip, ES_PLAN_DIRECT, -1);
-        }
-    }
+    while ((rc = es_target_reader_next(rd, &t, err, sizeof err)) == ES_TARGET_OK)
+        ;
     if (rc == ES_TARGET_ERROR)
         es_usage_error("%s", err);
     es_target_reader_free(rd);
-    es_edges_free(edges);
 }
 
 /* --ca-file and --keylog name files the user gave: one that cannot be used
@@ -252,111 +201,181 @@ static void check_vantage(const char *v)
                            *p, (size_t)(p - (const unsigned char *)v));
 }
 
-/* ---- DNS ---- */
+/* ---- rows written here: DNS failures, --dry-run ---- */
 
-static void flush_rows(struct scan *s, bool force)
+static int flush_rows(struct scan *s, bool force)
 {
     if (s->rows.len && (force || s->rows.len >= ES_WRITER_BATCH_BYTES))
-        es_writer_submit(s->writer, &s->rows);
+        return es_writer_submit(s->writer, &s->rows);
+    return 0;
 }
 
-static void on_dns(void *arg, const char *host, size_t r, const struct es_ip *ips, size_t n,
-                   const char *error, double dns_ms)
+static void on_dns_failure(void *arg, const struct es_dns_failure *f)
 {
     struct scan *s = arg;
-    const char *h = es_intern(s->pool, host);
-    size_t j = XXH3_64bits(&h, sizeof h) & s->dnsmask;
-    while (s->dnsindex[j] && s->dnshosts[s->dnsindex[j] - 1].host != h)
-        j = (j + 1) & s->dnsmask;
-    if (!s->dnsindex[j])
-        return; /* cannot happen: every resolved host was added */
-    const struct dnshost *d = &s->dnshosts[s->dnsindex[j] - 1];
-    s->dns_done++;
-    for (size_t p = 0; p < d->nports; p++) {
-        if (!error) {
-            for (size_t i = 0; i < n; i++)
-                es_plan_add(s->plan, h, false, d->ports[p], &ips[i], (int)r, dns_ms);
-            continue;
-        }
-        struct es_row row;
-        es_row_init(&row);
-        row.time_ms = es_wall_ms();
-        row.vantage = s->vantage;
-        row.host = h;
-        row.port = d->ports[p];
-        row.resolver = s->labels[r];
-        row.ecs = s->ecs[r];
-        row.attempt = -1;
-        row.status = es_tok_dns_error;
-        row.error = error;
-        row.dns_ms = dns_ms;
-        es_row_format(&s->rows, s->format, &row);
-        s->dns_error_rows++;
-    }
+    struct es_row row;
+    es_row_init(&row);
+    row.time_ms = es_wall_ms();
+    row.vantage = s->vantage;
+    row.host = f->host;
+    row.port = f->port;
+    row.resolver = f->label;
+    row.ecs = f->ecs;
+    row.resolver_addr = f->resolver_addr;
+    row.attempt = -1;
+    row.status = es_tok_dns_error;
+    row.error = f->error;
+    row.dns_ms = f->dns_ms;
+    es_row_format(&s->rows, s->format, &row);
+    s->dns_error_rows++;
     flush_rows(s, false);
 }
 
-static void resolve_all(struct scan *s)
+static void count_edges(struct scan *s, size_t n)
 {
-    if (!s->ndnshosts)
-        return;
-    char err[512];
-    const struct es_config *cfg = s->cfg;
-    struct es_loop *loop = es_loop_new();
-    struct es_dns_opts o = {
-        .timeout_ms = (unsigned)cfg->dns_timeout_ms,
-        .retries = (unsigned)cfg->dns_retries,
-        .family = family_bits(cfg->family),
-    };
-    struct es_dns *dns = es_dns_new(loop, s->resolvers, s->nresolvers, &o, err, sizeof err);
-    if (!dns)
-        es_die(ES_EXIT_RUNTIME, "%s", err);
-    bool progress = !cfg->quiet && (cfg->progress || isatty(STDERR_FILENO));
-    uint64_t last = es_now_ms();
-    /* Feed hosts as the queue drains: thousands in flight, never the whole list queued. */
-    size_t next = 0;
-    while ((next < s->ndnshosts || es_dns_pending(dns)) && !interrupted) {
-        while (next < s->ndnshosts && es_dns_pending(dns) < 4 * ES_DNS_MAX_INFLIGHT)
-            es_dns_resolve(dns, s->dnshosts[next++].host, on_dns, s);
-        int rc = es_dns_run_once(dns, 100);
-        if (rc < 0)
-            es_die(ES_EXIT_RUNTIME, "DNS event loop: %s", strerror(-rc));
-        if (progress && es_now_ms() - last >= 1000) {
-            last = es_now_ms();
-            fprintf(stderr, "\r%s: resolving: %llu of %llu results", es_progname,
-                    (unsigned long long)s->dns_done,
-                    (unsigned long long)(s->ndnshosts * s->nresolvers));
-        }
-    }
-    if (progress)
-        fprintf(stderr, "\r\033[K");
-    es_dns_free(dns);
-    es_loop_free(loop);
+    s->nedges += n;
+    s->planned += (uint64_t)n * s->nvariants * s->cfg->repeat;
 }
 
-/* ---- the run ---- */
-
-static uint64_t write_planned(struct scan *s, const struct es_edge *edges, size_t nedges)
+/* --dry-run: the planned rows of a host's edges, every attempt. */
+static int on_edges_dry(void *arg, const struct es_edge *edges, size_t n)
 {
-    uint64_t n = 0;
+    struct scan *s = arg;
     char ip[ES_IP_TEXT];
-    for (uint32_t a = 1; a <= s->cfg->repeat && !interrupted; a++)
-        for (size_t e = 0; e < nedges; e++)
+    count_edges(s, n);
+    for (uint32_t a = 1; a <= s->cfg->repeat; a++)
+        for (size_t e = 0; e < n; e++)
             for (size_t v = 0; v < s->nvariants; v++) {
                 struct es_row row;
                 es_row_plan(&row, s->vantage, &edges[e], &s->variants[v], a, ip);
                 row.status = es_tok_planned;
                 es_row_format(&s->rows, s->format, &row);
-                n++;
-                flush_rows(s, false);
+                if (flush_rows(s, false) < 0)
+                    return -1;
             }
-    flush_rows(s, true);
-    return n;
+    return 0;
+}
+
+/* ---- the engine (interim: collects the edges, runs them at the end) ---- */
+
+struct feed {
+    struct es_edge *v;
+    size_t n, cap;
+};
+
+static int on_edges_engine(void *arg, const struct es_edge *edges, size_t n)
+{
+    struct scan *s = arg;
+    struct feed *f = s->feed;
+    count_edges(s, n);
+    f->v = es_xgrow(f->v, &f->cap, f->n + n, sizeof *f->v);
+    for (size_t i = 0; i < n; i++) {
+        struct es_edge e = edges[i];
+        e.host = es_intern(s->pool, e.host);
+        f->v[f->n++] = e;
+    }
+    return 0;
+}
+
+static enum es_engine_status feed_finish(struct scan *s, struct es_engine_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!s->feed->n)
+        return ES_ENGINE_DONE;
+    /* The engine installs its own SIGINT/SIGTERM handling. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    struct es_engine_params p = {
+        .cfg = s->cfg,
+        .edges = s->feed->v,
+        .nedges = s->feed->n,
+        .variants = s->variants,
+        .nvariants = s->nvariants,
+        .writer = s->writer,
+        .format = s->format,
+    };
+    return es_engine_run(&p, res);
+}
+
+/* ---- the run ---- */
+
+static struct es_pipeline *pipeline_new(struct scan *s, struct es_target_reader **rd)
+{
+    char err[1024];
+    const struct es_config *cfg = s->cfg;
+    *rd = es_target_reader_new(cfg->args.v, cfg->args.n, cfg->input_file, (uint16_t)cfg->port, err,
+                               sizeof err);
+    if (!*rd)
+        es_usage_error("-i %s", err);
+    struct es_pipeline_params p = {
+        .reader = *rd,
+        .edges = s->edges,
+        .family = family_bits(cfg->family),
+        .shard_i = s->shard_i,
+        .shard_n = s->shard_n,
+        .resolvers = s->resolvers,
+        .nresolvers = s->nresolvers,
+        .labels = s->labels,
+        .ecs = s->ecs,
+        .pool = s->pool,
+        .dns_timeout_ms = (unsigned)cfg->dns_timeout_ms,
+        .dns_retries = (unsigned)cfg->dns_retries,
+        .progress = cfg->dry_run && !cfg->quiet && (cfg->progress || isatty(STDERR_FILENO)),
+        .stop = &interrupted,
+        .sink =
+            {
+                .edges = cfg->dry_run ? on_edges_dry : on_edges_engine,
+                .dns_failure = on_dns_failure,
+                .arg = s,
+            },
+    };
+    struct es_pipeline *pl = es_pipeline_new(&p, err, sizeof err);
+    if (!pl)
+        es_usage_error("%s", err);
+    return pl;
+}
+
+/* FILE.meta.json beside the output file (not for stdout): the record of
+ * this run, written last, also after an interrupt. A failure to write it is
+ * a warning: the rows are what matters, and they are already written. */
+static void write_meta(const struct scan *s, uint64_t start_ms, uint64_t planned, uint64_t rows,
+                       uint64_t did_not_run, int status)
+{
+    const struct es_config *cfg = s->cfg;
+    char *path = es_meta_path(cfg->output);
+    if (!path)
+        return;
+    struct es_meta_run m = {
+        .argc = cfg->argc,
+        .argv = cfg->argv,
+        .start_ms = start_ms,
+        .end_ms = es_wall_ms(),
+        .vantage = s->vantage,
+        .output = cfg->output,
+        .format = s->format == ES_FORMAT_JSONL ? "jsonl" : "csv",
+        .zstd = es_writer_zstd_name(cfg->output),
+        .shard_i = s->shard_i,
+        .shard_n = s->shard_n,
+        .resolvers = s->resolvers,
+        .nresolvers = s->nresolvers,
+        .dry_run = cfg->dry_run,
+        .planned = planned,
+        .dns_error_rows = s->dns_error_rows,
+        .rows = rows,
+        .did_not_run = did_not_run,
+        .interrupted = status == ES_EXIT_INTERRUPTED,
+        .exit_status = status,
+    };
+    char err[512];
+    if (es_meta_write(path, &m, err, sizeof err) < 0)
+        es_warn("%s", err);
+    free(path);
 }
 
 int es_scan_main(const struct es_config *cfg)
 {
     char err[1024];
+    uint64_t start_ms = es_wall_ms();
     struct scan s = {.cfg = cfg};
     s.pool = es_intern_new();
     if (!es_variants_build_ex(cfg, variant_warning, NULL, &s.variants, &s.nvariants, err,
@@ -369,11 +388,12 @@ int es_scan_main(const struct es_config *cfg)
     if (cfg->vantage)
         check_vantage(cfg->vantage);
     s.vantage = es_intern(s.pool, cfg->vantage ? cfg->vantage : hostname);
-    s.plan = es_plan_new(s.pool, s.labels, s.ecs, s.nresolvers);
-    read_targets(&s);
+    check_targets(&s);
     check_tls_files(&s);
     if (!cfg->dry_run && es_engine_check_uring(err, sizeof err) < 0)
         es_die(ES_EXIT_RUNTIME, "%s", err);
+    struct es_target_reader *rd;
+    struct es_pipeline *pl = pipeline_new(&s, &rd); /* stdin's look-ahead: exit 2 here */
 
     s.format = es_format_from_name(cfg->output, cfg->format);
     s.writer = es_writer_open(cfg->output, s.format, err, sizeof err);
@@ -385,35 +405,29 @@ int es_scan_main(const struct es_config *cfg)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    resolve_all(&s);
-    flush_rows(&s, true);
-    size_t nedges;
-    const struct es_edge *edges = es_plan_finish(s.plan, &nedges);
-    uint64_t planned = (uint64_t)nedges * s.nvariants * cfg->repeat;
+    struct feed feed = {0};
+    s.feed = &feed;
     int status = ES_EXIT_OK;
-    uint64_t probe_rows = 0;
-    if (interrupted) {
-        status = ES_EXIT_INTERRUPTED;
-    } else if (cfg->dry_run) {
-        probe_rows = write_planned(&s, edges, nedges);
-        if (interrupted)
-            status = ES_EXIT_INTERRUPTED;
-    } else if (nedges) {
-        /* The engine installs its own SIGINT/SIGTERM handling. */
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        struct es_engine_params p = {
-            .cfg = cfg,
-            .edges = edges,
-            .nedges = nedges,
-            .variants = s.variants,
-            .nvariants = s.nvariants,
-            .writer = s.writer,
-            .format = s.format,
-        };
+    enum es_pipeline_status ps = es_pipeline_run(pl, err, sizeof err);
+    flush_rows(&s, true);
+    bool bad_input = false;
+    switch (ps) {
+    case ES_PIPELINE_DONE: break;
+    case ES_PIPELINE_STOPPED: status = ES_EXIT_INTERRUPTED; break;
+    case ES_PIPELINE_BAD_INPUT:
+        es_warn("%s; stopped reading there: the rows of the targets before it are kept", err);
+        bad_input = true;
+        break;
+    case ES_PIPELINE_FAILED: es_die(ES_EXIT_RUNTIME, "%s", err);
+    }
+    uint64_t probe_rows = 0, did_not_run = 0;
+    if (status == ES_EXIT_OK && cfg->dry_run) {
+        probe_rows = s.planned;
+    } else if (status == ES_EXIT_OK) {
         struct es_engine_result res;
-        enum es_engine_status st = es_engine_run(&p, &res);
+        enum es_engine_status st = feed_finish(&s, &res);
         probe_rows = res.rows;
+        did_not_run = res.not_run;
         status = es_engine_exit_code(st);
     }
     uint64_t rows = 0;
@@ -422,24 +436,27 @@ int es_scan_main(const struct es_config *cfg)
         status = ES_EXIT_RUNTIME;
     }
     if (!cfg->quiet || status != ES_EXIT_OK)
-        es_warn("%s: %llu rows: %llu %s (%zu edges x %zu variants x %llu attempts) and %llu "
+        es_warn("%s: %llu rows: %llu %s (%llu edges x %zu variants x %llu attempts) and %llu "
                 "DNS errors%s",
                 strcmp(cfg->output, "-") ? cfg->output : "stdout", (unsigned long long)rows,
-                (unsigned long long)probe_rows, cfg->dry_run ? "planned probes" : "probes", nedges,
-                s.nvariants, (unsigned long long)cfg->repeat, (unsigned long long)s.dns_error_rows,
+                (unsigned long long)probe_rows, cfg->dry_run ? "planned probes" : "probes",
+                (unsigned long long)s.nedges, s.nvariants, (unsigned long long)cfg->repeat,
+                (unsigned long long)s.dns_error_rows,
                 status == ES_EXIT_INTERRUPTED ? "; interrupted" : "");
-    if (status == ES_EXIT_OK && rows != planned + s.dns_error_rows) {
+    if (status == ES_EXIT_OK && rows != s.planned + s.dns_error_rows) {
         es_warn("%llu rows written but %llu planned: rows were lost", (unsigned long long)rows,
-                (unsigned long long)(planned + s.dns_error_rows));
+                (unsigned long long)(s.planned + s.dns_error_rows));
         status = ES_EXIT_RUNTIME;
     }
+    if (bad_input && status == ES_EXIT_OK)
+        status = ES_EXIT_USAGE;
+    write_meta(&s, start_ms, s.planned, rows, did_not_run, status);
+    es_pipeline_free(pl);
+    es_target_reader_free(rd);
+    es_edges_free(s.edges);
+    free(feed.v);
     es_rowbuf_free(&s.rows);
-    es_plan_free(s.plan);
     es_variants_free(s.variants, s.nvariants);
-    for (size_t i = 0; i < s.ndnshosts; i++)
-        free(s.dnshosts[i].ports);
-    free(s.dnshosts);
-    free(s.dnsindex);
     free(s.labels);
     free(s.ecs);
     free(s.resolvers);

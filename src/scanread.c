@@ -1,7 +1,9 @@
 /* scanread.c - see include/edgeshake/scanread.h
  *
  * CSV: RFC 4180 (quoted fields may hold commas, doubled quotes and line
- * breaks), read through a 256 KiB block buffer and one byte loop. JSONL: one
+ * breaks), read through a 256 KiB block buffer and one byte loop. A file (or
+ * stdin) that starts with the zstd magic number is decompressed on the way
+ * into the block buffer, streaming. JSONL: one
  * flat object per line (strings, numbers, true/false/null). */
 #include "edgeshake/scanread.h"
 
@@ -9,13 +11,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "edgeshake/util.h"
 
 enum { BLOCK = 256 * 1024, MAX_COLUMNS = 256 };
 
+/* Bytes from the file (or stdin) before decoding: a zstd stream is
+ * recognised by its magic number, not by the file name, so `-` (stdin)
+ * and a renamed file work too. */
+struct source {
+    ZSTD_DCtx *z; /* NULL: the bytes are the text */
+    char *in;     /* raw bytes read ahead (the magic-number peek; zstd input) */
+    size_t inpos, inend, incap;
+    size_t zlast;    /* last ZSTD_decompressStream result: 0 = at a frame end */
+    char error[160]; /* why the text ended early ("" = it did not) */
+};
+
 struct es_scanread {
     FILE *f;
+    struct source src;
     char *path;
     bool jsonl;
     char *block;
@@ -35,12 +50,82 @@ struct es_scanread {
     const char *field[MAX_COLUMNS]; /* want index -> value */
 };
 
+/* Reads raw bytes into src->in (which must be drained); 0 at the end. */
+static size_t src_fill(struct es_scanread *r)
+{
+    struct source *src = &r->src;
+    src->inpos = 0;
+    src->inend = fread(src->in, 1, src->incap, r->f);
+    return src->inend;
+}
+
+/* Up to cap bytes of text into dst; 0 at the end (or on an error, which is
+ * then in src.error). */
+static size_t src_read(struct es_scanread *r, char *dst, size_t cap)
+{
+    struct source *src = &r->src;
+    if (src->error[0])
+        return 0;
+    if (!src->z) {
+        size_t n = 0;
+        if (src->inpos < src->inend) { /* the bytes peeked at open */
+            n = src->inend - src->inpos;
+            n = n < cap ? n : cap;
+            memcpy(dst, src->in + src->inpos, n);
+            src->inpos += n;
+        }
+        return n + fread(dst + n, 1, cap - n, r->f);
+    }
+    /* As fread does: a full buffer unless the stream ends (the JSONL peek
+     * at open needs the whole first line in the first block). */
+    ZSTD_outBuffer out = {dst, cap, 0};
+    while (out.pos < out.size) {
+        if (src->inpos == src->inend && !src_fill(r)) {
+            if (src->zlast != 0)
+                snprintf(src->error, sizeof src->error,
+                         "the zstd stream ends inside a frame (a truncated file)");
+            break;
+        }
+        ZSTD_inBuffer in = {src->in, src->inend, src->inpos};
+        size_t rc = ZSTD_decompressStream(src->z, &out, &in);
+        src->inpos = in.pos;
+        if (ZSTD_isError(rc)) {
+            snprintf(src->error, sizeof src->error, "bad zstd data: %s", ZSTD_getErrorName(rc));
+            break;
+        }
+        src->zlast = rc;
+    }
+    return out.pos;
+}
+
+/* Peeks at the first bytes: zstd (magic 28 b5 2f fd) or text. */
+static void src_open(struct es_scanread *r)
+{
+    struct source *src = &r->src;
+    src->incap = ZSTD_DStreamInSize();
+    src->in = es_xmalloc(src->incap);
+    size_t n = 0;
+    while (n < 4) { /* stdin may hand over fewer bytes at a time */
+        size_t k = fread(src->in + n, 1, 4 - n, r->f);
+        if (k == 0)
+            break;
+        n += k;
+    }
+    src->inend = n;
+    static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    if (n == 4 && memcmp(src->in, magic, 4) == 0) {
+        src->z = ZSTD_createDCtx();
+        if (!src->z)
+            es_die(ES_EXIT_RUNTIME, "out of memory (zstd)");
+    }
+}
+
 /* Refills the block; false at the end of the file. */
 static bool refill(struct es_scanread *r)
 {
     if (r->eof)
         return false;
-    r->end = fread(r->block, 1, BLOCK, r->f);
+    r->end = src_read(r, r->block, BLOCK);
     r->pos = 0;
     if (r->end == 0)
         r->eof = true;
@@ -443,9 +528,14 @@ struct es_scanread *es_scanread_open(const char *path, const char *const *want,
     }
     r->block = es_xmalloc(BLOCK);
     r->rec = es_xmalloc(ES_SCANREAD_MAX_RECORD + 1);
+    src_open(r);
     int c = peekbyte(r);
     if (c == EOF) {
-        snprintf(err, errlen, "%s: empty file; expected a scan file (CSV header or JSONL)", path);
+        if (r->src.error[0])
+            snprintf(err, errlen, "%s: %s", path, r->src.error);
+        else
+            snprintf(err, errlen, "%s: empty file; expected a scan file (CSV header or JSONL)",
+                     path);
         goto fail;
     }
     r->jsonl = c == '{';
@@ -497,7 +587,29 @@ fail:
     return NULL;
 }
 
+/* The text ended early (a truncated or corrupt zstd stream): one error for
+ * the whole rest, even when the bytes before it parsed as a record (they may
+ * be a row cut in two). Returns -1 once, then the reader is at its end. */
+static int source_error(struct es_scanread *r, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s:%lu: %s", r->path, r->line + 1, r->src.error);
+    r->src.error[0] = '\0';
+    r->eof = true;
+    r->pos = r->end = 0;
+    return -1;
+}
+
+static int next_record(struct es_scanread *r, char *err, size_t errlen);
+
 int es_scanread_next(struct es_scanread *r, char *err, size_t errlen)
+{
+    int rc = next_record(r, err, errlen);
+    if (r->src.error[0] && r->eof)
+        return source_error(r, err, errlen);
+    return rc;
+}
+
+static int next_record(struct es_scanread *r, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->nwant; i++)
         r->field[i] = "";
@@ -549,6 +661,8 @@ void es_scanread_close(struct es_scanread *r)
         return;
     if (r->f && r->f != stdin)
         fclose(r->f);
+    ZSTD_freeDCtx(r->src.z);
+    free(r->src.in);
     free(r->block);
     free(r->rec);
     free(r->path);

@@ -9,67 +9,135 @@
 
 /* ---- dealing ---------------------------------------------------------- */
 
-/* Any constant other than 0 decorrelates dealing from --shard (XXH3, seed 0). */
+/* Our own seed: dealing shares no hash with anything else (--shard, tables). */
 #define DEAL_SEED 0x6564676573686b31ull /* "edgeshk1" */
 
-unsigned es_deal_worker(const char *host, unsigned nworkers)
+unsigned es_deal_worker(const struct es_ip *ip, unsigned nworkers)
 {
     if (nworkers <= 1)
         return 0;
-    return (unsigned)(XXH3_64bits_withSeed(host, strlen(host), DEAL_SEED) % nworkers);
+    return (unsigned)(XXH3_64bits_withSeed(ip->bytes, sizeof ip->bytes,
+                                           DEAL_SEED ^ (uint64_t)ip->family) %
+                      nworkers);
 }
 
-void es_deal_split(const struct es_edge *edges, size_t nedges, unsigned nworkers, uint32_t *order,
-                   size_t *first)
+uint64_t es_share_probes(uint64_t total, uint64_t first, uint64_t stride)
 {
-    /* A counting sort, stable, in two passes over the hashes. */
-    for (unsigned w = 0; w <= nworkers; w++)
-        first[w] = 0;
-    for (size_t i = 0; i < nedges; i++)
-        first[es_deal_worker(edges[i].host, nworkers) + 1]++;
-    for (unsigned w = 0; w < nworkers; w++)
-        first[w + 1] += first[w];
-    /* first[w] is now the start of w; use first[w] as a cursor, then shift back. */
-    for (size_t i = 0; i < nedges; i++) {
-        unsigned w = es_deal_worker(edges[i].host, nworkers);
-        order[first[w]++] = (uint32_t)i;
-    }
-    for (unsigned w = nworkers; w > 0; w--)
-        first[w] = first[w - 1];
-    first[0] = 0;
+    if (first >= total)
+        return 0;
+    stride = stride ? stride : 1;
+    return (total - first + stride - 1) / stride;
 }
 
-void es_deal_init(struct es_deal *d, const uint32_t *edges, size_t nedges, uint32_t nvariants,
-                  uint32_t repeat, uint64_t offset, uint64_t stride)
+static size_t str_size(const char *s)
 {
-    d->edges = edges;
-    d->nedges = nedges;
-    d->nvariants = nvariants;
-    d->repeat = repeat;
-    d->_total = (uint64_t)nedges * nvariants * repeat;
-    d->_next = offset;
-    d->_stride = stride ? stride : 1;
+    return s ? strlen(s) + 1 : 0;
 }
 
-bool es_deal_next(struct es_deal *d, struct es_probe_ref *out)
+/* Copies s to *at and advances it; NULL stays NULL. */
+static const char *str_put(char **at, const char *s)
 {
-    if (d->_next >= d->_total)
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*at, s, n);
+    const char *r = *at;
+    *at += n;
+    return r;
+}
+
+struct es_edgerec *es_edgerec_new(const struct es_edge *e, uint64_t total, uint64_t first,
+                                  uint64_t stride)
+{
+    size_t n =
+        str_size(e->host) + str_size(e->resolver) + str_size(e->ecs) + str_size(e->resolver_addr);
+    struct es_edgerec *r = es_xmalloc(sizeof *r + n);
+    r->edge = *e;
+    char *at = r->str;
+    r->edge.host = str_put(&at, e->host);
+    r->edge.resolver = str_put(&at, e->resolver);
+    r->edge.ecs = str_put(&at, e->ecs);
+    r->edge.resolver_addr = str_put(&at, e->resolver_addr);
+    r->next = NULL;
+    r->requeue = false;
+    r->seq = first;
+    r->total = total;
+    r->stride = stride ? stride : 1;
+    r->left = es_share_probes(total, first, r->stride);
+    return r;
+}
+
+void es_edgeq_init(struct es_edgeq *q, uint32_t nvariants)
+{
+    q->head = q->tail = NULL;
+    q->nvariants = nvariants ? nvariants : 1;
+    q->undealt = 0;
+}
+
+static void edgeq_append(struct es_edgeq *q, struct es_edgerec *rec)
+{
+    rec->next = NULL;
+    if (q->tail)
+        q->tail->next = rec;
+    else
+        q->head = rec;
+    q->tail = rec;
+}
+
+void es_edgeq_push(struct es_edgeq *q, struct es_edgerec *rec)
+{
+    q->undealt += es_share_probes(rec->total, rec->seq, rec->stride);
+    edgeq_append(q, rec);
+}
+
+static struct es_edgerec *edgeq_unlink_head(struct es_edgeq *q)
+{
+    struct es_edgerec *r = q->head;
+    q->head = r->next;
+    if (!q->head)
+        q->tail = NULL;
+    r->next = NULL;
+    return r;
+}
+
+bool es_edgeq_next(struct es_edgeq *q, struct es_probe_ref *out)
+{
+    struct es_edgerec *r = q->head;
+    if (!r)
         return false;
-    uint64_t per_attempt = (uint64_t)d->nedges * d->nvariants;
-    uint64_t seq = d->_next;
-    uint64_t in_attempt = seq % per_attempt;
-    out->attempt = (uint32_t)(seq / per_attempt) + 1;
-    out->edge = d->edges[in_attempt / d->nvariants];
-    out->variant = (uint32_t)(in_attempt % d->nvariants);
-    d->_next += d->_stride;
+    /* It crossed into its next attempt alone; edges queued since go first. */
+    while (r->requeue) {
+        r->requeue = false;
+        if (r != q->tail) {
+            edgeq_append(q, edgeq_unlink_head(q));
+            r = q->head;
+        }
+    }
+    uint32_t nv = r->edge.only_variant ? 1 : q->nvariants; /* probes per attempt */
+    uint64_t attempt = r->seq / nv;
+    out->rec = r;
+    out->variant = r->edge.only_variant ? r->edge.only_variant - 1 : (uint32_t)(r->seq % nv);
+    out->attempt = (uint32_t)attempt + 1;
+    r->seq += r->stride;
+    q->undealt--;
+    if (r->seq >= r->total)
+        edgeq_unlink_head(q); /* all dealt: its probes hold it now */
+    else if (r->seq / nv != attempt && r != q->tail)
+        edgeq_append(q, edgeq_unlink_head(q)); /* its next attempt waits its turn */
+    else if (r->seq / nv != attempt)
+        r->requeue = true; /* the only one: it goes on unless others come */
     return true;
 }
 
-uint64_t es_deal_left(const struct es_deal *d)
+struct es_edgerec *es_edgeq_pop(struct es_edgeq *q, uint64_t *undealt)
 {
-    if (d->_next >= d->_total)
-        return 0;
-    return (d->_total - d->_next + d->_stride - 1) / d->_stride;
+    *undealt = 0;
+    if (!q->head)
+        return NULL;
+    struct es_edgerec *r = edgeq_unlink_head(q);
+    *undealt = es_share_probes(r->total, r->seq, r->stride);
+    q->undealt -= *undealt;
+    return r;
 }
 
 /* ---- the per-IP gate -------------------------------------------------- */
@@ -212,6 +280,25 @@ bool es_ipgate_leave(struct es_ipgate *g, const struct es_ip *ip, struct es_prob
     return false;
 }
 
+void es_ipgate_clear(struct es_ipgate *g, void (*fn)(void *arg, const struct es_probe_ref *p),
+                     void *arg)
+{
+    for (size_t i = 0; i <= g->_mask; i++) {
+        struct es_ipgate_entry *e = &g->_tab[i];
+        if (e->ip.family == 0)
+            continue;
+        for (uint32_t n = e->head; n != NONE;) {
+            uint32_t next = g->_pool[n].next;
+            fn(arg, &g->_pool[n].p);
+            g->_pool[n].next = g->_free;
+            g->_free = n;
+            g->_nwaiting--;
+            n = next;
+        }
+        e->head = e->tail = NONE;
+    }
+}
+
 uint32_t es_ipgate_inflight(const struct es_ipgate *g, const struct es_ip *ip)
 {
     const struct es_ipgate_entry *e = &g->_tab[ip_find(g, ip)];
@@ -222,39 +309,34 @@ uint32_t es_ipgate_inflight(const struct es_ipgate *g, const struct es_ip *ip)
 
 void es_bucket_init(struct es_bucket *b, double rate, double burst, uint64_t now_ns)
 {
-    b->rate = rate;
-    b->burst = burst < 1.0 ? 1.0 : burst;
-    b->tokens = b->burst;
-    b->last_ns = now_ns;
-}
-
-static double bucket_level(const struct es_bucket *b, uint64_t now_ns)
-{
-    double t = b->tokens;
-    if (now_ns > b->last_ns)
-        t += (double)(now_ns - b->last_ns) * b->rate / 1e9;
-    return t > b->burst ? b->burst : t;
+    b->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    if (rate > 0 && b->interval_ns == 0)
+        b->interval_ns = 1;
+    uint64_t n = burst < 1.0 ? 1 : (uint64_t)burst;
+    b->ahead_ns = (n - 1) * b->interval_ns;
+    atomic_init(&b->due_ns, now_ns);
 }
 
 bool es_bucket_take(struct es_bucket *b, uint64_t now_ns)
 {
-    if (b->rate <= 0)
+    if (b->interval_ns == 0)
         return true;
-    b->tokens = bucket_level(b, now_ns);
-    if (now_ns > b->last_ns)
-        b->last_ns = now_ns;
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
+    uint64_t due = atomic_load_explicit(&b->due_ns, memory_order_relaxed);
+    for (;;) {
+        if (due > now_ns + b->ahead_ns)
+            return false;
+        /* A long pause saves up no more than the burst: never due before now. */
+        uint64_t next = (due > now_ns ? due : now_ns) + b->interval_ns;
+        if (atomic_compare_exchange_weak_explicit(&b->due_ns, &due, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    }
 }
 
-uint64_t es_bucket_wait_ns(const struct es_bucket *b, uint64_t now_ns)
+uint64_t es_bucket_wait_ns(struct es_bucket *b, uint64_t now_ns)
 {
-    if (b->rate <= 0)
+    if (b->interval_ns == 0)
         return 0;
-    double t = bucket_level(b, now_ns);
-    if (t >= 1.0)
-        return 0;
-    return (uint64_t)((1.0 - t) * 1e9 / b->rate) + 1; /* rounded up */
+    uint64_t due = atomic_load_explicit(&b->due_ns, memory_order_relaxed);
+    return due > now_ns + b->ahead_ns ? due - now_ns - b->ahead_ns : 0;
 }

@@ -1,7 +1,8 @@
 /* target.c - see include/edgeshake/target.h
  *
  * Three parts: a line reader with a fixed buffer (shared by targets and
- * edges), the target parser with its deduplicating reader, and the --edges
+ * edges), the target parser with its deduplicating reader (a fixed window of
+ * recent targets), and the --edges
  * loader with its lazy CIDR iterator. */
 #include "edgeshake/target.h"
 
@@ -493,73 +494,80 @@ bool es_target_parse(const char *text, size_t len, uint16_t default_port, struct
     return parse_plain(buf, default_port, out, err, errlen);
 }
 
-/* ---- a set of byte strings: xxh3, open addressing, keys in one arena ---- */
+/* ---- the recent set: the last ES_TARGET_DEDUPE_WINDOW distinct keys ----
+ *
+ * A ring of 128-bit xxh3 hashes in arrival order, indexed by an open-
+ * addressing table (linear probing) of ring positions. When the ring is
+ * full, the oldest key leaves the table (backward-shift deletion, so no
+ * tombstones) before the new one goes in: memory is fixed at start.
+ * Equal hashes stand for equal keys: two distinct targets share a 128-bit
+ * hash with a probability far below that of a bit flip in RAM. */
 
-struct keyslot {
-    uint64_t hash;
-    size_t off; /* SIZE_MAX = empty; else the key's offset in the arena */
+enum {
+    RECENT_SLOTS = 2 * ES_TARGET_DEDUPE_WINDOW, /* a power of two; load <= 1/2 */
+    RECENT_EMPTY = 0,                           /* slot values are ring index + 1 */
 };
 
-struct keyset {
-    struct keyslot *slots;
-    size_t cap, n; /* cap is a power of two; n <= 0.7 cap */
-    char *arena;   /* keys as a 2-byte length and the bytes */
-    size_t alen, acap;
+struct recent {
+    XXH128_hash_t *ring; /* ES_TARGET_DEDUPE_WINDOW entries */
+    uint32_t *slots;     /* RECENT_SLOTS entries */
+    size_t head, n;      /* next ring position to write; keys held */
 };
 
-static void keyset_free(struct keyset *s)
+static size_t recent_home(XXH128_hash_t h)
 {
-    free(s->slots);
-    free(s->arena);
-    memset(s, 0, sizeof *s);
+    return (size_t)h.low64 & (RECENT_SLOTS - 1);
 }
 
-static void keyset_grow(struct keyset *s)
+static void recent_remove(struct recent *s, size_t ringpos)
 {
-    size_t ncap = s->cap ? s->cap * 2 : 1024;
-    if (ncap > SIZE_MAX / sizeof(struct keyslot))
-        es_die(ES_EXIT_RUNTIME, "target set too large");
-    struct keyslot *ns = es_xmalloc(ncap * sizeof *ns);
-    for (size_t i = 0; i < ncap; i++)
-        ns[i].off = SIZE_MAX;
-    for (size_t i = 0; i < s->cap; i++) {
-        if (s->slots[i].off == SIZE_MAX)
-            continue;
-        size_t j = (size_t)s->slots[i].hash & (ncap - 1);
-        while (ns[j].off != SIZE_MAX)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = s->slots[i];
+    size_t i = recent_home(s->ring[ringpos]);
+    while (s->slots[i] != ringpos + 1)
+        i = (i + 1) & (RECENT_SLOTS - 1);
+    /* Backward shift: pull later members of the probe run into the hole. */
+    for (size_t j = (i + 1) & (RECENT_SLOTS - 1); s->slots[j] != RECENT_EMPTY;
+         j = (j + 1) & (RECENT_SLOTS - 1)) {
+        size_t k = recent_home(s->ring[s->slots[j] - 1]);
+        bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
     }
-    free(s->slots);
-    s->slots = ns;
-    s->cap = ncap;
+    s->slots[i] = RECENT_EMPTY;
 }
 
-/* Adds key[0..len) (len < 65536); returns false when it was there already. */
-static bool keyset_add(struct keyset *s, const void *key, size_t len)
+/* Adds key[0..len); returns false when it is among the recent keys. */
+static bool recent_add(struct recent *s, const void *key, size_t len)
 {
-    if ((s->n + 1) * 10 > s->cap * 7)
-        keyset_grow(s);
-    uint64_t h = XXH3_64bits(key, len);
-    size_t j = (size_t)h & (s->cap - 1);
-    for (; s->slots[j].off != SIZE_MAX; j = (j + 1) & (s->cap - 1)) {
-        if (s->slots[j].hash != h)
-            continue;
-        const char *k = s->arena + s->slots[j].off;
-        uint16_t klen;
-        memcpy(&klen, k, 2);
-        if (klen == len && memcmp(k + 2, key, len) == 0)
+    if (!s->ring) {
+        s->ring = es_xcalloc(ES_TARGET_DEDUPE_WINDOW, sizeof *s->ring);
+        s->slots = es_xcalloc(RECENT_SLOTS, sizeof *s->slots);
+    }
+    XXH128_hash_t h = XXH3_128bits(key, len);
+    size_t i = recent_home(h);
+    for (; s->slots[i] != RECENT_EMPTY; i = (i + 1) & (RECENT_SLOTS - 1))
+        if (XXH128_isEqual(s->ring[s->slots[i] - 1], h))
             return false;
+    if (s->n == ES_TARGET_DEDUPE_WINDOW) {
+        recent_remove(s, s->head); /* the oldest */
+        s->n--;
+        i = recent_home(h); /* the removal may have moved the run */
+        while (s->slots[i] != RECENT_EMPTY)
+            i = (i + 1) & (RECENT_SLOTS - 1);
     }
-    s->arena = es_xgrow(s->arena, &s->acap, s->alen + 2 + len, 1);
-    uint16_t l16 = (uint16_t)len;
-    memcpy(s->arena + s->alen, &l16, 2);
-    memcpy(s->arena + s->alen + 2, key, len);
-    s->slots[j].hash = h;
-    s->slots[j].off = s->alen;
-    s->alen += 2 + len;
+    s->ring[s->head] = h;
+    s->slots[i] = (uint32_t)s->head + 1;
+    s->head = (s->head + 1) % ES_TARGET_DEDUPE_WINDOW;
     s->n++;
     return true;
+}
+
+static void recent_free(struct recent *s)
+{
+    free(s->ring);
+    free(s->slots);
+    memset(s, 0, sizeof *s);
 }
 
 /* The canonical key of a target: host NUL port(2) has_ip [family(1) ip(16)]. */
@@ -587,7 +595,7 @@ struct es_target_reader {
     bool has_file;
     struct linereader lr;
     uint16_t default_port;
-    struct keyset seen;
+    struct recent seen;
     struct es_target_stats stats;
 };
 
@@ -613,7 +621,7 @@ struct es_target_reader *es_target_reader_new(const char *const *words, size_t n
 static bool reader_keep(struct es_target_reader *r, const struct es_target *t)
 {
     uint8_t key[ES_HOST_MAX + 1 + 4 + 17];
-    if (!keyset_add(&r->seen, key, target_key(t, key))) {
+    if (!recent_add(&r->seen, key, target_key(t, key))) {
         r->stats.duplicates++;
         return false;
     }
@@ -674,7 +682,7 @@ void es_target_reader_free(struct es_target_reader *r)
         return;
     if (r->has_file)
         lr_close(&r->lr);
-    keyset_free(&r->seen);
+    recent_free(&r->seen);
     free(r);
 }
 

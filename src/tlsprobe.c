@@ -6,9 +6,16 @@
  * buffer, so the pointer handed to the engine for a SEND stays valid however
  * much OpenSSL writes meanwhile. The probe walks
  *
- *   TP_IDLE -> TP_HANDSHAKE -> [TP_H2] -> TP_DONE
+ *   TP_IDLE -> TP_HANDSHAKE -> [TP_POST] -> [TP_H2] -> TP_DONE
  *
- * and every entry point asserts the state it expects. Alerts and the stage
+ * and every entry point asserts the state it expects. TP_POST is TLS 1.3's
+ * epilogue: a server that asked for a client certificate judges ours (we
+ * send none) only after our Finished, so the handshake is complete for us
+ * before the server's verdict (alert 116 certificate_required, or its
+ * session tickets) arrives. The probe waits for the server's first record
+ * after the handshake, or until a grace of about two round trips ends
+ * (es_tlsprobe_wait_until). Servers that sent no CertificateRequest cannot
+ * reject us that way and are not waited for. Alerts and the stage
  * come from the SSL_CTX's info and message callbacks (never from error
  * text); every SSL call is preceded by ERR_clear_error() and its result goes
  * through es_tls_map_error. */
@@ -27,9 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
+#include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <xxhash.h>
@@ -54,14 +63,50 @@ static void err_clear(void)
 /* ------------------------------------------------------------------------ */
 /* Process-wide: OpenSSL 3.0's certificate key decoding.                     */
 
-/* See es_tls_fast_key_decode() in the header. On OpenSSL 3.0, X509_PUBKEY
+/* See es_tls_fast_key_decode_setup() in the header. On OpenSSL 3.0, X509_PUBKEY
  * decoding takes OpenSSL's built-in (legacy) decoder instead of building an
  * OSSL_DECODER_CTX when an ENGINE is registered for the key type
- * (crypto/x509/x_pubkey.c, x509_pubkey_decode). So the switch registers one
+ * (crypto/x509/x_pubkey.c, x509_pubkey_decode). So setup registers one
  * pass-through ENGINE for EC whose method is OpenSSL's own built-in one
  * (EVP_PKEY_meth_find): nothing is reimplemented. The ENGINE API is
  * deprecated in 3.0, hence the pragmas; the code is compiled only for 3.0
- * headers with engines, and does nothing on a newer libcrypto. */
+ * headers with engines, and does nothing on a newer libcrypto.
+ *
+ * The decision is made once (g_keydecode_decided) by the main thread before
+ * any other thread exists, and the registration is never undone: no lock. */
+static enum es_tls_keydecode g_keydecode;
+static bool g_keydecode_decided;
+
+static bool test_disabled(void)
+{
+    const char *t = getenv("ES_TEST_TLS");
+    return t && strstr(t, "provider_decode");
+}
+
+/* Whether a default fetch of EC's key manager, ECDSA and ECDH lands in
+ * OpenSSL's "default" provider: the code the ENGINE routes to is that
+ * provider's own. A default property query or another provider that takes
+ * EC elsewhere makes this false. */
+static bool ec_in_default_provider(void)
+{
+    EVP_KEYMGMT *km = EVP_KEYMGMT_fetch(NULL, "EC", NULL);
+    EVP_SIGNATURE *sig = EVP_SIGNATURE_fetch(NULL, "ECDSA", NULL);
+    EVP_KEYEXCH *kx = EVP_KEYEXCH_fetch(NULL, "ECDH", NULL);
+    const OSSL_PROVIDER *p[3] = {
+        km ? EVP_KEYMGMT_get0_provider(km) : NULL,
+        sig ? EVP_SIGNATURE_get0_provider(sig) : NULL,
+        kx ? EVP_KEYEXCH_get0_provider(kx) : NULL,
+    };
+    bool ok = true;
+    for (size_t i = 0; i < ES_ARRAY_LEN(p); i++)
+        ok = ok && p[i] && strcmp(OSSL_PROVIDER_get0_name(p[i]), "default") == 0;
+    EVP_KEYMGMT_free(km);
+    EVP_SIGNATURE_free(sig);
+    EVP_KEYEXCH_free(kx);
+    ERR_clear_error();
+    return ok;
+}
+
 #ifdef ES_LEGACY_KEY_DECODE
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -69,7 +114,6 @@ static void err_clear(void)
  * 1.2 RSA key exchange fails (the server answers decrypt_error). */
 static const int legacy_nids[] = {EVP_PKEY_EC};
 static ENGINE *g_legacy_engine; /* made once, kept for the life of the process */
-static bool g_legacy_on;
 
 static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
 {
@@ -82,41 +126,102 @@ static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nid
     return *pmeth != NULL;
 }
 
-bool es_tls_fast_key_decode(bool on)
+/* Another ENGINE for EC: its key methods, its ASN.1 methods or its EC_KEY
+ * method (ours is not registered yet when this runs). */
+static bool other_ec_engine(void)
 {
-    const char *t = getenv("ES_TEST_TLS");
-    if (on && ((t && strstr(t, "provider_decode")) || OpenSSL_version_num() >= 0x30100000L))
-        return false;
-    if (on == g_legacy_on)
-        return on;
-    if (!g_legacy_engine) {
-        ENGINE *e = ENGINE_new();
-        if (!e || !ENGINE_set_id(e, "edgeshake-keydecode") ||
-            !ENGINE_set_name(e, "OpenSSL's built-in EC method (fast key decoding)") ||
-            !ENGINE_set_pkey_meths(e, legacy_pkey_meths)) {
-            ENGINE_free(e); /* the slow path still works */
-            ERR_clear_error();
-            return false;
+    ENGINE *e[3] = {ENGINE_get_pkey_meth_engine(EVP_PKEY_EC),
+                    ENGINE_get_pkey_asn1_meth_engine(EVP_PKEY_EC), ENGINE_get_default_EC()};
+    bool any = false;
+    for (size_t i = 0; i < ES_ARRAY_LEN(e); i++) {
+        if (e[i]) {
+            any = any || e[i] != g_legacy_engine;
+            ENGINE_finish(e[i]);
         }
-        g_legacy_engine = e;
     }
-    if (on && !ENGINE_register_pkey_meths(g_legacy_engine)) {
+    ERR_clear_error();
+    return any;
+}
+
+static enum es_tls_keydecode decide(void)
+{
+    if (OpenSSL_version_num() >= 0x30100000L)
+        return ES_KEYDECODE_NOT_NEEDED;
+    if (test_disabled())
+        return ES_KEYDECODE_DISABLED;
+    if (EVP_default_properties_is_fips_enabled(NULL))
+        return ES_KEYDECODE_FIPS;
+    if (!ec_in_default_provider())
+        return ES_KEYDECODE_PROVIDER;
+    if (other_ec_engine())
+        return ES_KEYDECODE_OTHER_ENGINE;
+    return ES_KEYDECODE_ON;
+}
+
+static enum es_tls_keydecode turn_on(void)
+{
+    ENGINE *e = ENGINE_new();
+    if (!e || !ENGINE_set_id(e, "edgeshake-keydecode") ||
+        !ENGINE_set_name(e, "OpenSSL's built-in EC method (fast key decoding)") ||
+        !ENGINE_set_pkey_meths(e, legacy_pkey_meths) || !ENGINE_register_pkey_meths(e)) {
+        ENGINE_free(e); /* the slow path still works */
         ERR_clear_error();
-        return false;
+        return ES_KEYDECODE_FAILED;
     }
-    if (!on)
-        ENGINE_unregister_pkey_meths(g_legacy_engine);
-    g_legacy_on = on;
-    return on;
+    g_legacy_engine = e;
+    return ES_KEYDECODE_ON;
 }
 #pragma GCC diagnostic pop
 #else
-bool es_tls_fast_key_decode(bool on)
+static enum es_tls_keydecode decide(void)
 {
-    (void)on;
-    return false;
+    if (OpenSSL_version_num() >= 0x30100000L)
+        return ES_KEYDECODE_NOT_NEEDED;
+    (void)test_disabled;
+    (void)ec_in_default_provider;
+    return ES_KEYDECODE_NO_ENGINES;
+}
+
+static enum es_tls_keydecode turn_on(void)
+{
+    return ES_KEYDECODE_NO_ENGINES;
 }
 #endif
+
+enum es_tls_keydecode es_tls_fast_key_decode_setup(void)
+{
+    if (!g_keydecode_decided) {
+        g_keydecode = decide();
+        if (g_keydecode == ES_KEYDECODE_ON)
+            g_keydecode = turn_on();
+        g_keydecode_decided = true;
+    }
+    return g_keydecode;
+}
+
+enum es_tls_keydecode es_tls_fast_key_decode_state(void)
+{
+    return g_keydecode_decided ? g_keydecode : decide();
+}
+
+const char *es_tls_keydecode_text(enum es_tls_keydecode st)
+{
+    switch (st) {
+    case ES_KEYDECODE_ON:
+        return "on for scan, bench and enum (OpenSSL 3.0: EC certificate keys through "
+               "OpenSSL's built-in decoder, an ENGINE)";
+    case ES_KEYDECODE_NOT_NEEDED: return "off: not needed (OpenSSL 3.1 or newer)";
+    case ES_KEYDECODE_NO_ENGINES: return "off: this OpenSSL has no ENGINE support";
+    case ES_KEYDECODE_FIPS: return "off: OpenSSL is in FIPS mode";
+    case ES_KEYDECODE_PROVIDER:
+        return "off: EC comes from another provider than OpenSSL's default (a default "
+               "property query or provider configuration)";
+    case ES_KEYDECODE_OTHER_ENGINE: return "off: another ENGINE handles EC";
+    case ES_KEYDECODE_DISABLED: return "off: disabled by ES_TEST_TLS=provider_decode";
+    case ES_KEYDECODE_FAILED: return "off: OpenSSL refused the ENGINE";
+    }
+    return "off";
+}
 
 /* ------------------------------------------------------------------------ */
 /* Process-wide: the trust store and the key log file.                       */
@@ -290,6 +395,8 @@ static void keylog_cb(const SSL *ssl, const char *line)
 enum tp_state {
     TP_IDLE = 0,
     TP_HANDSHAKE, /* ClientHello sent, driving SSL_do_handshake */
+    TP_POST,      /* TLS 1.3 after a CertificateRequest: handshake done, waiting for the
+                     server's first record or the end of the grace (wait_until_ns) */
     TP_H2,        /* handshake done, preface sent, waiting for the server's SETTINGS */
     TP_DONE,      /* outcome decided; only pending bytes and the row are left */
 };
@@ -316,7 +423,12 @@ struct es_tlsprobe {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     uint64_t start_ns, hs_end_ns;
+    uint64_t first_rx_ns;   /* the first step over server bytes: one round trip */
+    uint64_t wait_until_ns; /* TP_POST: when the grace ends */
     bool rx_any, first_byte_bad, ssl_failed;
+    bool hello_seen;   /* a ServerHello arrived: negotiated fields can be read */
+    bool cert_request; /* the server asked for a client certificate */
+    bool post_record;  /* TP_POST: a handshake or alert record arrived */
 
     /* alerts as the callbacks saw them: -1 = none */
     int peer_alert, local_alert;
@@ -327,6 +439,12 @@ struct es_tlsprobe {
     int alert;
     const char *tls_version, *cipher, *group, *verify, *h2;
     int ocsp;
+    int kx_bits, chain_len;
+    int dh_bits; /* a TLS 1.2 DHE key the security callback saw (maybe refused), 0 = none */
+    long days_left;
+    char group_buf[24]; /* a DHE group without a negotiated name: "ffdhe2048", "dh1024" */
+    char cert_key[24];  /* "ec256", "rsa2048", "ed25519" */
+    char cert_sig[64];  /* "ecdsa-with-SHA256", "sha256WithRSAEncryption" */
     char alpn[64];
     char sha256[65];
     char subject[NAME_CAP], issuer[NAME_CAP];
@@ -399,6 +517,7 @@ enum es_tls_io es_tls_map_error(int ssl_error, unsigned long err, const char **r
             case SSL_R_NO_SHARED_CIPHER:
             case SSL_R_NO_CIPHERS_AVAILABLE:
             case SSL_R_NO_CIPHER_MATCH: *reason = es_tok_no_shared_cipher; break;
+            case SSL_R_DH_KEY_TOO_SMALL: *reason = es_tok_dh_key_too_small; break;
             default: break;
             }
         }
@@ -457,8 +576,9 @@ static void info_cb(const SSL *ssl, int where, int ret)
     }
 }
 
-static const char *const stage_order[] = {es_tok_client_hello, es_tok_server_hello,
-                                          es_tok_certificate, es_tok_finished, es_tok_h2};
+static const char *const stage_order[] = {es_tok_client_hello,   es_tok_server_hello,
+                                          es_tok_certificate,    es_tok_finished,
+                                          es_tok_post_handshake, es_tok_h2};
 
 static int stage_rank(const char *stage)
 {
@@ -480,16 +600,57 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 {
     (void)version;
     (void)arg;
-    if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1)
+    if (write_p || (content_type != SSL3_RT_HANDSHAKE && content_type != SSL3_RT_ALERT) || len < 1)
         return;
     struct es_tlsprobe *tp = SSL_get_app_data(ssl);
     if (!tp)
         return;
+    if (tp->state == TP_POST)
+        tp->post_record = true; /* a session ticket, a KeyUpdate, an alert */
+    if (content_type != SSL3_RT_HANDSHAKE)
+        return;
     switch (((const uint8_t *)buf)[0]) {
-    case SSL3_MT_SERVER_HELLO: advance_stage(tp, es_tok_server_hello); break;
+    case SSL3_MT_SERVER_HELLO:
+        tp->hello_seen = true;
+        advance_stage(tp, es_tok_server_hello);
+        break;
     case SSL3_MT_CERTIFICATE: advance_stage(tp, es_tok_certificate); break;
+    case SSL3_MT_CERTIFICATE_REQUEST: tp->cert_request = true; break;
     default: break;
     }
+}
+
+static const char *dh_group_text(struct es_tlsprobe *tp, EVP_PKEY *k);
+
+/* OpenSSL's default security callback, which ours defers to. */
+typedef int (*security_fn)(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid, void *other,
+                           void *ex);
+static security_fn g_default_security;
+static pthread_once_t g_security_once = PTHREAD_ONCE_INIT;
+
+static void find_default_security(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx)
+        g_default_security = SSL_CTX_get_security_callback(ctx);
+    SSL_CTX_free(ctx);
+    err_clear();
+}
+
+/* Judges as OpenSSL's default does, and on the way notes the server's
+ * TLS 1.2 DHE key (op SSL_SECOP_TMP_DH), which OpenSSL drops when it is
+ * below the security level: a weak DH prime is still named in the row. */
+static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid, void *other,
+                       void *ex)
+{
+    struct es_tlsprobe *tp = ssl ? SSL_get_app_data(ssl) : NULL;
+    if (tp && op == SSL_SECOP_TMP_DH && other) {
+        EVP_PKEY *k = other;
+        tp->dh_bits = EVP_PKEY_get_bits(k);
+        tp->kx_bits = tp->dh_bits;
+        tp->group = dh_group_text(tp, k);
+    }
+    return g_default_security(ssl, ctx, op, bits, nid, other, ex);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -560,6 +721,9 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_msg_callback(ctx, msg_cb);
+    pthread_once(&g_security_once, find_default_security);
+    if (g_default_security)
+        SSL_CTX_set_security_callback(ctx, security_cb);
     if (opts->keylog)
         SSL_CTX_set_keylog_callback(ctx, keylog_cb);
     err_clear();
@@ -780,6 +944,73 @@ static const char *verify_cached(struct es_tlsprobe *tp, X509 *leaf, size_t leaf
     return e->verify;
 }
 
+/* cert_key: the leaf's key type and size in one word, "ec256", "rsa2048",
+ * "ed25519"; another type by its OpenSSL name in lower case, with its size. */
+static void key_text(EVP_PKEY *k, char *out, size_t cap)
+{
+    static const struct {
+        const char *ossl, *word;
+        bool sized;
+    } kinds[] = {
+        {"EC", "ec", true},          {"RSA", "rsa", true},
+        {"RSA-PSS", "rsapss", true}, {"ED25519", "ed25519", false},
+        {"ED448", "ed448", false},   {"DSA", "dsa", true},
+        {"SM2", "sm2", true},
+    };
+    out[0] = '\0';
+    if (!k)
+        return;
+    int bits = EVP_PKEY_get_bits(k);
+    for (size_t i = 0; i < ES_ARRAY_LEN(kinds); i++) {
+        if (EVP_PKEY_is_a(k, kinds[i].ossl)) {
+            if (kinds[i].sized)
+                snprintf(out, cap, "%s%d", kinds[i].word, bits);
+            else
+                snprintf(out, cap, "%s", kinds[i].word);
+            return;
+        }
+    }
+    const char *name = EVP_PKEY_get0_type_name(k);
+    if (!name)
+        return;
+    size_t n = 0;
+    for (; name[n] && n + 1 < cap; n++)
+        out[n] = (name[n] >= 'A' && name[n] <= 'Z') ? (char)(name[n] + 32) : name[n];
+    out[n] = '\0';
+    if (bits > 0 && n < cap)
+        snprintf(out + n, cap - n, "%d", bits);
+}
+
+/* cert_days_left: whole days from now to t, rounded down (so negative from
+ * the second t has passed). ES_ROW_NONE when t cannot be read. */
+static long days_left(const ASN1_TIME *t)
+{
+    int day = 0, sec = 0;
+    if (!t || !ASN1_TIME_diff(&day, &sec, NULL, t))
+        return ES_ROW_NONE;
+    long long total = (long long)day * 86400 + sec; /* day and sec share a sign */
+    return (long)(total >= 0 ? total / 86400 : -((-total + 86399) / 86400));
+}
+
+/* The inventory columns: cert_key, cert_sig, cert_days_left, chain_len, all
+ * from OpenSSL's parsed certificate. */
+static void collect_inventory(struct es_tlsprobe *tp, X509 *leaf)
+{
+    key_text(X509_get0_pubkey(leaf), tp->cert_key, sizeof tp->cert_key);
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *obj = NULL;
+    X509_get0_signature(NULL, &alg, leaf);
+    if (alg)
+        X509_ALGOR_get0(&obj, NULL, NULL, alg);
+    /* The long name, as `openssl x509 -text` prints it; an OID unknown to
+     * OpenSSL in dotted form. */
+    if (!obj || OBJ_obj2txt(tp->cert_sig, sizeof tp->cert_sig, obj, 0) <= 0)
+        tp->cert_sig[0] = '\0';
+    tp->days_left = days_left(X509_get0_notAfter(leaf));
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(tp->ssl); /* client side: leaf first */
+    tp->chain_len = chain ? sk_X509_num(chain) : 1;
+}
+
 /* Fills the certificate columns and verify from the peer's certificate, if
  * the server sent one. */
 static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
@@ -799,6 +1030,7 @@ static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
     name_text(set, X509_get_issuer_name(leaf), tp->issuer, sizeof tp->issuer);
     time_text(X509_get0_notBefore(leaf), tp->not_before, sizeof tp->not_before);
     time_text(X509_get0_notAfter(leaf), tp->not_after, sizeof tp->not_after);
+    collect_inventory(tp, leaf);
     if (set->no_verify)
         tp->verify = es_tok_off;
     else
@@ -832,13 +1064,66 @@ static const char *group_text(SSL *ssl)
     return nist ? nist : OBJ_nid2sn(nid);
 }
 
+/* A finite-field group by the name OpenSSL gives its prime (an RFC 7919
+ * group: "ffdhe2048"), else "dh" and its size ("dh1024"). */
+static const char *dh_group_text(struct es_tlsprobe *tp, EVP_PKEY *k)
+{
+    size_t n = 0;
+    if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, tp->group_buf,
+                                       sizeof tp->group_buf, &n) &&
+        n > 0)
+        return tp->group_buf;
+    snprintf(tp->group_buf, sizeof tp->group_buf, "dh%d", EVP_PKEY_get_bits(k));
+    return tp->group_buf;
+}
+
+/* kx_group and kx_bits from the server's ephemeral key (ECDHE, X25519,
+ * DHE, TLS 1.3 key shares): X25519 253, P-256 256, ffdhe2048 2048. A DHE
+ * key that our security level refused (dh_key_too_small) is never kept by
+ * OpenSSL: the security callback named it already. No ephemeral key (TLS
+ * <= 1.2 RSA key exchange, or not that far): both empty. */
+static void collect_kx(struct es_tlsprobe *tp)
+{
+    EVP_PKEY *k = NULL;
+    if (SSL_get_peer_tmp_key(tp->ssl, &k) != 1 || !k) {
+        if (!tp->dh_bits) {
+            tp->group = NULL;
+            tp->kx_bits = -1;
+        }
+        return;
+    }
+    tp->kx_bits = EVP_PKEY_get_bits(k);
+    if (EVP_PKEY_is_a(k, "DH") && SSL_version(tp->ssl) < TLS1_3_VERSION)
+        tp->group = dh_group_text(tp, k); /* TLS 1.2 DHE names no group */
+    else
+        tp->group = group_text(tp->ssl);
+    EVP_PKEY_free(k);
+}
+
+/* What the ServerHello (and, in TLS 1.2, the ServerKeyExchange) settled:
+ * also on failing rows, once a ServerHello was accepted. The cipher is the
+ * evidence: OpenSSL takes it (the pending cipher, current once the keys are
+ * in use) only after the ServerHello's version passed; before, SSL_version
+ * is merely the highest version offered. */
+static void collect_negotiated(struct es_tlsprobe *tp)
+{
+    SSL *ssl = tp->ssl;
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    if (!c)
+        c = SSL_get_pending_cipher(ssl);
+    if (!tp->hello_seen || !c)
+        return;
+    tp->tls_version = version_text(SSL_version(ssl));
+    tp->cipher = SSL_CIPHER_get_name(c);
+    collect_kx(tp);
+    err_clear();
+}
+
+/* The whole handshake's parameters: the above, ALPN and OCSP. */
 static void collect_params(struct es_tlsprobe *tp)
 {
     SSL *ssl = tp->ssl;
-    tp->tls_version = version_text(SSL_version(ssl));
-    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-    tp->cipher = c ? SSL_CIPHER_get_name(c) : NULL;
-    tp->group = group_text(ssl);
+    collect_negotiated(tp);
     const unsigned char *alpn;
     unsigned alpn_len;
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
@@ -898,8 +1183,10 @@ static enum es_tls_want fail(struct es_tlsprobe *tp, const char *reason, uint64_
             tp->alert_from = es_tok_peer;
         }
     }
-    if (tp->ssl)
+    if (tp->ssl) {
+        collect_negotiated(tp);
         collect_cert(tp, now_ns);
+    }
     return ES_TLS_DONE;
 }
 
@@ -909,6 +1196,14 @@ static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
     tp->h2 = h2;
     tp->state = TP_DONE;
     if (h2 == es_tok_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+        /* status ok never stands beside a fatal alert; a TLS alert after the
+         * handshake is a post-handshake verdict (TLS 1.3 certificate_required
+         * that came after the grace), not an HTTP/2 failure: the same row
+         * whether it arrived before or during the h2 check. */
+        tp->h2 = NULL;
+        tp->stage = es_tok_post_handshake;
+        tp->status = es_tok_alert;
+        tp->error = es_alert_name(tp->peer_alert);
         tp->alert = tp->peer_alert;
         tp->alert_from = es_tok_peer;
     }
@@ -1031,6 +1326,86 @@ static bool alpn_is_h2(const struct es_tlsprobe *tp)
     return strcmp(tp->alpn, "h2") == 0;
 }
 
+static bool wants_h2_check(const struct es_tlsprobe *tp)
+{
+    return tp->set->h2_check && alpn_is_h2(tp);
+}
+
+/* The handshake is complete and nothing after it went wrong: the h2 check,
+ * or the end. */
+static enum es_tls_want after_handshake(struct es_tlsprobe *tp)
+{
+    if (wants_h2_check(tp))
+        return h2_start(tp);
+    tp->state = TP_DONE;
+    polite_close(tp);
+    return ES_TLS_DONE;
+}
+
+/* TP_POST: the grace, about two round trips (the first one measured from
+ * the ClientHello to the server's first flight), within bounds. */
+static uint64_t post_grace_ns(const struct es_tlsprobe *tp)
+{
+    uint64_t rtt = tp->first_rx_ns > tp->start_ns ? tp->first_rx_ns - tp->start_ns : 0;
+    uint64_t g = 2 * rtt, lo = ES_TLS_POST_GRACE_MIN_MS * 1000000ull,
+             hi = ES_TLS_POST_GRACE_MAX_MS * 1000000ull;
+    return g < lo ? lo : g > hi ? hi : g;
+}
+
+/* TP_POST ends in a failed read: a fatal alert from the server (TLS 1.3's
+ * certificate_required, or any other) makes the row an alert row at stage
+ * post_handshake; our own fatal alert (the server sent something broken)
+ * a tls_error there; an EOF, a close_notify or a reset without an alert
+ * leaves the completed handshake ok. */
+static enum es_tls_want post_failed(struct es_tlsprobe *tp, const char *reason, uint64_t now_ns)
+{
+    assert(tp->state == TP_POST);
+    tp->state = TP_DONE;
+    tp->ssl_failed = true;
+    if (tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+        tp->status = es_tok_alert;
+        tp->alert = tp->peer_alert;
+        tp->alert_from = es_tok_peer;
+        tp->error = es_alert_name(tp->alert);
+    } else if (tp->local_alert >= 0 && reason != es_tok_eof_during_handshake &&
+               reason != es_tok_connection_reset) {
+        tp->status = es_tok_tls_error;
+        tp->alert = tp->local_alert;
+        tp->alert_from = es_tok_local;
+        tp->error = es_alert_name(tp->alert);
+    } else {
+        return ES_TLS_DONE; /* ok, as the handshake left it */
+    }
+    tp->stage = es_tok_post_handshake;
+    tp->hs_end_ns = now_ns;
+    return ES_TLS_DONE;
+}
+
+/* TP_POST: processes what arrived (SSL_peek leaves application data for
+ * the h2 check) and decides whether the wait is over. */
+static enum es_tls_want post_step(struct es_tlsprobe *tp, uint64_t now_ns)
+{
+    assert(tp->state == TP_POST);
+    const char *reason;
+    uint8_t b;
+    err_clear();
+    int r = SSL_peek(tp->ssl, &b, 1);
+    if (r > 0)
+        tp->post_record = true; /* the server spoke first (HTTP/2 SETTINGS) */
+    else {
+        switch (ssl_result(tp, r, &reason)) {
+        case ES_TLS_IO_WANT_READ:
+        case ES_TLS_IO_WANT_WRITE: break;
+        case ES_TLS_IO_DONE:
+        case ES_TLS_IO_FAILED: return post_failed(tp, reason, now_ns);
+        }
+    }
+    if (!tp->post_record && now_ns < tp->wait_until_ns)
+        return ES_TLS_WANT_IO;
+    tp->wait_until_ns = 0;
+    return after_handshake(tp);
+}
+
 static enum es_tls_want handshake_done(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     tp->hs_end_ns = now_ns;
@@ -1039,17 +1414,20 @@ static enum es_tls_want handshake_done(struct es_tlsprobe *tp, uint64_t now_ns)
     tp->stage = es_tok_finished;
     collect_params(tp);
     collect_cert(tp, now_ns);
-    if (tp->set->h2_check && alpn_is_h2(tp))
-        return h2_start(tp);
-    tp->state = TP_DONE;
-    polite_close(tp);
-    return ES_TLS_DONE;
+    if (tp->cert_request && SSL_version(tp->ssl) >= TLS1_3_VERSION) {
+        tp->state = TP_POST;
+        tp->wait_until_ns = now_ns + post_grace_ns(tp);
+        return post_step(tp, now_ns); /* the verdict may have come with the flight */
+    }
+    return after_handshake(tp);
 }
 
 static enum es_tls_want handshake_step(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     assert(tp->state == TP_HANDSHAKE);
     const char *reason;
+    if (tp->rx_any && !tp->first_rx_ns)
+        tp->first_rx_ns = now_ns;
     err_clear();
     int r = SSL_do_handshake(tp->ssl);
     switch (ssl_result(tp, r, &reason)) {
@@ -1073,6 +1451,8 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->start_ns = now_ns;
     tp->peer_alert = tp->local_alert = tp->alert = -1;
     tp->ocsp = -1;
+    tp->kx_bits = tp->chain_len = -1;
+    tp->days_left = ES_ROW_NONE;
     tp->stage = es_tok_client_hello;
     tp->sni = es_probe_sni(tp->variant, tp->edge);
 
@@ -1129,7 +1509,7 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
 {
     if (tp->state == TP_DONE)
         return ES_TLS_DONE;
-    assert(tp->state == TP_HANDSHAKE || tp->state == TP_H2);
+    assert(tp->state == TP_HANDSHAKE || tp->state == TP_POST || tp->state == TP_H2);
     if (len == 0)
         return ES_TLS_WANT_IO;
     if (!tp->rx_any) {
@@ -1143,6 +1523,8 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
             tp->ssl_failed = true;
             if (tp->state == TP_H2)
                 return h2_finish(tp, es_tok_eof);
+            if (tp->state == TP_POST)
+                return post_failed(tp, es_tok_handshake_error, es_now_ns());
             return fail(tp, es_tok_handshake_error, es_now_ns());
         }
         data += n, len -= (size_t)n;
@@ -1154,11 +1536,17 @@ enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
     case TP_HANDSHAKE: return handshake_step(tp, now_ns);
+    case TP_POST: return post_step(tp, now_ns);
     case TP_H2: return h2_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
     }
     return ES_TLS_DONE;
+}
+
+uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp)
+{
+    return tp->state == TP_POST ? tp->wait_until_ns : 0;
 }
 
 enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
@@ -1177,6 +1565,7 @@ enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
 {
     switch (tp->state) {
     case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, es_now_ns());
+    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, es_now_ns());
     case TP_H2: BIO_set_mem_eof_return(tp->rbio, 0); return h2_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
@@ -1188,6 +1577,7 @@ enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
 {
     switch (tp->state) {
     case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, es_now_ns());
+    case TP_POST: return post_failed(tp, es_tok_connection_reset, es_now_ns());
     case TP_H2: tp->ssl_failed = true; return h2_finish(tp, es_tok_eof);
     case TP_IDLE:
     case TP_DONE: break;
@@ -1199,6 +1589,12 @@ enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp)
 {
     switch (tp->state) {
     case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, es_now_ns());
+    case TP_POST: /* the probe's deadline came within the grace: no verdict, ok */
+        tp->state = TP_DONE;
+        if (wants_h2_check(tp))
+            tp->h2 = es_tok_timeout;
+        polite_close(tp);
+        return ES_TLS_DONE;
     case TP_H2: return h2_finish(tp, es_tok_timeout);
     case TP_IDLE:
     case TP_DONE: break;
@@ -1233,6 +1629,11 @@ void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
     row->cert_not_after = or_null(tp->not_after);
     row->ocsp_stapled = tp->ocsp;
     row->h2 = tp->h2;
+    row->kx_bits = tp->kx_bits;
+    row->cert_key = or_null(tp->cert_key);
+    row->cert_sig = or_null(tp->cert_sig);
+    row->cert_days_left = tp->days_left;
+    row->chain_len = tp->chain_len;
     row->handshake_ms =
         tp->hs_end_ns >= tp->start_ns ? (double)(tp->hs_end_ns - tp->start_ns) / 1e6 : -1.0;
 }

@@ -24,6 +24,7 @@ const char es_tok_eof_during_handshake[] = "eof_during_handshake";
 const char es_tok_wrong_version_number[] = "wrong_version_number";
 const char es_tok_no_shared_cipher[] = "no_shared_cipher";
 const char es_tok_cert_list_too_long[] = "cert_list_too_long";
+const char es_tok_dh_key_too_small[] = "dh_key_too_small";
 const char es_tok_handshake_error[] = "handshake_error";
 
 const char es_tok_peer[] = "peer";
@@ -34,6 +35,7 @@ const char es_tok_client_hello[] = "client_hello";
 const char es_tok_server_hello[] = "server_hello";
 const char es_tok_certificate[] = "certificate";
 const char es_tok_finished[] = "finished";
+const char es_tok_post_handshake[] = "post_handshake";
 const char es_tok_h2[] = "h2";
 
 const char es_tok_expired[] = "expired";

@@ -191,7 +191,7 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--threads", "0", "--threads: expected N, a whole number from 1 to 1024, got '0'"},
     {B_SCAN, "-t", "1025", "--threads: expected N"},
     {B_SCAN, "--rate", "-5", "--rate: expected N, a whole number from 0 to 100000000"},
-    {B_SCAN, "--per-ip", "0", "--per-ip: expected N, a whole number from 1 to 1000000"},
+    {B_SCAN, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
     /* scan: output */
     {B_SCAN, "--output", "", "--output: expected FILE, got an empty value"},
     {B_SCAN, "--format", "xml", "--format: expected one of csv|jsonl, got 'xml'"},
@@ -251,7 +251,7 @@ static const struct flagcase flagcases[] = {
     {B_ENUM, "--concurrency", "0", "--concurrency: expected N"},
     {B_ENUM, "--threads", "0", "--threads: expected N"},
     {B_ENUM, "--rate", "-5", "--rate: expected N"},
-    {B_ENUM, "--per-ip", "0", "--per-ip: expected N, a whole number from 1 to 1000000"},
+    {B_ENUM, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
     {B_ENUM, "--output", "", "--output: expected FILE, got an empty value"},
     {B_ENUM, "--format", "html", "--format: expected one of csv|jsonl, got 'html'"},
     {B_ENUM, "--shard", "4/4", "--shard 4/4"},

@@ -107,8 +107,11 @@ START_TEST(test_demo_files)
     free(text);
     text = tl_read_file(html, NULL);
     ck_assert(text);
-    ck_assert(strstr(text, "<h3>www.demo.test:8443</h3>"));
-    ck_assert(strstr(text, "<td class=k-region>region</td>"));
+    /* heat maps of the hosts with findings only */
+    ck_assert(strstr(text, "<div class=hm data-host=\"shop.demo.test\"><h3>shop.demo.test:8443 "
+                           "<span class=k-region>region</span></h3>"));
+    ck_assert(!strstr(text, "www.demo.test"));
+    ck_assert(strstr(text, "<span class=k-region>region</span> alert 70 protocol_version"));
     free(text);
     free(csv);
     free(txt);

@@ -480,14 +480,14 @@ END_TEST
 
 START_TEST(test_closed_port)
 {
-    /* Nothing listens there. The kernel reports the ICMP port unreachable
-     * once per socket, to whichever query reads or sends next: that query
-     * ends at once with dns_error, the others of the moment time out. Every
-     * result is one of the two, and the run ends. */
+    /* Nothing listens there. c-ares' UDP socket is connected, so the ICMP
+     * port unreachable comes back as ECONNREFUSED, and every query in flight
+     * on that socket ends at once as resolver_unreachable: never the generic
+     * dns_error, never a timeout (the deadline is 5 s: a timeout would show). */
     const char *v[] = {"closed=127.20.54.9:5399"};
     struct es_resolver_spec *r = specs(v, 1);
     struct es_loop *loop = es_loop_new();
-    struct es_dns *dns = new_dns(loop, r, 1, ES_DNS_FAMILY_BOTH, 100, 1, 0);
+    struct es_dns *dns = new_dns(loop, r, 1, ES_DNS_FAMILY_BOTH, 5000, 1, 0);
     struct results rs = {0};
     for (int round = 0; round < 3; round++) {
         char name[32];
@@ -497,14 +497,15 @@ START_TEST(test_closed_port)
         ck_assert_int_eq(es_dns_run(dns, NULL), 0);
     }
     ck_assert_uint_eq(rs.n, 6);
-    size_t refused = 0;
     for (size_t i = 0; i < rs.n; i++) {
         const char *e = rs.v[i].error;
-        ck_assert_msg(e == es_dns_error || e == es_dns_timeout, "%s: %s", rs.v[i].host,
-                      e ? e : "addresses");
-        refused += e == es_dns_error;
+        ck_assert_msg(e == es_dns_unreachable, "%s: %s", rs.v[i].host, e ? e : "addresses");
     }
-    ck_assert_uint_ge(refused, 1);
+    struct es_dns_stats st;
+    es_dns_stats(dns, &st);
+    ck_assert_uint_eq(st.timeouts, 0);
+    char addr[128];
+    ck_assert_str_eq(es_dns_resolver_addr(dns, 0, addr, sizeof addr), "127.20.54.9:5399");
     es_dns_free(dns);
     es_loop_free(loop);
     free(r);
@@ -744,6 +745,50 @@ static void check_many(const struct results *rs)
     ck_assert_uint_eq(nx, MANY / 10);
 }
 
+/* One in-flight budget per resolver (issue 12 item 2): a resolver that
+ * drops everything fills its own budget and no other. With a budget of 8
+ * queries each and 60 hosts, the live resolvers answer every host before the
+ * dead one's first deadline (2 s) passes; under the old shared budget the
+ * dead resolver's 8 silent queries held the budget, and the live answers came
+ * 8 per deadline. Then every host gets dns_timeout from the dead one. */
+START_TEST(test_lab_dead_resolver_isolated)
+{
+    const char *v[] = {"eu=127.20.53.1:5353", "dead=127.20.53.9:5353", "us=127.20.53.2:5353"};
+    struct es_resolver_spec *r = specs(v, 3);
+    struct es_loop *loop = es_loop_new();
+    struct es_dns *dns = new_dns(loop, r, 3, ES_DNS_FAMILY_4, 2000, 0, 8);
+    struct results rs = {0};
+    enum { HOSTS = 60 };
+    for (int i = 0; i < HOSTS; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "n%d.test", i);
+        es_dns_resolve(dns, host, collect, &rs);
+    }
+    ck_assert_int_eq(es_dns_run(dns, NULL), 0);
+    ck_assert_uint_eq(rs.n, 3 * HOSTS);
+    size_t live_before_first_timeout = 0, timeouts = 0;
+    bool seen_timeout = false;
+    for (size_t i = 0; i < rs.n; i++) {
+        if (rs.v[i].resolver == 1) {
+            ck_assert_ptr_eq(rs.v[i].error, es_dns_timeout);
+            seen_timeout = true;
+            timeouts++;
+        } else {
+            ck_assert_ptr_null(rs.v[i].error);
+            live_before_first_timeout += !seen_timeout;
+        }
+    }
+    ck_assert_uint_eq(timeouts, HOSTS);
+    ck_assert_uint_eq(live_before_first_timeout, 2 * HOSTS);
+    char addr[128];
+    ck_assert_str_eq(es_dns_resolver_addr(dns, 1, addr, sizeof addr), "127.20.53.9:5353");
+    es_dns_free(dns);
+    es_loop_free(loop);
+    free(r);
+    free(rs.v);
+}
+END_TEST
+
 static void run_many(size_t cap)
 {
     const char *v[] = {"eu=127.20.53.1:5353", "us=127.20.53.2:5353", "ap=127.20.53.3:5353"};
@@ -769,8 +814,8 @@ static void run_many(size_t cap)
     ck_assert_uint_eq(st.timeouts, 0);
     ck_assert_uint_eq(st.queries, 3 * MANY + st.retries);
     ck_assert_uint_eq(st.max_inflight, cap);
-    /* queued without running the loop: the cap fills, and is never passed */
-    ck_assert_uint_eq(st.max_inflight_seen, cap);
+    /* queued without running the loop: each resolver's cap fills, and is never passed */
+    ck_assert_uint_eq(st.max_inflight_seen, 3 * cap);
     ck_assert_uint_eq(st.inflight, 0);
     ck_assert_uint_eq(es_dns_pending(dns), 0);
     es_dns_free(dns);
@@ -810,6 +855,7 @@ int main(void)
     tcase_add_test(tl, test_lab_timeout);
     tcase_add_test(tl, test_lab_families);
     tcase_add_test(tl, test_lab_ecs);
+    tcase_add_test(tl, test_lab_dead_resolver_isolated);
     tcase_add_test(tl, test_lab_many_small_cap);
     tcase_add_test(tl, test_lab_many_default_cap);
     tcase_set_timeout(tl, 120);

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,98 +78,183 @@ END_TEST
 
 /* ---- dealing ---------------------------------------------------------------- */
 
+static struct es_edgerec *fake_recs(size_t n)
+{
+    /* Records only for their addresses and counters: dealing never reads the edge. */
+    struct es_edgerec *r = calloc(n, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+static void rec_init(struct es_edgerec *r, uint64_t total, uint64_t first, uint64_t stride)
+{
+    r->seq = first;
+    r->total = total;
+    r->stride = stride;
+    r->left = es_share_probes(total, first, stride);
+}
+
 START_TEST(test_deal_order)
 {
-    /* 3 edges x 2 variants x repeat 2: attempt outermost, then edges, then variants. */
-    static const uint32_t edges[] = {4, 7, 9};
+    /* 3 edges x 2 variants x repeat 2, queued at once: attempt outermost, then
+     * edges, then variants. */
+    struct es_edgerec *rec = fake_recs(3);
+    struct es_edgeq q;
+    es_edgeq_init(&q, 2);
+    for (int i = 0; i < 3; i++) {
+        rec_init(&rec[i], 4, 0, 1);
+        es_edgeq_push(&q, &rec[i]);
+    }
     static const uint32_t want[][3] = {
-        {4, 0, 1}, {4, 1, 1}, {7, 0, 1}, {7, 1, 1}, {9, 0, 1}, {9, 1, 1},
-        {4, 0, 2}, {4, 1, 2}, {7, 0, 2}, {7, 1, 2}, {9, 0, 2}, {9, 1, 2},
+        {0, 0, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 1}, {2, 0, 1}, {2, 1, 1},
+        {0, 0, 2}, {0, 1, 2}, {1, 0, 2}, {1, 1, 2}, {2, 0, 2}, {2, 1, 2},
     };
-    struct es_deal d;
-    es_deal_init(&d, edges, 3, 2, 2, 0, 1);
-    ck_assert_uint_eq(es_deal_left(&d), 12);
+    ck_assert_uint_eq(q.undealt, 12);
     struct es_probe_ref r;
     for (size_t i = 0; i < ES_ARRAY_LEN(want); i++) {
-        ck_assert_msg(es_deal_next(&d, &r), "ended after %zu", i);
-        ck_assert_msg(r.edge == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2],
-                      "probe %zu: (%u, %u, %u), want (%u, %u, %u)", i, r.edge, r.variant, r.attempt,
+        ck_assert_msg(es_edgeq_next(&q, &r), "ended after %zu", i);
+        long e = r.rec - rec;
+        ck_assert_msg(e == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2],
+                      "probe %zu: (%ld, %u, %u), want (%u, %u, %u)", i, e, r.variant, r.attempt,
                       want[i][0], want[i][1], want[i][2]);
-        ck_assert_uint_eq(es_deal_left(&d), ES_ARRAY_LEN(want) - i - 1);
+        ck_assert_uint_eq(q.undealt, ES_ARRAY_LEN(want) - i - 1);
     }
-    ck_assert(!es_deal_next(&d, &r));
-    ck_assert(!es_deal_next(&d, &r));
+    ck_assert(!es_edgeq_next(&q, &r));
+    ck_assert_ptr_null(q.head);
+    free(rec);
+}
+END_TEST
+
+START_TEST(test_deal_stream)
+{
+    /* An edge added while others run: its attempt 2 comes only after every
+     * edge queued behind it had attempt 1 (round robin by attempt). */
+    struct es_edgerec *rec = fake_recs(3);
+    struct es_edgeq q;
+    es_edgeq_init(&q, 1);
+    rec_init(&rec[0], 3, 0, 1);
+    es_edgeq_push(&q, &rec[0]);
+    struct es_probe_ref r;
+    ck_assert(es_edgeq_next(&q, &r) && r.rec == &rec[0] && r.attempt == 1);
+    rec_init(&rec[1], 3, 0, 1);
+    rec_init(&rec[2], 3, 0, 1);
+    es_edgeq_push(&q, &rec[1]);
+    es_edgeq_push(&q, &rec[2]);
+    static const uint32_t want[][2] = {{1, 1}, {2, 1}, {0, 2}, {1, 2},
+                                       {2, 2}, {0, 3}, {1, 3}, {2, 3}};
+    for (size_t i = 0; i < ES_ARRAY_LEN(want); i++) {
+        ck_assert(es_edgeq_next(&q, &r));
+        ck_assert_msg(r.rec - rec == want[i][0] && r.attempt == want[i][1],
+                      "probe %zu: edge %ld attempt %u", i, (long)(r.rec - rec), r.attempt);
+    }
+    ck_assert(!es_edgeq_next(&q, &r));
+    /* A lone edge is not held back: its attempts follow each other. */
+    rec_init(&rec[0], 2, 0, 1);
+    es_edgeq_push(&q, &rec[0]);
+    ck_assert(es_edgeq_next(&q, &r) && r.attempt == 1);
+    ck_assert(es_edgeq_next(&q, &r) && r.attempt == 2);
+    ck_assert(!es_edgeq_next(&q, &r));
+    free(rec);
 }
 END_TEST
 
 START_TEST(test_deal_stride)
 {
-    /* Spread mode: worker 1 of 2 takes every other probe of the same order. */
-    static const uint32_t edges[] = {0, 1};
-    struct es_deal d;
-    es_deal_init(&d, edges, 2, 2, 2, 1, 2);
-    ck_assert_uint_eq(es_deal_left(&d), 4);
+    /* Spread mode: worker 1 of 2 takes every other probe of an edge's
+     * (attempt, variant) sequence. */
+    struct es_edgerec *rec = fake_recs(2);
+    struct es_edgeq q;
+    es_edgeq_init(&q, 2);
+    rec_init(&rec[0], 4, 1, 2);
+    rec_init(&rec[1], 4, 1, 2);
+    ck_assert_uint_eq(rec[0].left, 2);
+    es_edgeq_push(&q, &rec[0]);
+    es_edgeq_push(&q, &rec[1]);
+    ck_assert_uint_eq(q.undealt, 4);
     static const uint32_t want[][3] = {{0, 1, 1}, {1, 1, 1}, {0, 1, 2}, {1, 1, 2}};
     struct es_probe_ref r;
     for (size_t i = 0; i < 4; i++) {
-        ck_assert(es_deal_next(&d, &r));
-        ck_assert(r.edge == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2]);
+        ck_assert(es_edgeq_next(&q, &r));
+        ck_assert(r.rec - rec == want[i][0] && r.variant == want[i][1] && r.attempt == want[i][2]);
     }
-    ck_assert(!es_deal_next(&d, &r));
-    ck_assert_uint_eq(es_deal_left(&d), 0);
-    /* No edges: nothing to deal. */
-    es_deal_init(&d, edges, 0, 2, 3, 0, 1);
-    ck_assert(!es_deal_next(&d, &r));
+    ck_assert(!es_edgeq_next(&q, &r));
+    ck_assert_uint_eq(q.undealt, 0);
+    ck_assert_uint_eq(es_share_probes(4, 1, 2), 2);
+    ck_assert_uint_eq(es_share_probes(5, 0, 2), 3);
+    ck_assert_uint_eq(es_share_probes(1, 1, 2), 0);
+    /* es_edgeq_pop hands back what was not dealt (a stop). */
+    rec_init(&rec[0], 6, 0, 1);
+    es_edgeq_push(&q, &rec[0]);
+    ck_assert(es_edgeq_next(&q, &r));
+    uint64_t undealt;
+    ck_assert_ptr_eq(es_edgeq_pop(&q, &undealt), &rec[0]);
+    ck_assert_uint_eq(undealt, 5);
+    ck_assert_uint_eq(q.undealt, 0);
+    ck_assert_ptr_null(es_edgeq_pop(&q, &undealt));
+    free(rec);
+}
+END_TEST
+
+START_TEST(test_edgerec_copy)
+{
+    /* The engine's copy of an edge owns its strings: the caller's may go. */
+    char host[] = "copy.example.test", res[] = "eu;us", ecs[] = "198.51.100.0/24",
+         addr[] = "127.88.53.1:5353;127.88.53.2:5353";
+    struct es_edge e;
+    memset(&e, 0, sizeof e);
+    e.host = host;
+    e.resolver = res;
+    e.ecs = ecs;
+    e.resolver_addr = addr;
+    e.port = 8443;
+    e.dns_ms = 1.5;
+    ck_assert(es_ip_parse("127.21.0.9", &e.ip));
+    struct es_edgerec *r = es_edgerec_new(&e, 6, 0, 1);
+    memset(host, 'x', sizeof host - 1);
+    memset(res, 'x', sizeof res - 1);
+    memset(ecs, 'x', sizeof ecs - 1);
+    memset(addr, 'x', sizeof addr - 1);
+    ck_assert_str_eq(r->edge.host, "copy.example.test");
+    ck_assert_str_eq(r->edge.resolver, "eu;us");
+    ck_assert_str_eq(r->edge.ecs, "198.51.100.0/24");
+    ck_assert_str_eq(r->edge.resolver_addr, "127.88.53.1:5353;127.88.53.2:5353");
+    ck_assert_uint_eq(r->edge.port, 8443);
+    ck_assert(es_ip_equal(&r->edge.ip, &e.ip));
+    ck_assert_uint_eq(r->left, 6);
+    free(r);
+    /* NULL strings stay NULL. */
+    e.resolver_addr = NULL;
+    e.ecs = NULL;
+    r = es_edgerec_new(&e, 1, 0, 1);
+    ck_assert_ptr_null(r->edge.resolver_addr);
+    ck_assert_ptr_null(r->edge.ecs);
+    free(r);
 }
 END_TEST
 
 START_TEST(test_deal_split)
 {
-    enum { N = 400, W = 3 };
-    static struct es_edge edges[N];
-    static char names[N][32];
+    /* Dealing is by IP: every edge of one IP goes to one worker, whatever its
+     * host; the IPs of a /24 (and v6 addresses) spread over the workers. */
+    enum { N = 240, W = 4 };
+    unsigned count[W] = {0};
     for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "host%d.example.test", i / 2); /* 2 edges per host */
-        edges[i].host = names[i];
+        char s[48];
+        snprintf(s, sizeof s, i % 2 ? "127.21.9.%d" : "2001:db8::%x", i / 2 + 1);
+        struct es_ip ip;
+        ck_assert(es_ip_parse(s, &ip));
+        unsigned w = es_deal_worker(&ip, W);
+        ck_assert_uint_lt(w, W);
+        struct es_ip again;
+        ck_assert(es_ip_parse(s, &again));
+        ck_assert_uint_eq(es_deal_worker(&again, W), w);
+        count[w]++;
     }
-    uint32_t order[N];
-    size_t first[W + 1];
-    es_deal_split(edges, N, W, order, first);
-    ck_assert_uint_eq(first[0], 0);
-    ck_assert_uint_eq(first[W], N);
-    int seen[N] = {0};
-    for (unsigned w = 0; w < W; w++) {
-        ck_assert_uint_gt(first[w + 1], first[w]); /* every worker gets some */
-        for (size_t k = first[w]; k < first[w + 1]; k++) {
-            ck_assert_uint_eq(es_deal_worker(edges[order[k]].host, W), w);
-            if (k > first[w])
-                ck_assert_uint_gt(order[k], order[k - 1]); /* edge order kept */
-            seen[order[k]]++;
-        }
-    }
-    for (int i = 0; i < N; i++)
-        ck_assert_int_eq(seen[i], 1);
-    /* Both edges of a host are on one worker. */
-    for (int i = 0; i < N; i += 2)
-        ck_assert_uint_eq(es_deal_worker(names[i], W), es_deal_worker(names[i + 1], W));
-    ck_assert_uint_eq(es_deal_worker("anything", 1), 0);
-}
-END_TEST
-
-START_TEST(test_deal_not_shard)
-{
-    /* The hosts of one --shard (XXH3(host) % 2 == 0) must still spread over
-     * 2 workers: dealing uses its own seed. */
-    unsigned count[2] = {0, 0};
-    for (int i = 0; i < 2000; i++) {
-        char h[32];
-        snprintf(h, sizeof h, "h%d.test", i);
-        if (XXH3_64bits(h, strlen(h)) % 2 != 0)
-            continue;
-        count[es_deal_worker(h, 2)]++;
-    }
-    ck_assert_uint_gt(count[0], 300);
-    ck_assert_uint_gt(count[1], 300);
+    for (unsigned w = 0; w < W; w++)
+        ck_assert_uint_gt(count[w], N / W / 2);
+    struct es_ip any;
+    ck_assert(es_ip_parse("127.0.0.1", &any));
+    ck_assert_uint_eq(es_deal_worker(&any, 1), 0);
 }
 END_TEST
 
@@ -181,10 +267,20 @@ static struct es_ip ip4(const char *s)
     return ip;
 }
 
+static struct es_edgerec *pref_recs; /* 8 of them, never freed (one test process) */
+
 static struct es_probe_ref pref(uint32_t e, uint32_t v, uint32_t a)
 {
-    struct es_probe_ref r = {e, v, a};
+    if (!pref_recs)
+        pref_recs = fake_recs(8);
+    struct es_probe_ref r = {&pref_recs[e], v, a};
     return r;
+}
+
+/* The record index of a probe made by pref(). */
+static long edge_of(const struct es_probe_ref *r)
+{
+    return r->rec - pref_recs;
 }
 
 START_TEST(test_ipgate_basic)
@@ -211,15 +307,15 @@ START_TEST(test_ipgate_basic)
 
     /* Places go to the waiters in FIFO order; in flight stays at the limit. */
     ck_assert(es_ipgate_leave(&g, &a, &next));
-    ck_assert_uint_eq(next.edge, 1);
+    ck_assert_int_eq(edge_of(&next), 1);
     ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 2);
     ck_assert(es_ipgate_wait(&g, &a, &p4)); /* room again */
     ck_assert(es_ipgate_leave(&g, &a, &next));
-    ck_assert(next.edge == 2 && next.variant == 1 && next.attempt == 1);
+    ck_assert(edge_of(&next) == 2 && next.variant == 1 && next.attempt == 1);
     ck_assert(es_ipgate_leave(&g, &a, &next));
-    ck_assert(next.edge == 3 && next.attempt == 2);
+    ck_assert(edge_of(&next) == 3 && next.attempt == 2);
     ck_assert(es_ipgate_leave(&g, &a, &next));
-    ck_assert_uint_eq(next.edge, 4);
+    ck_assert_int_eq(edge_of(&next), 4);
     ck_assert_uint_eq(es_ipgate_waiting(&g), 0);
     ck_assert(!es_ipgate_leave(&g, &a, &next));
     ck_assert_uint_eq(es_ipgate_inflight(&g, &a), 1);
@@ -279,8 +375,8 @@ START_TEST(test_bucket)
     es_bucket_init(&b, 10, 1, 1000 * ms);
     ck_assert(es_bucket_take(&b, 1000 * ms));
     ck_assert(!es_bucket_take(&b, 1000 * ms));
-    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1000 * ms), 100 * ms + 1);
-    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1050 * ms), 50 * ms + 1);
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1000 * ms), 100 * ms);
+    ck_assert_uint_eq(es_bucket_wait_ns(&b, 1050 * ms), 50 * ms);
     ck_assert(!es_bucket_take(&b, 1099 * ms));
     ck_assert(es_bucket_take(&b, 1101 * ms));
     /* A long pause saves up at most burst tokens. */
@@ -714,11 +810,143 @@ START_TEST(test_run_rate)
 }
 END_TEST
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(test_run_per_ip_threads)
+{
+    /* 20 hosts on one IP with -t 4 --per-ip 1: never 2 probes in flight to
+     * that IP, though four workers run (dealing by IP puts them all on one,
+     * whose gate then holds for the process). Each probe hangs until its
+     * 100 ms deadline, so any overlap would show in the row times. */
+    int bh = listen_on("127.21.5.1", 8443, 64);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    static const char *tls13[] = {"1.3"};
+    cfg.tls = (struct es_strlist){.v = tls13, .n = 1};
+    cfg.threads = 4;
+    cfg.concurrency = 40;
+    cfg.per_ip = 1;
+    cfg.timeout_ms = 100 * tscale();
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    ck_assert_uint_eq(nv, 1);
+    enum { NH = 20 };
+    struct es_edge edges[NH + 4];
+    char names[NH + 4][32];
+    for (int i = 0; i < NH; i++) {
+        snprintf(names[i], sizeof names[i], "same-ip%d.test", i);
+        edge_set(&edges[i], names[i], "127.21.5.1", 8443);
+    }
+    /* Other IPs keep the other workers busy (refused: quick). */
+    for (int i = 0; i < 4; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.5.%d", 10 + i);
+        snprintf(names[NH + i], sizeof names[NH + i], "other%d.test", i);
+        edge_set(&edges[NH + i], names[NH + i], ip, 8443);
+    }
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, NH + 4, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.rows, NH + 4);
+    ck_assert_uint_ge(res.threads, 2);
+    /* Only the rows of the shared IP. */
+    struct collect same;
+    collect_init(&same);
+    for (size_t i = 0; i < c.n; i++)
+        if (strcmp(c.rows[i].ip, "127.21.5.1") == 0) {
+            if (same.n == same.cap) {
+                same.cap = same.cap ? 2 * same.cap : 32;
+                same.rows = realloc(same.rows, same.cap * sizeof *same.rows);
+            }
+            same.rows[same.n++] = c.rows[i];
+        }
+    ck_assert_uint_eq(same.n, NH);
+    ck_assert_uint_eq(count_rows(&same, "timeout", "handshake_timeout"), NH);
+    ck_assert_int_eq(max_overlap(&same), 1);
+    collect_free(&same);
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_run_rate_threads)
+{
+    /* --rate 100 with -t 4 over 40 IPs (every worker has work): the starts of
+     * all workers together keep to 100/s. Lower bounds are politeness; the
+     * upper bound on the span (a worker's unused share, as when each worker
+     * paced its own quarter) is loose. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    static const char *tls13[] = {"1.3"};
+    cfg.tls = (struct es_strlist){.v = tls13, .n = 1};
+    cfg.threads = 4;
+    cfg.concurrency = 100;
+    cfg.per_ip = 0;
+    cfg.rate = 100;
+    cfg.repeat = 4;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    enum { NH = 40, N = NH * 4, BURST = 5 };
+    struct es_edge edges[NH];
+    char names[NH][32];
+    for (int i = 0; i < NH; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.6.%d", i + 1); /* refused: quick */
+        snprintf(names[i], sizeof names[i], "rate%d.test", i);
+        edge_set(&edges[i], names[i], ip, 8443);
+    }
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, NH, v, nv, &c, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.rows, N);
+    ck_assert_uint_eq(res.threads, 4);
+    uint64_t t[N];
+    for (size_t i = 0; i < N; i++)
+        t[i] = c.rows[i].time_ms;
+    qsort(t, N, sizeof t[0], cmp_u64);
+    /* Any 200 ms holds at most 20 starts, plus the burst, plus ms rounding. */
+    for (size_t i = 0; i < N; i++) {
+        size_t n = 0;
+        for (size_t j = i; j < N && t[j] < t[i] + 200; j++)
+            n++;
+        ck_assert_msg(n <= 20 + BURST + 2, "%zu starts within 200 ms from %zu", n, i);
+    }
+    uint64_t span = t[N - 1] - t[0];
+    ck_assert_uint_ge(span, (N - BURST) * 10 - 10);
+    if (!under_valgrind())
+        ck_assert_msg(span <= N * 10 * 3 / 2, "span %llu ms for %d starts at 100/s",
+                      (unsigned long long)span, N);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
 START_TEST(test_run_many_blackhole)
 {
-    /* -c 2000 against a blackhole with --timeout 1000: every row a timeout,
-     * every probe accounted for, within a generous bound. */
+    /* -c 2000 against two blackhole IPs that go to different workers, with
+     * --timeout 1000: every row a timeout, every probe accounted for, within a
+     * generous bound. */
+    char ip2[32] = "";
+    struct es_ip first;
+    ck_assert(es_ip_parse("127.21.0.7", &first));
+    for (int k = 1; k < 60 && !ip2[0]; k++) {
+        struct es_ip cand;
+        char s[32];
+        snprintf(s, sizeof s, "127.21.4.%d", k);
+        ck_assert(es_ip_parse(s, &cand));
+        if (es_deal_worker(&cand, 2) != es_deal_worker(&first, 2))
+            snprintf(ip2, sizeof ip2, "%s", s);
+    }
+    ck_assert(ip2[0]);
     int bh = listen_on("127.21.0.7", 8443, 4096);
+    int bh2 = listen_on(ip2, 8443, 4096);
     struct es_config cfg;
     cfg_init(&cfg);
     cfg.concurrency = 2000;
@@ -733,7 +961,7 @@ START_TEST(test_run_many_blackhole)
     char names[NH][32];
     for (int i = 0; i < NH; i++) {
         snprintf(names[i], sizeof names[i], "bh%d.test", i);
-        edge_set(&edges[i], names[i], "127.21.0.7", 8443);
+        edge_set(&edges[i], names[i], i % 2 ? ip2 : "127.21.0.7", 8443);
     }
     struct collect c;
     collect_init(&c);
@@ -749,6 +977,7 @@ START_TEST(test_run_many_blackhole)
     ck_assert_uint_lt(took, 30000 * tscale());
     collect_free(&c);
     close(bh);
+    close(bh2);
     es_variants_free(v, nv);
 }
 END_TEST
@@ -1106,6 +1335,181 @@ START_TEST(test_run_progress)
 }
 END_TEST
 
+/* ---- the feed API (es_engine_start / add_edges / end_input / wait) ---------- */
+
+static struct es_engine *start_feed(const struct es_config *cfg, const struct es_variant *v,
+                                    size_t nv, struct collect *c, struct es_engine_result *res)
+{
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = cfg;
+    p.variants = v;
+    p.nvariants = nv;
+    p.on_row = collect_row;
+    p.on_row_arg = c;
+    struct es_engine *eng = es_engine_start(&p, res);
+    ck_assert_msg(eng != NULL, "es_engine_start: %s", res->error);
+    return eng;
+}
+
+START_TEST(test_feed_stream)
+{
+    /* 30 edges added one call at a time, from strings the caller overwrites
+     * after each call (the engine copies them): 30 x 2 variants x 2 attempts
+     * rows, each naming its own host, resolver and address. */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.threads = 2;
+    cfg.concurrency = 4;
+    cfg.repeat = 2;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    struct es_engine *eng = start_feed(&cfg, v, nv, &c, &res);
+    ck_assert_uint_eq(res.threads, 2);
+    for (int i = 0; i < 30; i++) {
+        char host[64], resolver[32], ip[32];
+        snprintf(host, sizeof host, "feed%d.test", i);
+        snprintf(resolver, sizeof resolver, "r%d", i);
+        snprintf(ip, sizeof ip, "127.21.1.%d", i + 1); /* nothing listens: refused */
+        struct es_edge e;
+        edge_set(&e, host, ip, 8443);
+        e.resolver = resolver;
+        ck_assert_int_eq(es_engine_add_edges(eng, &e, 1), 0);
+        memset(host, 'x', sizeof host - 1);
+        memset(resolver, 'y', sizeof resolver - 1);
+    }
+    es_engine_end_input(eng);
+    enum es_engine_status st = es_engine_wait(eng, &res);
+    ck_assert_int_eq(st, ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.planned, 120);
+    ck_assert_uint_eq(res.rows, 120);
+    ck_assert_uint_eq(c.n, 120);
+    int seen[30][2][3];
+    memset(seen, 0, sizeof seen);
+    for (size_t i = 0; i < c.n; i++) {
+        int k;
+        ck_assert_msg(sscanf(c.rows[i].host, "feed%d.test", &k) == 1, "host %s", c.rows[i].host);
+        ck_assert(k >= 0 && k < 30);
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.1.%d", k + 1);
+        ck_assert_str_eq(c.rows[i].ip, ip);
+        ck_assert_str_eq(c.rows[i].error, "connection_refused");
+        int var = strcmp(c.rows[i].variant, v[0].name) == 0 ? 0 : 1;
+        seen[k][var][c.rows[i].attempt]++;
+    }
+    for (int k = 0; k < 30; k++)
+        for (int j = 0; j < 2; j++)
+            ck_assert(seen[k][j][1] == 1 && seen[k][j][2] == 1);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+struct counter {
+    _Atomic uint64_t rows;
+};
+
+static void count_row(void *arg, unsigned worker, const struct es_row *row)
+{
+    (void)worker;
+    (void)row;
+    struct counter *k = arg;
+    atomic_fetch_add(&k->rows, 1);
+}
+
+START_TEST(test_feed_bounded)
+{
+    /* 12,000 probes added in one call with -c 100 (bound: 10,000 unstarted):
+     * the call blocks until the workers have taken probes out, so when it
+     * returns at least 12,000 - 10,000 - 100 in flight - 2 rows exist. Without
+     * --per-ip every dealt probe has started. */
+    if (under_valgrind())
+        return; /* 12,000 connects under memcheck take minutes */
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.threads = 2;
+    cfg.concurrency = 100;
+    cfg.per_ip = 0;
+    cfg.repeat = 1;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    enum { N = 6000 };
+    struct es_edge *edges = calloc(N, sizeof *edges);
+    char(*hosts)[32] = calloc(N, sizeof *hosts);
+    for (int i = 0; i < N; i++) {
+        snprintf(hosts[i], sizeof hosts[i], "b%d.test", i);
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.21.2.%d", i % 200 + 1);
+        edge_set(&edges[i], hosts[i], ip, 8443);
+    }
+    struct counter k = {0};
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = &cfg;
+    p.variants = v;
+    p.nvariants = nv;
+    p.on_row = count_row;
+    p.on_row_arg = &k;
+    struct es_engine_result res;
+    struct es_engine *eng = es_engine_start(&p, &res);
+    ck_assert_ptr_nonnull(eng);
+    ck_assert_int_eq(es_engine_add_edges(eng, edges, N), 0);
+    uint64_t at_return = atomic_load(&k.rows);
+    free(edges); /* the engine has its own copies */
+    free(hosts);
+    ck_assert_uint_ge(at_return, 2 * N - 10000 - 100 -
+                                     2); /* 2: a probe each worker has dealt but not started */
+    ck_assert_int_eq(es_engine_wait(eng, &res), ES_ENGINE_DONE);
+    ck_assert_uint_eq(res.planned, 2 * N);
+    ck_assert_uint_eq(res.rows, 2 * N);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+START_TEST(test_feed_interrupted)
+{
+    /* SIGINT while the producer still adds: add_edges returns -1, the probes
+     * in flight finish, wait says INTERRUPTED, rows + not_run = planned. */
+    int bh = listen_on("127.21.0.13", 8443, 128);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 4;
+    cfg.per_ip = 4;
+    cfg.timeout_ms = 300 * tscale();
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    struct es_engine *eng = start_feed(&cfg, v, nv, &c, &res);
+    pid_t child = interrupt_later((unsigned)(200 * tscale()));
+    int rc = 0;
+    uint64_t t0 = es_now_ms();
+    for (int i = 0; i < 1000 && rc == 0; i++) {
+        struct es_edge e;
+        edge_set(&e, "stream-int.test", "127.21.0.13", 8443);
+        rc = es_engine_add_edges(eng, &e, 1);
+        if (rc == 0 && i % 10 == 9)
+            usleep(20000); /* a producer slower than the probes */
+        ck_assert_msg(es_now_ms() - t0 < 30000 * tscale(), "add_edges never saw the stop");
+    }
+    waitpid(child, NULL, 0);
+    ck_assert_int_eq(rc, -1);
+    enum es_engine_status st = es_engine_wait(eng, &res);
+    ck_assert_int_eq(st, ES_ENGINE_INTERRUPTED);
+    ck_assert_uint_eq(res.rows + res.not_run, res.planned);
+    ck_assert_uint_eq(c.n, res.rows);
+    ck_assert_uint_lt(res.rows, res.planned);
+    ck_assert_uint_eq(count_rows(&c, "timeout", "handshake_timeout"), res.rows);
+    collect_free(&c);
+    close(bh);
+    es_variants_free(v, nv);
+}
+END_TEST
+
 START_TEST(test_run_stop_after)
 {
     /* stop_after_ms: a run of a million refused probes on one slot stops
@@ -1290,9 +1694,10 @@ int main(void)
     tcase_add_loop_test(tc, test_ud_roundtrip, 0, (int)ES_ARRAY_LEN(ud_cases));
     tcase_add_test(tc, test_ud_layout);
     tcase_add_test(tc, test_deal_order);
+    tcase_add_test(tc, test_deal_stream);
     tcase_add_test(tc, test_deal_stride);
+    tcase_add_test(tc, test_edgerec_copy);
     tcase_add_test(tc, test_deal_split);
-    tcase_add_test(tc, test_deal_not_shard);
     tcase_add_test(tc, test_ipgate_basic);
     tcase_add_test(tc, test_ipgate_model);
     tcase_add_test(tc, test_bucket);
@@ -1305,6 +1710,8 @@ int main(void)
     tcase_add_test(tr, test_run_order);
     tcase_add_test(tr, test_run_per_ip);
     tcase_add_test(tr, test_run_rate);
+    tcase_add_test(tr, test_run_per_ip_threads);
+    tcase_add_test(tr, test_run_rate_threads);
     tcase_add_test(tr, test_run_many_blackhole);
     tcase_add_test(tr, test_run_fallbacks);
     tcase_add_test(tr, test_run_emfile);
@@ -1314,6 +1721,9 @@ int main(void)
     tcase_add_test(tr, test_run_sigint);
     tcase_add_test(tr, test_run_progress);
     tcase_add_test(tr, test_run_stop_after);
+    tcase_add_test(tr, test_feed_stream);
+    tcase_add_test(tr, test_feed_bounded);
+    tcase_add_test(tr, test_feed_interrupted);
     suite_add_tcase(s, tr);
 
     TCase *tl = tcase_create("lab");

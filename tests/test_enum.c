@@ -482,7 +482,9 @@ START_TEST(test_engine_explicit)
     es_enum_variant_make(&v[1], &h13, "v13");
     v[1].index = 1;
     /* A with 1.2, B with 1.3 (refused: alert 70), A again with 1.3. */
-    uint32_t ev[3] = {0, 1, 1};
+    edges[0].only_variant = 1;
+    edges[1].only_variant = 2;
+    edges[2].only_variant = 2;
     struct seen s;
     memset(&s, 0, sizeof s);
     struct es_engine_params p = {.cfg = &cfg,
@@ -490,7 +492,6 @@ START_TEST(test_engine_explicit)
                                  .nedges = 3,
                                  .variants = v,
                                  .nvariants = 2,
-                                 .edge_variant = ev,
                                  .on_row = seen_row,
                                  .on_row_arg = &s};
     struct es_engine_result res;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -63,7 +64,11 @@ static const char lab_spec[] = "# test_lab_edge: 127.10.0.0/16\n"
                                "edge 127.10.5.5:8443 fault=http\n"
                                "edge 127.10.5.6:8443 cert=" NAME " fault=drip\n"
                                "edge 127.10.6.1:8443 cert=" NAME " delay=1000\n"
-                               "edge 127.10.6.2:8443 cert=" NAME " flaky=50\n";
+                               "edge 127.10.6.2:8443 cert=" NAME " flaky=50\n"
+                               "edge 127.10.7.1:8443 cert=" NAME " client_cert=required\n"
+                               "edge 127.10.7.2:8443 cert=" NAME " dh=1024\n"
+                               "edge 127.10.7.3:8443 cert=" NAME " dh=2048 tls=1.2\n"
+                               "edge 127.10.7.4:8443 cert=" NAME " client_cert=optional\n";
 
 static struct tl_lab lab;
 static char ca_path[600];
@@ -105,6 +110,8 @@ struct client {
     long verify;       /* against ca.crt and NAME */
     int key_type, key_bits;
     char group[32]; /* curve of an EC key */
+    int tmp_bits;   /* the server's ephemeral key (ECDHE, DHE), 0 = none */
+    char tmp_group[32];
     int fd;
     SSL_CTX *ctx;
     SSL *ssl;
@@ -223,6 +230,14 @@ static void client_run(struct client *c, const struct client_opts *o)
     c->key_bits = EVP_PKEY_get_bits(k);
     if (c->key_type == EVP_PKEY_EC)
         EVP_PKEY_get_group_name(k, c->group, sizeof c->group, NULL);
+    EVP_PKEY *tmp = NULL;
+    if (SSL_get_peer_tmp_key(ssl, &tmp) == 1) {
+        c->tmp_bits = EVP_PKEY_get_bits(tmp);
+        EVP_PKEY_get_utf8_string_param(tmp, OSSL_PKEY_PARAM_GROUP_NAME, c->tmp_group,
+                                       sizeof c->tmp_group, NULL);
+        EVP_PKEY_free(tmp);
+    }
+    ERR_clear_error();
 }
 
 static void client_close(struct client *c)
@@ -705,6 +720,125 @@ START_TEST(test_flaky)
 }
 END_TEST
 
+/* client_cert=required: a TLS 1.3 client finishes its handshake, then the
+ * edge's alert 116 (certificate_required) arrives; a TLS 1.2 client gets
+ * alert 40 during the handshake. */
+START_TEST(test_client_cert_required)
+{
+    struct client c;
+    client_run(
+        &c, &(struct client_opts){.ip = "127.10.7.1", .sni = NAME, .min_version = TLS1_3_VERSION});
+    ck_assert(c.ok);
+    ck_assert_int_eq(c.alert, -1);
+    uint8_t b;
+    ERR_clear_error();
+    int r = SSL_read(c.ssl, &b, 1);
+    ck_assert_int_le(r, 0);
+    ck_assert_int_eq(SSL_get_error(c.ssl, r), SSL_ERROR_SSL);
+    ck_assert_int_eq(c.alert, 116);
+    ERR_clear_error();
+    client_close(&c);
+
+    c = handshake(
+        &(struct client_opts){.ip = "127.10.7.1", .sni = NAME, .max_version = TLS1_2_VERSION});
+    assert_alert(&c, 40);
+    /* the healthy edge asks for nothing */
+    client_run(&c, &(struct client_opts){.ip = "127.10.1.1",
+                                         .sni = NAME,
+                                         .min_version = TLS1_3_VERSION,
+                                         .alpn = "http/1.1"});
+    ck_assert(c.ok);
+    ck_assert_int_eq(SSL_write(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+    char buf[64];
+    ck_assert_int_gt(SSL_read(c.ssl, buf, sizeof buf), 0);
+    ck_assert_int_eq(c.alert, -1);
+    ERR_clear_error();
+    client_close(&c);
+}
+END_TEST
+
+/* client_cert=optional: a CertificateRequest (OpenSSL's client answers it
+ * with an empty Certificate), no verdict and no session ticket after the
+ * handshake: nothing arrives until the client speaks. */
+static int cert_requested(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    int *asked = SSL_get_app_data(ssl);
+    if (asked)
+        *asked = 1;
+    return 0; /* no certificate */
+}
+
+START_TEST(test_client_cert_optional)
+{
+    for (int tls = TLS1_2_VERSION; tls <= TLS1_3_VERSION; tls++) {
+        struct client c;
+        client_run(&c, &(struct client_opts){.ip = "127.10.7.4",
+                                             .sni = NAME,
+                                             .min_version = tls,
+                                             .max_version = tls,
+                                             .alpn = "http/1.1"});
+        ck_assert(c.ok);
+        if (tls == TLS1_3_VERSION) {
+            bool eof;
+            uint8_t buf[64];
+            ck_assert_uint_eq(read_for(c.fd, buf, sizeof buf, 300, &eof), 0);
+            ck_assert(!eof);
+        }
+        ck_assert_int_eq(SSL_write(c.ssl, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+        char buf[64];
+        ck_assert_int_gt(SSL_read(c.ssl, buf, sizeof buf), 0);
+        ck_assert_int_eq(c.alert, -1);
+        ERR_clear_error();
+        client_close(&c);
+    }
+    /* it did ask */
+    int asked = 0;
+    int fd = tcp_connect("127.10.7.4", PORT);
+    ck_assert_int_ge(fd, 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_client_cert_cb(ctx, cert_requested);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_app_data(ssl, &asked);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, NAME);
+    ck_assert_int_eq(SSL_connect(ssl), 1);
+    ck_assert_int_eq(asked, 1);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+}
+END_TEST
+
+/* dh=BITS: TLS 1.2 DHE with that prime (RSA key, DHE suites only); a client
+ * that offers no DHE suite is refused. */
+START_TEST(test_dh)
+{
+    struct client c = handshake(&(struct client_opts){
+        .ip = "127.10.7.2", .sni = NAME, .max_version = TLS1_2_VERSION, .seclevel0 = true});
+    ck_assert(c.ok);
+    ck_assert_int_eq(c.key_type, EVP_PKEY_RSA);
+    ck_assert_int_eq(c.tmp_bits, 1024);
+    ck_assert_str_eq(c.tmp_group, ""); /* RFC 2409's prime: no name */
+
+    c = handshake(&(struct client_opts){.ip = "127.10.7.3", .sni = NAME});
+    ck_assert(c.ok);
+    ck_assert_int_eq(c.version, TLS1_2_VERSION);
+    ck_assert_int_eq(c.tmp_bits, 2048);
+    ck_assert_str_eq(c.tmp_group, "ffdhe2048");
+
+    c = handshake(&(struct client_opts){
+        .ip = "127.10.7.3", .sni = NAME, .ciphers = "ECDHE-RSA-AES128-GCM-SHA256"});
+    assert_alert(&c, 40);
+    /* dh= leaves TLS 1.3 as it was */
+    c = handshake(&(struct client_opts){.ip = "127.10.7.2", .sni = NAME});
+    ck_assert(c.ok);
+    ck_assert_int_eq(c.version, TLS1_3_VERSION);
+    ck_assert_int_eq(c.tmp_bits, 253);
+}
+END_TEST
+
 START_TEST(test_many_connections)
 {
     /* 500 idle connections at once do not stop the edge from serving. */
@@ -910,6 +1044,9 @@ int main(void)
     tcase_add_test(tc, test_drip);
     tcase_add_test(tc, test_delay);
     tcase_add_test(tc, test_flaky);
+    tcase_add_test(tc, test_client_cert_required);
+    tcase_add_test(tc, test_dh);
+    tcase_add_test(tc, test_client_cert_optional);
     tcase_add_test(tc, test_many_connections);
     suite_add_tcase(s, tc);
 

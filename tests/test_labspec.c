@@ -247,6 +247,33 @@ END_TEST
 
 /* ---- defaults ---- */
 
+/* client_cert= and dh= (DESIGN §3.5); dh= implies key=rsa, keeps an
+ * explicit key=rsa, and is 0 (no DHE) by default, as client_cert is none. */
+START_TEST(test_client_cert_dh)
+{
+    struct es_labspec *s = parse_ok("edge 127.0.0.1:8443 client_cert=required\n"
+                                    "edge 127.0.0.2:8443 client_cert=none dh=1024\n"
+                                    "edge 127.0.0.3:8443 dh=2048 key=rsa tls=1.2\n"
+                                    "edge 127.0.0.4:8443 tls=1.0,1.3 dh=1024\n"
+                                    "edge 127.0.0.5:8443 client_cert=optional\n");
+    ck_assert_uint_eq(s->nedges, 5);
+    const struct es_lab_edge *e = s->edges;
+    ck_assert_int_eq(e[0].client_cert, ES_CLIENT_CERT_REQUIRED);
+    ck_assert_uint_eq(e[0].dh_bits, 0);
+    ck_assert_int_eq(e[0].key, ES_KEY_ECDSA);
+    ck_assert_int_eq(e[1].client_cert, ES_CLIENT_CERT_NONE);
+    ck_assert_uint_eq(e[1].dh_bits, 1024);
+    ck_assert_int_eq(e[1].key, ES_KEY_RSA);
+    ck_assert_uint_eq(e[2].dh_bits, 2048);
+    ck_assert_int_eq(e[2].key, ES_KEY_RSA);
+    ck_assert_uint_eq(e[3].dh_bits, 1024);
+    ck_assert_int_eq(e[4].client_cert, ES_CLIENT_CERT_OPTIONAL);
+    ck_assert_uint_eq(e[4].dh_bits, 0);
+    ck_assert_int_eq(e[4].key, ES_KEY_ECDSA);
+    es_labspec_free(s);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
     struct es_labspec *s = parse_ok("resolver r 127.0.0.9\nedge 127.0.0.1:8443\n");
@@ -341,7 +368,10 @@ static const char answer_spec[] =
     "host shop.test eu=127.5.0.1,127.5.0.2 us=127.5.0.3,::1 ap=nxdomain\n"
     "host shop.test ecs:198.51.100.0/24=127.5.0.10 ecs:198.51.0.0/16=127.5.0.11\n"
     "host shop.test ecs:2001:db8::/32=127.5.0.12 ecs:10.0.0.0/8=servfail\n"
-    "host other.test eu=127.6.0.1\n";
+    "host other.test eu=127.6.0.1\n"
+    "host *.wild.test eu=127.7.0.1\n"
+    "host *.sub.wild.test eu=127.7.0.2\n"
+    "host exact.wild.test us=127.7.0.3\n";
 
 struct answer_case {
     const char *label, *name;
@@ -384,6 +414,14 @@ static const struct answer_case answer_cases[] = {
     {"eu", "shop.test", "2001:db9::", 48, true, ES_DNS_ANSWER, 2, "127.5.0.1", "eu", 0},
     /* an IPv4-mapped address is not IPv4 */
     {"ap", "shop.test", "::ffff:198.51.100.1", 128, true, ES_DNS_NXDOMAIN, 0, NULL, "ap", 0},
+    /* wildcards: the closest "*.SUFFIX" covers names that are not hosts themselves */
+    {"eu", "a.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.1", "eu", 0},
+    {"eu", "X.y.Wild.test.", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.1", "eu", 0},
+    {"eu", "a.sub.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.2", "eu", 0},
+    {"eu", "exact.wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0}, /* a host: no wildcard */
+    {"us", "exact.wild.test", NULL, 0, true, ES_DNS_ANSWER, 1, "127.7.0.3", "us", 0},
+    {"eu", "wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0},
+    {"us", "a.wild.test", NULL, 0, false, 0, 0, NULL, NULL, 0},
     /* unknown name with an ECS option */
     {"eu", "nope.test", "198.51.100.0", 24, false, 0, 0, NULL, NULL, 0},
 };
@@ -566,6 +604,16 @@ static const struct bad_case bad_cases[] = {
      "NUL"},
     {E "subject_o=%C3%28\n", 0, "t.lab:1: ", "has invalid UTF-8 0xc3 at byte 1"},
     {E "subject_o=a subject_o=b\n", 0, "t.lab:1: ", "edge option 'subject_o' given twice"},
+    {E "client_cert=yes\n", 0, "t.lab:1: ",
+     "bad value 'yes' for edge option 'client_cert'; expected client_cert=required|optional|none"},
+    {E "client_cert=\n", 0, "t.lab:1: ", "bad value '' for edge option 'client_cert'"},
+    {E "dh=512\n", 0, "t.lab:1: ",
+     "bad value '512' for edge option 'dh'; expected dh=1024|2048 (the DHE prime's bits)"},
+    {E "dh=2048 key=ecdsa\n", 0, "t.lab:1: ",
+     "dh=2048 needs key=rsa (the DHE suites sign with RSA); expected key=rsa or no key="},
+    {E "tls=1.3 dh=1024\n", 0,
+     "t.lab:1: ", "dh=1024 needs TLS 1.2 or older in tls= (TLS 1.3 has no DHE suites)"},
+    {E "dh=1024 dh=2048\n", 0, "t.lab:1: ", "edge option 'dh' given twice"},
     /* host */
     {R "host a.test\n", 0,
      "t.lab:2: ", "host needs a name and at least one rule; expected host NAME LABEL=IP[,IP...]"},
@@ -594,7 +642,8 @@ static const struct bad_case bad_cases[] = {
     {R "host a..test eu=1.1.1.1\n", 0,
      "t.lab:2: ", "bad host name 'a..test': it has an empty label"},
     {R "host . eu=1.1.1.1\n", 0, "t.lab:2: ", "bad host name '.': it is empty"},
-    {R "host *.a.test eu=1.1.1.1\n", 0, "t.lab:2: ", "bad host name '*.a.test'"},
+    {R "host a.*.test eu=1.1.1.1\n", 0,
+     "t.lab:2: ", "bad host name 'a.*.test'"}, /* '*' only as the first label */
     {R "host " LL "4.test eu=1.1.1.1\n", 0, "t.lab:2: ", "a label is longer than 63 bytes"},
     {R "host " LL "." LL "." LL "." LL "a eu=1.1.1.1\n", 0,
      "t.lab:2: ", "it is longer than 253 bytes"},
@@ -967,6 +1016,7 @@ int main(void)
     tcase_add_test(tc, test_full_edges);
     tcase_add_test(tc, test_design_example);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_client_cert_dh);
     tcase_add_test(tc, test_cert_name_default);
     tcase_add_test(tc, test_merge_hosts);
     tcase_add_test(tc, test_whitespace);

@@ -1,4 +1,4 @@
-/* test_plan.c - the intern pool and the edge set with provenance. */
+/* test_plan.c - the intern pool and the per-host plan: edges with provenance. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,62 +43,104 @@ START_TEST(test_plan_provenance)
 {
     static const char *const labels[] = {"eu", "us", "ap"};
     static const char *const ecs[] = {"", "198.51.100.0/24", ""};
+    static const char *const addrs[] = {"127.0.0.53:53", "127.0.1.53:5353", "[::1]:53"};
     struct es_intern *pool = es_intern_new();
-    struct es_plan *plan = es_plan_new(pool, labels, ecs, 3);
-    const char *shop = es_intern(pool, "shop.test"), *api = es_intern(pool, "api.test");
-    struct es_ip a = ip("127.0.0.2"), b = ip("127.0.0.1"), c = ip("::1");
-    es_plan_add(plan, shop, false, 443, &a, 0, 5.0);
-    es_plan_add(plan, shop, false, 443, &a, 1, 3.5); /* same edge, second resolver */
-    es_plan_add(plan, shop, false, 443, &b, 2, 7.0);
-    es_plan_add(plan, shop, false, 8443, &a, 0, 1.0); /* another port: another edge */
-    es_plan_add(plan, shop, false, 443, &c, 1, 2.0);
-    es_plan_add(plan, api, false, 443, &a, ES_PLAN_DIRECT, -1);
-    size_t n;
-    const struct es_edge *e = es_plan_finish(plan, &n);
-    ck_assert_uint_eq(n, 5);
-    /* Sorted by host, port, family, address. */
+    struct es_plan_ctx ctx = {pool, labels, ecs, addrs, 3};
+    struct es_plan *plan = es_plan_new(&ctx);
+    es_plan_reset(plan, "shop.test", false);
+    struct es_ip a = ip("127.0.0.2"), b = ip("127.0.0.1"), c = ip("::1"), d = ip("127.0.0.9");
+    es_plan_add_port(plan, 443);
+    es_plan_add(plan, &a, 0, 5.0);
+    es_plan_add(plan, &a, 1, 3.5); /* same address, second resolver */
+    es_plan_add(plan, &b, 2, 7.0);
+    es_plan_add(plan, &c, 1, 2.0);
+    es_plan_add_port(plan, 8443);      /* every address on both ports */
+    es_plan_add_port(plan, 443);       /* a duplicate port: ignored */
+    es_plan_add_pinned(plan, 443, &a); /* HOST@IP beside a resolver's answer: one edge */
+    es_plan_add_pinned(plan, 9443, &d);
+    size_t n, np;
+    es_plan_ports(plan, &np);
+    ck_assert_uint_eq(np, 2);
+    const struct es_edge *e = es_plan_edges(plan, &n);
+    ck_assert_uint_eq(n, 7);
+    /* Sorted by port, family, address. */
     char t[ES_IP_TEXT];
-    ck_assert_str_eq(e[0].host, "api.test");
-    ck_assert_str_eq(e[0].resolver, "-");
-    ck_assert_str_eq(e[0].ecs, "");
-    ck_assert(e[0].dns_ms < 0);
-    ck_assert_str_eq(es_ip_str(&e[1].ip, t, sizeof t), "127.0.0.1");
-    ck_assert_str_eq(e[1].resolver, "ap");
-    ck_assert_str_eq(es_ip_str(&e[2].ip, t, sizeof t), "127.0.0.2");
-    ck_assert_str_eq(e[2].resolver, "eu;us");
-    ck_assert_str_eq(e[2].ecs, "198.51.100.0/24");
-    ck_assert(e[2].dns_ms == 3.5);
-    ck_assert_str_eq(es_ip_str(&e[3].ip, t, sizeof t), "::1");
-    ck_assert_str_eq(e[3].resolver, "us");
-    ck_assert_uint_eq(e[4].port, 8443);
-    ck_assert_str_eq(e[4].resolver, "eu");
-    /* Labels are interned: equal strings are one pointer. */
-    ck_assert_ptr_eq(e[4].resolver, es_intern(pool, "eu"));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(e[i].host, "shop.test");
+    ck_assert_uint_eq(e[0].port, 443);
+    ck_assert_str_eq(es_ip_str(&e[0].ip, t, sizeof t), "127.0.0.1");
+    ck_assert_str_eq(e[0].resolver, "ap");
+    ck_assert_str_eq(e[0].resolver_addr, "[::1]:53");
+    ck_assert_str_eq(es_ip_str(&e[1].ip, t, sizeof t), "127.0.0.2");
+    ck_assert_str_eq(e[1].resolver, "eu;us");
+    ck_assert_str_eq(e[1].ecs, "198.51.100.0/24");
+    ck_assert_str_eq(e[1].resolver_addr, "127.0.0.53:53;127.0.1.53:5353");
+    ck_assert(e[1].dns_ms == 3.5);
+    ck_assert_str_eq(es_ip_str(&e[2].ip, t, sizeof t), "::1");
+    ck_assert_str_eq(e[2].resolver, "us");
+    ck_assert_uint_eq(e[3].port, 8443);
+    ck_assert_str_eq(e[3].resolver, "ap");
+    ck_assert_uint_eq(e[5].port, 8443);
+    ck_assert_str_eq(es_ip_str(&e[5].ip, t, sizeof t), "::1");
+    ck_assert_uint_eq(e[6].port, 9443);
+    ck_assert_str_eq(e[6].resolver, "-");
+    ck_assert_str_eq(e[6].ecs, "");
+    ck_assert_str_eq(e[6].resolver_addr, "");
+    ck_assert(e[6].dns_ms < 0);
+    /* Joined strings are interned: equal strings are one pointer. */
+    ck_assert_ptr_eq(e[1].resolver, e[4].resolver);
+    ck_assert_ptr_eq(e[0].resolver, es_intern(pool, "ap"));
+
+    /* Reset: the next host starts empty; an IP target sends no SNI. */
+    es_plan_reset(plan, "127.0.0.7", true);
+    es_plan_add_pinned(plan, 443, &a);
+    e = es_plan_edges(plan, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(e[0].host, "127.0.0.7");
+    ck_assert(e[0].host_is_ip);
     es_plan_free(plan);
     es_intern_free(pool);
 }
 END_TEST
 
-START_TEST(test_plan_many_edges)
+/* --edges addresses (direct) beside the resolvers' answers: merged, and the
+ * pool holds one string per distinct subset of resolvers, however many
+ * hosts go through the plan. */
+START_TEST(test_plan_many_hosts_and_edges)
 {
     static const char *const labels[] = {"a", "b"};
     static const char *const ecs[] = {"", ""};
+    static const char *const addrs[] = {"127.0.0.1:53", "127.0.0.2:53"};
     struct es_intern *pool = es_intern_new();
-    struct es_plan *plan = es_plan_new(pool, labels, ecs, 2);
-    char name[32];
-    for (int r = 0; r < 2; r++)
-        for (int i = 0; i < 20000; i++) {
-            snprintf(name, sizeof name, "h%d.test", i % 1000);
+    struct es_plan_ctx ctx = {pool, labels, ecs, addrs, 2};
+    struct es_plan *plan = es_plan_new(&ctx);
+    for (int h = 0; h < 1000; h++) {
+        char name[32];
+        snprintf(name, sizeof name, "h%d.test", h);
+        es_plan_reset(plan, name, false);
+        es_plan_add_port(plan, 443);
+        for (int i = 0; i < 2000; i++) { /* --edges: 127.0.i/256.i%256 */
             struct es_ip v = {.family = AF_INET};
             v.bytes[0] = 127;
-            v.bytes[3] = (uint8_t)(i / 1000);
-            es_plan_add(plan, es_intern(pool, name), false, 443, &v, r, 1.0);
+            v.bytes[2] = (uint8_t)(i / 256);
+            v.bytes[3] = (uint8_t)(i % 256);
+            es_plan_add(plan, &v, ES_PLAN_DIRECT, -1);
         }
-    size_t n;
-    const struct es_edge *e = es_plan_finish(plan, &n);
-    ck_assert_uint_eq(n, 20000);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_str_eq(e[i].resolver, "a;b");
+        for (int r = 0; r < 2; r++) {
+            struct es_ip v = {.family = AF_INET};
+            v.bytes[0] = 127;
+            v.bytes[3] = (uint8_t)(h % 7); /* one of the --edges addresses */
+            es_plan_add(plan, &v, r, 1.0);
+        }
+        size_t n;
+        const struct es_edge *e = es_plan_edges(plan, &n);
+        ck_assert_uint_eq(n, 2000);
+        ck_assert_str_eq(e[h % 7].resolver, "a;b");
+        ck_assert_str_eq(e[h % 7 == 0 ? 1 : 0].resolver, "-");
+        ck_assert_str_eq(e[0].host, name);
+    }
+    /* "-", "", "a;b", "127.0.0.1:53;127.0.0.2:53" */
+    ck_assert_uint_eq(es_intern_count(pool), 4);
     es_plan_free(plan);
     es_intern_free(pool);
 }
@@ -110,7 +152,7 @@ int main(void)
     TCase *tc = tcase_create("plan");
     tcase_add_test(tc, test_intern_same_pointer);
     tcase_add_test(tc, test_plan_provenance);
-    tcase_add_test(tc, test_plan_many_edges);
+    tcase_add_test(tc, test_plan_many_hosts_and_edges);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

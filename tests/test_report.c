@@ -396,8 +396,9 @@ START_TEST(test_fail_on_and_formats)
     ck_assert_int_eq(tl_run(a4, NULL, NULL, NULL, 10000), 0);
     char *page = tl_read_file(html, NULL);
     ck_assert(strstr(page, "<!doctype html>"));
-    ck_assert(strstr(page, "<h3>n.test:8443</h3>"));
-    ck_assert(strstr(page, "title=\"127.0.0.5 via eu: 0 ok, 1 failed: alert 112"));
+    ck_assert(strstr(page, "<h3>n.test:8443 <span class=k-node>node</span></h3>"));
+    ck_assert(strstr(page, "title=\"127.0.0.5 via eu, tls1.3/h2/sni: 1 of 1 failed; handshake: "
+                           "alert 112"));
     ck_assert(!strstr(page, "http://") && !strstr(page, "https://"));
     free(page);
     free(html);

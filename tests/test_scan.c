@@ -18,6 +18,7 @@ static const char *spec = "resolver eu 127.50.53.1:5353\n"
                           "host a.test ecs:198.51.100.0/24=127.50.1.9\n"
                           "host b.test eu=127.50.2.1 us=nxdomain\n"
                           "host six.test eu=127.50.6.1,::1\n"
+                          "host *.many.test eu=127.50.1.1 us=127.50.1.1,127.50.1.2\n"
                           "edge 127.50.1.1:8443 cert=a.test\n"
                           "edge 127.50.1.2:8443 cert=a.test\n"
                           "edge 127.50.1.3:8443 cert=a.test\n"
@@ -103,11 +104,16 @@ START_TEST(test_dns_provenance)
     ck_assert_uint_eq(t.nrows, 5);
     ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.1", NULL), "resolver"), "eu");
     ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.2", NULL), "resolver"), "eu;us");
+    ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.2", NULL), "resolver_addr"),
+                     "127.50.53.1:5353;127.50.53.2:5353");
+    ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.3", NULL), "resolver_addr"),
+                     "127.50.53.2:5353");
     ck_assert_str_eq(tl_cell(&t, find(&t, "a.test", "127.50.1.3", NULL), "resolver"), "us");
     size_t r = find(&t, "b.test", "", NULL);
     ck_assert_str_eq(tl_cell(&t, r, "status"), "dns_error");
     ck_assert_str_eq(tl_cell(&t, r, "error"), "nxdomain");
     ck_assert_str_eq(tl_cell(&t, r, "resolver"), "us");
+    ck_assert_str_eq(tl_cell(&t, r, "resolver_addr"), "127.50.53.2:5353");
     ck_assert_str_eq(tl_cell(&t, r, "attempt"), "");
     r = find(&t, "b.test", "127.50.2.1", NULL);
     ck_assert_str_eq(tl_cell(&t, r, "status"), "planned");
@@ -120,6 +126,8 @@ START_TEST(test_dns_provenance)
 }
 END_TEST
 
+/* Each DNS failure has its own token (issue 12 item 2): never the generic
+ * dns_error. Nothing listens at 127.50.53.99:5353: ICMP port unreachable. */
 START_TEST(test_dns_errors)
 {
     struct tl_table t;
@@ -129,27 +137,139 @@ START_TEST(test_dns_errors)
                           "rf=127.50.53.4:5353",
                           "-r",
                           "dead=127.50.53.5:5353",
+                          "-r",
+                          "closed=127.50.53.99:5353",
                           "--dns-timeout",
                           "200",
                           "--dns-retries",
                           "1",
                           "--dry-run",
                           "a.test",
+                          "b.test",
                           NULL};
     ck_assert_int_eq(scan(&t, args, NULL), 0);
-    ck_assert_uint_eq(t.nrows, 3);
-    static const char *const want[][2] = {
-        {"sf", "servfail"}, {"rf", "dns_refused"}, {"dead", "dns_timeout"}};
-    for (size_t i = 0; i < 3; i++) {
-        bool seen = false;
+    ck_assert_uint_eq(t.nrows, 8);
+    static const char *const want[][3] = {{"sf", "servfail", "127.50.53.3:5353"},
+                                          {"rf", "dns_refused", "127.50.53.4:5353"},
+                                          {"dead", "dns_timeout", "127.50.53.5:5353"},
+                                          {"closed", "resolver_unreachable", "127.50.53.99:5353"}};
+    for (size_t i = 0; i < 4; i++) {
+        size_t seen = 0;
         for (size_t r = 0; r < t.nrows; r++)
             if (!strcmp(tl_cell(&t, r, "resolver"), want[i][0])) {
                 ck_assert_str_eq(tl_cell(&t, r, "status"), "dns_error");
                 ck_assert_str_eq(tl_cell(&t, r, "error"), want[i][1]);
-                seen = true;
+                ck_assert_str_eq(tl_cell(&t, r, "resolver_addr"), want[i][2]);
+                ck_assert_str_eq(tl_cell(&t, r, "problem"), "dns");
+                seen++;
             }
-        ck_assert_msg(seen, "no row for %s", want[i][0]);
+        ck_assert_msg(seen == 2, "%zu rows for %s", seen, want[i][0]);
     }
+    tl_table_free(&t);
+}
+END_TEST
+
+/* A blackholed resolver among live ones (issue 12 item 2): every host still
+ * gets its edges from the live resolvers, and one dns_timeout row from the
+ * dead one. 300 hosts through stdin, far more than the dead resolver's
+ * share would allow if it held a shared budget. */
+START_TEST(test_dead_resolver_among_live)
+{
+    enum { HOSTS = 300 };
+    char *in = malloc(HOSTS * 32);
+    size_t off = 0;
+    for (int i = 0; i < HOSTS; i++)
+        off += (size_t)sprintf(in + off, "h%d.many.test\n", i);
+    const char *argv[] = {"scan",
+                          "-q",
+                          "-r",
+                          "eu=127.50.53.1:5353",
+                          "-r",
+                          "dead=127.50.53.5:5353",
+                          "-r",
+                          "us=127.50.53.2:5353",
+                          "--dns-timeout",
+                          "300",
+                          "--dns-retries",
+                          "0",
+                          "--tls",
+                          "1.3",
+                          "--dry-run",
+                          "-i",
+                          "-",
+                          NULL};
+    char *out, *err;
+    ck_assert_int_eq(tl_run(argv, in, &out, &err, 60000), 0);
+    struct tl_table t;
+    tl_table_parse(&t, out);
+    ck_assert_uint_eq(t.nrows, HOSTS * 3);
+    static int seen[HOSTS][3]; /* 127.50.1.1 (eu;us), 127.50.1.2 (us), dead */
+    memset(seen, 0, sizeof seen);
+    for (size_t r = 0; r < t.nrows; r++) {
+        int h = atoi(tl_cell(&t, r, "host") + 1);
+        ck_assert(h >= 0 && h < HOSTS);
+        const char *ip = tl_cell(&t, r, "ip"), *res = tl_cell(&t, r, "resolver");
+        if (!strcmp(ip, "127.50.1.1")) {
+            ck_assert_str_eq(res, "eu;us");
+            ck_assert_str_eq(tl_cell(&t, r, "status"), "planned");
+            seen[h][0]++;
+        } else if (!strcmp(ip, "127.50.1.2")) {
+            ck_assert_str_eq(res, "us");
+            seen[h][1]++;
+        } else {
+            ck_assert_str_eq(ip, "");
+            ck_assert_str_eq(res, "dead");
+            ck_assert_str_eq(tl_cell(&t, r, "error"), "dns_timeout");
+            ck_assert_str_eq(tl_cell(&t, r, "resolver_addr"), "127.50.53.5:5353");
+            seen[h][2]++;
+        }
+    }
+    for (int h = 0; h < HOSTS; h++)
+        ck_assert_msg(seen[h][0] == 1 && seen[h][1] == 1 && seen[h][2] == 1, "host %d", h);
+    tl_table_free(&t);
+    free(err);
+    free(in);
+}
+END_TEST
+
+/* A host named again while it is being resolved joins its plan: another
+ * port, and a HOST@IP whose (port, ip) a resolver also returned (one edge,
+ * with that resolver's provenance). */
+START_TEST(test_same_host_coalesced)
+{
+    struct tl_table t;
+    const char *args[] = {"-r",          "eu=127.50.53.1:5353", "--tls",
+                          "1.3",         "--dry-run",           "a.test",
+                          "a.test:8443", "a.test@127.50.1.1",   NULL};
+    ck_assert_int_eq(scan(&t, args, NULL), 0);
+    ck_assert_uint_eq(t.nrows, 4);
+    size_t n443 = 0;
+    for (size_t r = 0; r < t.nrows; r++) {
+        ck_assert_str_eq(tl_cell(&t, r, "resolver"), "eu");
+        n443 += !strcmp(tl_cell(&t, r, "port"), "443");
+    }
+    ck_assert_uint_eq(n443, 2);
+    tl_table_free(&t);
+}
+END_TEST
+
+/* Engine rows carry the provenance too: resolver and resolver_addr. */
+START_TEST(test_engine_rows_provenance)
+{
+    struct tl_table t;
+    const char *args[] = {"-r",          "eu=127.50.53.1:5353",
+                          "-r",          "us=127.50.53.2:5353",
+                          "-p",          "8443",
+                          "--tls",       "1.3",
+                          "--alpn",      "none",
+                          "--no-verify", "a.test",
+                          NULL};
+    ck_assert_int_eq(scan(&t, args, NULL), 0);
+    ck_assert_uint_eq(t.nrows, 3);
+    size_t r = find(&t, "a.test", "127.50.1.2", NULL);
+    ck_assert_str_eq(tl_cell(&t, r, "status"), "ok");
+    ck_assert_str_eq(tl_cell(&t, r, "resolver"), "eu;us");
+    ck_assert_str_eq(tl_cell(&t, r, "resolver_addr"), "127.50.53.1:5353;127.50.53.2:5353");
     tl_table_free(&t);
 }
 END_TEST
@@ -360,6 +480,33 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* Standard input can be read once: its first 4096 targets are checked
+ * before anything is sent (exit 2, no output: the "bad" cases above); a bad
+ * line after those stops the scan there, keeps the rows of the targets
+ * before it in a valid file, and is still exit 2. */
+START_TEST(test_stdin_bad_line_after_lookahead)
+{
+    enum { GOOD = 5000 };
+    char *in = malloc(GOOD * 40 + 64);
+    size_t off = 0;
+    for (int i = 0; i < GOOD; i++)
+        off += (size_t)sprintf(in + off, "h%d.test@127.50.9.1\n", i);
+    sprintf(in + off, "bad target\nh0.late.test@127.50.9.1\n");
+    const char *argv[] = {"scan", "-q", "--tls", "1.3", "--dry-run", "-i", "-", NULL};
+    char *out, *err;
+    ck_assert_int_eq(tl_run(argv, in, &out, &err, 60000), 2);
+    ck_assert_msg(strstr(err, "<stdin>:5001: "), "%s", err);
+    struct tl_table t;
+    tl_table_parse(&t, out); /* whole rows only */
+    ck_assert_uint_eq(t.nrows, GOOD);
+    for (size_t r = 0; r < t.nrows; r++)
+        ck_assert_str_eq(tl_cell(&t, r, "status"), "planned");
+    tl_table_free(&t);
+    free(err);
+    free(in);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("scan");
@@ -368,6 +515,9 @@ int main(void)
     tcase_set_timeout(dns, 60);
     tcase_add_test(dns, test_dns_provenance);
     tcase_add_test(dns, test_dns_errors);
+    tcase_add_test(dns, test_dead_resolver_among_live);
+    tcase_add_test(dns, test_same_host_coalesced);
+    tcase_add_test(dns, test_engine_rows_provenance);
     tcase_add_test(dns, test_ecs_and_families);
     tcase_add_test(dns, test_plan_count);
     tcase_add_test(dns, test_flaky);
@@ -379,6 +529,7 @@ int main(void)
     suite_add_tcase(s, out);
     TCase *bad = tcase_create("bad");
     tcase_add_loop_test(bad, test_bad_input, 0, (int)(sizeof bads / sizeof bads[0]));
+    tcase_add_test(bad, test_stdin_bad_line_after_lookahead);
     suite_add_tcase(s, bad);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

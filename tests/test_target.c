@@ -454,6 +454,49 @@ START_TEST(test_dedupe)
 }
 END_TEST
 
+/* The reader remembers the last ES_TARGET_DEDUPE_WINDOW distinct targets
+ * (fixed memory, whatever the input): a target repeated within the window is
+ * skipped, one repeated after the window has moved past it comes out again,
+ * and evictions keep every remembered key findable (backward-shift delete). */
+START_TEST(test_dedupe_window)
+{
+    enum { W = ES_TARGET_DEDUPE_WINDOW, EXTRA = 1000 };
+    size_t cap = ((size_t)W + 3 * EXTRA) * 24, n = 0;
+    char *data = malloc(cap);
+    for (unsigned i = 0; i < W + EXTRA; i++) /* h0 .. h(W+EXTRA-1) */
+        n += (size_t)snprintf(data + n, cap - n, "h%u.w.test\n", i);
+    for (unsigned i = 0; i < EXTRA; i++) /* the last W: all remembered */
+        n += (size_t)snprintf(data + n, cap - n, "h%u.w.test\n", W + EXTRA - 1 - i * 7);
+    for (unsigned i = 0; i < EXTRA; i++) /* the first EXTRA: evicted, out again */
+        n += (size_t)snprintf(data + n, cap - n, "h%u.w.test\n", i);
+    char *dir = tl_tmpdir();
+    char *path = write_bytes(dir, "window.txt", data, n);
+    free(data);
+    char err[512];
+    struct es_target t;
+    struct es_target_reader *r = es_target_reader_new(NULL, 0, path, 443, err, sizeof err);
+    uint64_t got = 0;
+    enum es_target_next res;
+    while ((res = es_target_reader_next(r, &t, err, sizeof err)) == ES_TARGET_OK) {
+        if (got >= W + EXTRA) {
+            char want[64];
+            snprintf(want, sizeof want, "h%u.w.test", (unsigned)(got - W - EXTRA));
+            ck_assert_str_eq(t.host, want);
+        }
+        got++;
+    }
+    ck_assert_msg(res == ES_TARGET_END, "%s", err);
+    ck_assert_uint_eq(got, W + 2 * EXTRA);
+    struct es_target_stats st;
+    es_target_reader_stats(r, &st);
+    ck_assert_uint_eq(st.duplicates, EXTRA);
+    es_target_reader_free(r);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* 100,000 generated lines stream through: 60,000 distinct targets. */
 START_TEST(test_stream_100k)
 {
@@ -684,6 +727,7 @@ int main(void)
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_stdin);
     tcase_add_test(tc, test_dedupe);
+    tcase_add_test(tc, test_dedupe_window);
     tcase_add_test(tc, test_stream_100k);
     suite_add_tcase(s, tc);
     tc = tcase_create("edges");

@@ -29,6 +29,8 @@ struct es_strlist {
 struct es_config {
     enum es_command cmd;
     struct es_strlist args; /* positional words */
+    int argc;               /* the whole command line, for FILE.meta.json */
+    char *const *argv;
 
     /* scan: targets and planning */
     const char *input_file; /* -i */

@@ -22,11 +22,14 @@
  * opts.retries more times, each try waiting opts.timeout_ms, so a resolver
  * that never answers costs timeout_ms * (retries + 1) per query (times the
  * number of servers for `system` with several nameservers, tried in order).
- * A closed port (ICMP port unreachable) ends the query that sees the error
- * with dns_error; queries in flight beside it time out.
+ * A closed port (ICMP port unreachable: ECONNREFUSED on c-ares' connected
+ * UDP socket) ends every query in flight on that resolver's socket with
+ * resolver_unreachable, at once, without retries. (c-ares reports a socket
+ * it cannot open, e.g. out of file descriptors, the same way.)
  *
- * At most opts.max_inflight queries are in flight across all channels; the
- * rest wait in one FIFO and start as others finish.
+ * Isolation: each resolver has its own FIFO and its own in-flight budget of
+ * opts.max_inflight queries; a resolver that never answers fills only its own
+ * budget and delays only the hosts waiting for its answers.
  *
  * Not thread-safe: one es_dns per thread, used from its loop's thread; create
  * and free them from one thread (c-ares' library init is counted here). */
@@ -48,8 +51,10 @@ extern const char es_dns_refused[];    /* "dns_refused": RCODE REFUSED */
 extern const char es_dns_timeout[];    /* "dns_timeout": no answer after every try */
 extern const char es_dns_no_address[]; /* "no_address": NOERROR, no address of the families asked */
 extern const char es_dns_formerr[];    /* "dns_formerr": RCODE FORMERR (e.g. to EDNS / ECS) */
-extern const char es_dns_error[];      /* "dns_error": anything else (bad answer, port closed,
-                                          other RCODE, name c-ares cannot encode) */
+extern const char es_dns_unreachable[]; /* "resolver_unreachable": ICMP unreachable /
+                                           connection refused */
+extern const char es_dns_error[];      /* "dns_error": anything else (bad answer, other
+                                          RCODE, name c-ares cannot encode) */
 
 /* Address families to resolve (a bit set). */
 enum {
@@ -60,13 +65,13 @@ enum {
 
 #define ES_DNS_TIMEOUT_MS     2000 /* defaults for zero fields of es_dns_opts */
 #define ES_DNS_MAX_INFLIGHT   2000
-#define ES_DNS_INFLIGHT_LIMIT 30000 /* max_inflight is capped here (16-bit query ids) */
+#define ES_DNS_INFLIGHT_LIMIT 30000 /* max_inflight is capped here (16-bit query ids per channel) */
 
 struct es_dns_opts {
     unsigned timeout_ms; /* per try; 0 = ES_DNS_TIMEOUT_MS */
     unsigned retries;    /* tries per query = retries + 1 */
     unsigned family;     /* ES_DNS_FAMILY_*; 0 = ES_DNS_FAMILY_4 */
-    size_t max_inflight; /* queries in flight, all channels; 0 = ES_DNS_MAX_INFLIGHT */
+    size_t max_inflight; /* queries in flight per resolver; 0 = ES_DNS_MAX_INFLIGHT */
 };
 
 /* The result of one (host, resolver):
@@ -81,8 +86,8 @@ struct es_dns_opts {
  *   - otherwise the same token when both agree;
  *   - otherwise a failure of the resolver beats an answer about the name, so
  *     that a broken resolver is never reported as a missing name; in order:
- *     dns_timeout, servfail, dns_refused, dns_formerr, dns_error, nxdomain,
- *     no_address.
+ *     resolver_unreachable, dns_timeout, servfail, dns_refused, dns_formerr,
+ *     dns_error, nxdomain, no_address.
  * host is dns's copy of the name given to es_dns_resolve (valid during the
  * call). resolver indexes the array given to es_dns_new. The callback may call
  * es_dns_resolve; it must not call es_dns_free. */
@@ -116,15 +121,19 @@ int es_dns_run_once(struct es_dns *dns, int max_wait_ms);
  * becomes non-zero. Returns 0, or -errno from the loop. */
 int es_dns_run(struct es_dns *dns, volatile sig_atomic_t *stop);
 
+/* The address(es) resolver r is asked at, as ADDR:PORT (';'-joined for
+ * `system` with several nameservers), written into buf[len] and returned. */
+const char *es_dns_resolver_addr(const struct es_dns *dns, size_t r, char *buf, size_t len);
+
 struct es_dns_stats {
     uint64_t hosts;           /* given to es_dns_resolve */
     uint64_t results;         /* (host, resolver) results reported */
     uint64_t queries;         /* tries sent (host x resolver x family, plus retries) */
     uint64_t retries;         /* tries sent again after a timeout */
     uint64_t timeouts;        /* queries that ended in dns_timeout (after every try) */
-    size_t inflight;          /* now */
-    size_t max_inflight_seen; /* highest in flight at any moment */
-    size_t max_inflight;      /* the cap */
+    size_t inflight;          /* now, all resolvers */
+    size_t max_inflight_seen; /* highest in flight at any moment, all resolvers */
+    size_t max_inflight;      /* the cap, per resolver */
 };
 void es_dns_stats(const struct es_dns *dns, struct es_dns_stats *st);
 

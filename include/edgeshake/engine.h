@@ -1,8 +1,10 @@
 /* engine.h - the probe engine: runs every probe of a scan on per-core
  * io_uring workers and produces exactly one row per probe (DESIGN §2, §5).
  *
- * Input: the frozen config, the planner's edges and the variant matrix. The
- * engine expands them into probes itself, edges x variants x attempts:
+ * Input: the frozen config, the variant matrix, and edges, all at once
+ * (es_engine_run) or as a stream (es_engine_start, es_engine_add_edges ...,
+ * es_engine_end_input, es_engine_wait: see "Feeding" below). The engine
+ * expands them into probes itself, edges x variants x attempts:
  *
  *  - Workers. `-t` threads (0 = online cores), each with its own io_uring
  *    ring (SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them), a fixed
@@ -11,16 +13,21 @@
  *    one es_tls_ctxset. Socket, connect, send, recv, cancel and close go
  *    through the ring; each CQE's user_data carries {op, generation, slot}
  *    (below) and is dispatched by one switch.
- *  - Dealing (sched.h). Edges are dealt to workers by a hash of their host;
- *    each worker runs attempt 1 over all its edges and variants, then
- *    attempt 2, and so on (--repeat never hits one node back to back).
- *  - Politeness. --per-ip N: at most N probes in flight per edge IP *per
- *    worker* (and so per shard: one edge IP serving hosts of several workers
- *    or shards sees up to N from each; 0 = no limit); probes over the limit
- *    wait in a FIFO per IP, nothing is dropped. To divide a fleet-wide budget
- *    of B per IP among S shards of T workers, give each --per-ip B/(S*T). --rate R: new connections
- * per second over all workers, each worker pacing its share R/workers with a token bucket (a worker
- * that runs out of work leaves its share unused).
+ *  - Dealing (sched.h). Edges are dealt to workers by a hash of their IP,
+ *    so every probe to one IP runs on one worker; each worker keeps its
+ *    edges in a queue, round robin by attempt: attempt k + 1 of an edge
+ *    starts only after every edge queued behind it had its turn (--repeat
+ *    never hits one node back to back; edges given all at once run
+ *    attempt-major: attempt 1 of every edge, then attempt 2, ...).
+ *  - Politeness, for the whole process. --per-ip N: at most N probes in
+ *    flight per edge IP (exact: all of an IP's probes are on one worker's
+ *    gate; 0 = no limit); probes over the limit wait in a FIFO per IP,
+ *    nothing is dropped. Shards and vantages do not talk to each other: to
+ *    hold a fleet-wide budget B per IP over P shards at once, give each
+ *    --per-ip B/P. --rate R: new connections per second over all workers,
+ *    one token bucket shared by them (a GCRA on one atomic, sched.h), bursts
+ *    of at most R/20. In spread mode (bench: one target on every worker)
+ *    --per-ip is per worker.
  *  - Deadlines. --connect-timeout (default: --timeout) is a linked timeout on
  *    the connect; --timeout bounds the whole probe from its start (a FIFO of
  *    deadlines per worker: one timeout for all probes keeps it sorted). A
@@ -62,8 +69,8 @@
  *    deadline are processed before the probe is judged; a probe connected
  *    but never given its ClientHello by its deadline is a handshake_timeout
  *    at stage client_hello.
- *  - TLS on OpenSSL 3.0: es_tls_fast_key_decode (tlsprobe.h) is on for the
- *    duration of a run, off again when it returns.
+ *  - TLS on OpenSSL 3.0: the engine never switches es_tls_fast_key_decode
+ *    (tlsprobe.h); main() sets it up once for scan, bench and enum.
  *
  * Times in rows come from a clock read once per loop iteration, so they
  * include the time the worker took to get to the completion. */
@@ -80,6 +87,8 @@
 #include "edgeshake/variant-t.h"
 #include "edgeshake/writer.h"
 
+struct es_engine;
+
 /* Called on the worker thread for every finished probe, before the row is
  * formatted; the row's strings are valid only during the call. */
 typedef void (*es_engine_row_fn)(void *arg, unsigned worker, const struct es_row *row);
@@ -89,14 +98,10 @@ struct es_engine_params {
                                     connect_timeout_ms, repeat, progress, quiet,
                                     vantage (NULL = host name), ca_file, no_verify,
                                     h2_check, keylog */
-    const struct es_edge *edges; /* borrowed; must outlive the run */
+    const struct es_edge *edges; /* es_engine_run only: borrowed for the call */
     size_t nedges;
     const struct es_variant *variants; /* borrowed */
     size_t nvariants;
-    const uint32_t *edge_variant; /* NULL: the matrix, every edge x every variant. Else
-                                     explicit probes (enum): edge i runs variant
-                                     edge_variant[i] only (an edge may be listed
-                                     twice); planned = nedges x repeat */
     struct es_writer *writer; /* rows go here (format below); NULL = no file */
     enum es_format format;
     es_engine_row_fn on_row; /* optional, e.g. bench statistics or tests */
@@ -118,7 +123,7 @@ enum es_engine_status {
 };
 
 struct es_engine_result {
-    uint64_t planned;     /* edges x variants x repeat (edges x repeat with edge_variant) */
+    uint64_t planned;     /* edges x variants x repeat (see only_variant) */
     uint64_t rows;        /* rows handed to the writer (or on_row) */
     uint64_t ok, failed;  /* rows with status ok / any other status */
     uint64_t not_run;     /* planned - rows: probes that never started (interrupted) */
@@ -129,12 +134,48 @@ struct es_engine_result {
     char error[512]; /* ES_ENGINE_FAILED: the message (already printed) */
 };
 
-/* Runs the whole scan; returns when every probe has its row, after an
- * interrupt, or on failure. Prints the status line, the summary and
- * "edgeshake: N rows written, M planned" on stderr (unless cfg->quiet; errors
- * always). Rows go to p->writer, which the caller still owns: it flushes and
- * closes it afterwards (es_writer_close), and handles a write error found
- * there. *res is always filled. Exit status for the caller:
+/* ---- Feeding: the engine as a stream consumer ------------------------------
+ *
+ * es_engine_start(p, res) sets up and starts the workers (nothing to do yet)
+ * and returns the engine, or NULL when it cannot start (io_uring unavailable,
+ * TLS set-up, threads): then res->error holds the message, already printed,
+ * and nothing else may be called. p is copied; what it points to (cfg,
+ * variants, writer, on_row_arg) is borrowed until es_engine_wait returns.
+ * p->edges/nedges are not used. SIGINT/SIGTERM are the engine's from start
+ * to wait. One engine per process at a time.
+ *
+ * es_engine_add_edges(eng, edges, n), from one thread (the producer): the
+ * engine COPIES each edge and the strings it points to (host, resolver, ecs,
+ * resolver_addr) into its own storage, so the caller may free or reuse them
+ * as soon as the call returns; deals them to the workers, which start their
+ * probes right away; and frees each edge's copy once the row of its last
+ * probe is written. It BLOCKS while more than max(4 x -c, 10000) probes wait
+ * unstarted (all workers together) and resumes at half that, so the
+ * producer's memory stays bounded (each waiting edge costs about 100 bytes
+ * plus its strings). Returns 0, or -1 when the engine will start no more
+ * probes (interrupted, the output failed, stop_after_ms passed): the producer
+ * then stops producing, and still calls es_engine_wait.
+ *
+ * es_engine_end_input(eng): no more edges. Workers finish once their last
+ * probe has its row. (es_engine_wait calls it when the producer did not.)
+ *
+ * es_engine_wait(eng, res) joins the workers, prints the summary, checks
+ * rows == planned and frees the engine (eng is gone afterwards). planned =
+ * sum over the added edges of variants x repeat (repeat for an edge with
+ * only_variant: enum's explicit probes, probe-t.h). Returns what es_engine_run
+ * returns and fills *res the same way. */
+struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_engine_result *res);
+int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n);
+void es_engine_end_input(struct es_engine *eng);
+enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_result *res);
+
+/* Runs the whole scan over p->edges: es_engine_start, es_engine_add_edges of
+ * every edge, es_engine_end_input, es_engine_wait (only workers that get
+ * probes are created, and none has more slots than probes). Returns when
+ * every probe has its row, after an interrupt, or on failure. Prints the status line, the summary
+ * and "edgeshake: N rows written, M planned" on stderr (unless cfg->quiet; errors always). Rows go
+ * to p->writer, which the caller still owns: it flushes and closes it afterwards (es_writer_close),
+ * and handles a write error found there. *res is always filled. Exit status for the caller:
  * es_engine_exit_code(). */
 enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res);
 

@@ -30,6 +30,10 @@ struct es_lableaf es_labcerts_leaf(struct es_labcerts *c, const char *name,
 struct es_lableaf es_labcerts_leaf_o(struct es_labcerts *c, const char *name,
                                      enum es_lab_certkind kind, enum es_lab_keykind key,
                                      const char *subject_o);
+/* DHE parameters for edge `dh=`: 1024 = RFC 2409's Oakley group 2 (the
+ * prime of the Logjam era, a group OpenSSL has no name for), 2048 = RFC
+ * 7919's ffdhe2048. Made once, borrowed. Fatal on other sizes. */
+EVP_PKEY *es_labcerts_dh(struct es_labcerts *c, unsigned bits);
 /* Writes the CA certificate as PEM. Returns 0 or -errno. */
 int es_labcerts_write_ca(const struct es_labcerts *c, const char *path);
 X509 *es_labcerts_ca(const struct es_labcerts *c);

@@ -36,6 +36,15 @@ enum es_lab_certkind {
 
 enum es_lab_keykind { ES_KEY_ECDSA = 0, ES_KEY_RSA };
 
+/* Edge `client_cert=`: whether the edge asks for a client certificate. */
+enum es_lab_clientcert {
+    ES_CLIENT_CERT_NONE = 0, /* asks for none */
+    ES_CLIENT_CERT_OPTIONAL, /* asks (CertificateRequest), accepts a client without one */
+    ES_CLIENT_CERT_REQUIRED, /* asks and rejects a client without one (TLS 1.3: alert 116
+                                certificate_required after the handshake; TLS 1.2: alert
+                                40 during it) */
+};
+
 /* What a resolver does with a query (resolver `fault=`, host answers). */
 enum es_lab_dnsfault {
     ES_DNS_ANSWER = 0, /* answer normally */
@@ -64,6 +73,10 @@ struct es_lab_edge {
     unsigned delay_ms;  /* wait before answering the ClientHello */
     unsigned flaky_pct; /* P% of handshakes are reset after the ClientHello */
     enum es_lab_fault fault;
+    enum es_lab_clientcert client_cert; /* client_cert=none|optional|required */
+    unsigned dh_bits; /* dh=1024|2048: TLS <= 1.2 DHE with that prime (1024: RFC 2409's
+                         Oakley group 2, 2048: RFC 7919's ffdhe2048); 0 = no DHE. Implies
+                         key=rsa and, without ciphers=, the DHE suites only */
     char *subject_o; /* subject_o=: an O= attribute added to the leaf's subject after CN,
                         percent-decoded: 1..64 bytes of UTF-8, any byte but NUL (commas,
                         quotes, '<', newlines: a hostile subject); NULL = none */

@@ -20,7 +20,10 @@ struct es_edge {
     struct es_ip ip;       /* where to connect */
     const char *resolver;  /* interned ";"-joined labels that returned the IP, or "-" */
     const char *ecs;       /* interned ";"-joined ECS subnets of those resolvers, "" = none */
+    const char *resolver_addr; /* ";"-joined ADDR:PORT of those resolvers; NULL/"" = none */
     double dns_ms;         /* fastest resolution that returned it; <0 = n/a (IP targets) */
+    uint32_t only_variant; /* 0: every variant of the run (the matrix); k > 0: only variant
+                              k - 1, one probe per attempt (enum's explicit probes) */
 };
 
 struct es_probe {

@@ -86,7 +86,9 @@ int es_report_read(struct es_report_input *in, const char *const *files, size_t 
 /* Applies the rules (docs/findings.md) and sorts the findings. */
 void es_report_judge(struct es_report_input *in, struct es_findings *fs);
 
-/* One heat-map cell: (host, port, variant) x ip. */
+/* One heat-map cell: (host, port, variant) x ip; or a DNS cell (ip "",
+ * variant ""): the host's lookup through the one resolver in `resolvers`
+ * failed (failure = the DNS token, fail = 1, ok = 0). */
 struct es_heat_cell {
     const char *host;
     int port;
@@ -94,10 +96,16 @@ struct es_heat_cell {
     const char *vantage; /* "" when the files hold one vantage */
     uint64_t ok, fail;
     const char *verify; /* the edge's verify failure ("expired"), "" when none */
+    /* Handshakes that succeeded but whose HTTP/2 check failed, and the first
+     * failure token ("goaway_2"), "" when none. Not split by vantage: with
+     * several vantages only the first vantage's cell carries them. */
+    uint64_t h2fail;
+    const char *h2;
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
-/* Calls fn for every cell, grouped by host and variant; with several
- * vantages in the files, one cell per (host, port, variant, ip, vantage). */
+/* Calls fn for every cell, grouped by host and variant, a host's DNS cells
+ * last; with several vantages in the files, one cell per (host, port,
+ * variant, ip, vantage). Strings are valid during the call only. */
 void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *arg);
 
 enum es_report_format { ES_REPORT_TEXT, ES_REPORT_CSV, ES_REPORT_JSON, ES_REPORT_HTML };

@@ -12,10 +12,15 @@
  * Non-ASCII names are refused: the user gives the punycode (xn--) form.
  *
  * The target reader streams the positional words, then a file (`-i FILE`,
- * "-" = stdin), and returns each distinct target once. Memory grows with the
- * number of distinct targets (a set of their canonical forms), never with
- * the input: lines are read through a fixed buffer and a line longer than
- * ES_TARGET_LINE_MAX bytes is an error without being read into memory.
+ * "-" = stdin), and skips a target equal to one of the last
+ * ES_TARGET_DEDUPE_WINDOW distinct targets it returned: every distinct target
+ * comes out once in an input of up to that many distinct targets (and
+ * wherever duplicates stand close together, as in a sorted list); in a
+ * longer input a target seen again after more than that many others comes
+ * out again (and is probed again). Memory is fixed (about 6 MB for the
+ * window, allocated on the first target), whatever the input: lines are
+ * read through a fixed buffer and a line longer than ES_TARGET_LINE_MAX
+ * bytes is an error without being read into memory.
  *
  * Errors: every function that can fail writes one line, without a trailing
  * newline, into err[errlen] and returns a failure value; it never prints and
@@ -34,6 +39,7 @@
 #define ES_HOST_MAX        253  /* longest host name, without the trailing dot */
 #define ES_LABEL_MAX       63   /* longest label */
 #define ES_TARGET_LINE_MAX 4096 /* longest line of a target or edges file, without "\r\n" */
+#define ES_TARGET_DEDUPE_WINDOW (1u << 18) /* distinct targets remembered (a power of two) */
 
 struct es_target {
     char host[ES_HOST_MAX + 1]; /* canonical name, or the canonical IP text for IP targets */
@@ -71,17 +77,17 @@ enum es_target_next {
     ES_TARGET_OK = 1,     /* *out holds a target not returned before */
 };
 
-/* Returns the next distinct target. Blank lines and '#' comments (a '#'
- * anywhere in a file line starts one) are skipped; duplicates (same host,
- * port and IP) are skipped. After ES_TARGET_ERROR the reader may be called
+/* Returns the next target not among the recent ones. Blank lines and '#'
+ * comments (a '#' anywhere in a file line starts one) are skipped;
+ * duplicates (same host, port and IP) within the window are skipped. After ES_TARGET_ERROR the reader may be called
  * again: it continues after the bad line. */
 enum es_target_next es_target_reader_next(struct es_target_reader *r, struct es_target *out,
                                           char *err, size_t errlen);
 
 struct es_target_stats {
     uint64_t lines;      /* file lines read (including blank, comment and bad ones) */
-    uint64_t targets;    /* distinct targets returned */
-    uint64_t duplicates; /* targets skipped because they were returned before */
+    uint64_t targets;    /* targets returned */
+    uint64_t duplicates; /* targets skipped because they were returned recently */
 };
 void es_target_reader_stats(const struct es_target_reader *r, struct es_target_stats *out);
 

@@ -14,14 +14,32 @@
  * Outcomes are the tokens of token.h (status, error, stage, verify, h2),
  * compared by pointer. Notes on what the columns mean here:
  *   - stage is how far the handshake got: client_hello (nothing useful back),
- *     server_hello, certificate, finished (handshake complete), h2 (the
+ *     server_hello, certificate, finished (handshake complete),
+ *     post_handshake (a fatal alert after the handshake completed), h2 (the
  *     --h2-check ran, whatever its result).
- *   - status ok means the handshake completed; a failed --h2-check keeps
- *     status ok and says what failed in the h2 column. When the h2 check is
- *     ended by a peer alert (a TLS 1.3 server that rejects the client after
- *     its Finished, e.g. certificate_required), the alert columns say so.
+ *   - status ok means the handshake completed and no fatal alert followed; a
+ *     failed --h2-check keeps status ok and says what failed in the h2
+ *     column, unless a fatal alert from the server ended it (then status
+ *     alert, stage h2).
+ *   - TLS 1.3 servers judge the client's certificate after the client's
+ *     Finished: when the server asked for one (CertificateRequest; we never
+ *     send one), the probe reads on after the handshake until the server's
+ *     first record (its session tickets, its SETTINGS, or its alert) or the
+ *     end of a grace of about two round trips (es_tlsprobe_wait_until). A
+ *     server that rejects us there (alert 116 certificate_required) gives
+ *     status alert, stage post_handshake. In TLS 1.2 the same server fails
+ *     the handshake itself (alert 40 or 116, stage certificate).
+ *   - tls_version, cipher, kx_group and kx_bits are filled once a ServerHello
+ *     was accepted, also on failing rows; kx_* come from the server's
+ *     ephemeral key (ECDHE, DHE, the TLS 1.3 key share): "X25519" 253,
+ *     "P-256" 256, "ffdhe2048" 2048, "dh1024" 1024 (a DHE prime of no named
+ *     group); empty without one (TLS 1.2 RSA key exchange).
  *   - the certificate columns and verify are filled whenever the server sent
- *     a certificate, even when the handshake then failed.
+ *     a certificate, even when the handshake then failed: cert_key ("ec256",
+ *     "rsa2048", "ed25519"), cert_sig (the leaf's signature algorithm by
+ *     OpenSSL's long name, "ecdsa-with-SHA256"), cert_days_left (whole days
+ *     to notAfter at the probe, rounded down: negative once expired) and
+ *     chain_len (certificates the server sent, leaf included).
  *   - verify checks the SNI name in SNI mode NAME, otherwise the target host
  *     (its IP for IP targets, also in SNI mode none). Results are cached per
  *     ctxset by xxh3-128 of (chain DER, name) for ES_TLS_VERIFY_CACHE_TTL_S. */
@@ -62,23 +80,51 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set);
  * ~1.3 M instructions per certificate, 28% of a whole client handshake
  * (ECDSA P-256, TLS 1.3, no verify: 4.68 M with it, 3.37 M without, under
  * callgrind), twice that against a server that sends its intermediate too.
- * OpenSSL 3.1 caches those contexts. On 3.0, on=true routes the decoding of
- * EC keys (ECDSA certificates) to OpenSSL's own built-in decoder instead (a
- * pass-through ENGINE; see tlsprobe.c). RSA keys keep the slow path: OpenSSL's
- * legacy RSA method breaks the TLS 1.2 RSA key exchange.
+ * OpenSSL 3.1 caches those contexts. On 3.0, es_tls_fast_key_decode_setup
+ * routes the decoding of EC keys (ECDSA certificates) to OpenSSL's own
+ * built-in decoder instead (a pass-through ENGINE; see tlsprobe.c). RSA keys
+ * keep the slow path: OpenSSL's legacy RSA method breaks the TLS 1.2 RSA key
+ * exchange.
  *
- * Side effect, for as long as it is on: keys decoded that way are legacy
- * keys, and EVP_PKEY_CTXs made for EC from a type or name rather than from a
- * provider key run OpenSSL's built-in legacy implementation of the
- * same algorithm: verifying the server's signature and chain, an ECDHE key
- * share. Keys loaded from files or generated before are not affected, but
- * generating an EC key by NIST name (EVP_EC_gen("P-256")) fails while it is
- * on. So turn it on only around TLS probing (es_engine_run does, for the
- * run) and off again when no TLS is in progress; not thread-safe against TLS
- * running meanwhile. Returns whether it is on: false on OpenSSL 3.1+ or
- * without engines (nothing to do there), and when ES_TEST_TLS contains
- * "provider_decode" (to compare). */
-bool es_tls_fast_key_decode(bool on);
+ * Side effect, for the rest of the process: keys decoded that way are
+ * legacy keys, and EVP_PKEY_CTXs made for EC from a type or name rather
+ * than from a provider key run OpenSSL's built-in legacy implementation of
+ * the same algorithm: verifying the server's signature and chain, an ECDHE
+ * key share. Keys loaded from files or generated before are not affected,
+ * but generating an EC key by NIST name (EVP_EC_gen("P-256")) fails
+ * afterwards. So only processes that probe and never make lab keys turn it
+ * on: main() for scan, bench and enum, once, before any thread starts. It
+ * is never turned off: switching it while another thread is inside a
+ * handshake broke that handshake (EVP_PKEY_generate: inaccessible domain
+ * parameters, 1,061 of 6,192 TLS 1.2 P-256 handshakes).
+ *
+ * It stays off (and setup says why) where it would change which code runs
+ * EC: FIPS mode; EC algorithms that a default fetch takes from another
+ * provider than OpenSSL's default one (a default property query such as
+ * "provider=pkcs11" or "fips=yes", a provider loaded before default);
+ * another ENGINE registered for EC. The decision looks at what a fetch
+ * returns rather than at the property string, which OpenSSL 3.0 cannot
+ * return: a query that still selects the default provider leaves it on. */
+enum es_tls_keydecode {
+    ES_KEYDECODE_ON = 0,
+    ES_KEYDECODE_NOT_NEEDED,   /* OpenSSL 3.1 or newer: decoders are cached there */
+    ES_KEYDECODE_NO_ENGINES,   /* OpenSSL built without ENGINE support */
+    ES_KEYDECODE_FIPS,         /* FIPS mode (fips=yes in the default properties) */
+    ES_KEYDECODE_PROVIDER,     /* EC is fetched from another provider than "default" */
+    ES_KEYDECODE_OTHER_ENGINE, /* another ENGINE handles EC */
+    ES_KEYDECODE_DISABLED,     /* ES_TEST_TLS contains "provider_decode" (to compare) */
+    ES_KEYDECODE_FAILED,       /* OpenSSL refused the ENGINE */
+};
+/* Decides and, when the answer is ES_KEYDECODE_ON, registers the ENGINE.
+ * Call it once, from the main thread, before any thread uses OpenSSL;
+ * later calls return the first decision. */
+enum es_tls_keydecode es_tls_fast_key_decode_setup(void);
+/* What setup decided, or (before setup) what it would decide, registering
+ * nothing: for --version. */
+enum es_tls_keydecode es_tls_fast_key_decode_state(void);
+/* One line for --version: "on (EC keys: OpenSSL's built-in decoder)" or
+ * "off: <why>". Static string. */
+const char *es_tls_keydecode_text(enum es_tls_keydecode st);
 
 /* The longest Certificate message (its body, the whole chain) a probe
  * accepts: SSL_CTX_set_max_cert_list on every SSL_CTX of the set. OpenSSL
@@ -148,14 +194,26 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
  * part: certificate parsing, key exchange, signatures). */
 enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, size_t len);
 enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns);
+/* ES_TLS_WANT_IO with a time limit of the probe's own (the TLS 1.3 grace
+ * after a CertificateRequest, see above): once now reaches the returned
+ * CLOCK_MONOTONIC time, call es_tlsprobe_step(tp, now), which ends the wait
+ * (it also ends early when the server's next record arrives). 0 = no limit
+ * of its own: only the probe's deadline. Valid after any call that returned
+ * ES_TLS_WANT_IO. */
+uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp);
+/* The grace's bounds: twice the first round trip (ClientHello to the
+ * server's first flight), at least MIN and at most MAX ms. */
+#define ES_TLS_POST_GRACE_MIN_MS 50
+#define ES_TLS_POST_GRACE_MAX_MS 1000
 /* The peer closed (EOF), reset the connection, or the deadline passed. */
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp);
-/* Fills sni, status, error, alert*, stage, tls_version, cipher, group, alpn,
- * verify, cert_*, ocsp_stapled, h2 and handshake_ms (from es_tlsprobe_start
- * to the end of the handshake, ok or failed). Strings point into tp or are
- * static and stay valid until es_tlsprobe_end. Only after ES_TLS_DONE. */
+/* Fills sni, status, error, alert*, stage, tls_version, cipher, kx_group,
+ * kx_bits, alpn, verify, cert_* (chain_len too), ocsp_stapled, h2 and
+ * handshake_ms (from es_tlsprobe_start to the end of the handshake, ok or
+ * failed, or to a post_handshake alert). Strings point into tp or are static
+ * and stay valid until es_tlsprobe_end. Only after ES_TLS_DONE. */
 void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row);
 /* Frees the SSL and everything the probe holds; tp may then be started again. */
 void es_tlsprobe_end(struct es_tlsprobe *tp);

@@ -15,7 +15,9 @@
  *   tls_error  eof_during_handshake, connection_reset, wrong_version_number,
  *              no_shared_cipher, cert_list_too_long (the server's Certificate
  *              message is longer than ES_TLS_MAX_CERT_LIST, tlsprobe.h; our
- *              alert 47 is in the alert columns); else, when we sent a fatal
+ *              alert 47 is in the alert columns), dh_key_too_small (the
+ *              server's DHE prime is below our OpenSSL's security level; our
+ *              alert 40, kx_group and kx_bits name it); else, when we sent a fatal
  *              alert, that alert's name (alert_from = local, e.g.
  *              "decode_error"); else
  *              handshake_error (failed without any alert or known reason);
@@ -47,6 +49,7 @@ extern const char es_tok_eof_during_handshake[];
 extern const char es_tok_wrong_version_number[]; /* not TLS answered (e.g. "HTTP/1.1 400") */
 extern const char es_tok_no_shared_cipher[];
 extern const char es_tok_cert_list_too_long[]; /* Certificate message over the probe's cap */
+extern const char es_tok_dh_key_too_small[];   /* a DHE prime below our security level */
 extern const char es_tok_handshake_error[];    /* failed, no alert, no more precise reason */
 
 /* alert_from */
@@ -54,12 +57,14 @@ extern const char es_tok_peer[];
 extern const char es_tok_local[];
 
 /* stage: how far the probe got */
-extern const char es_tok_connect[];      /* the engine's: never connected */
-extern const char es_tok_client_hello[]; /* ClientHello sent, no ServerHello back */
-extern const char es_tok_server_hello[]; /* ServerHello received */
-extern const char es_tok_certificate[];  /* server Certificate received */
-extern const char es_tok_finished[];     /* handshake complete */
-extern const char es_tok_h2[];           /* the --h2-check ran (ok or not) */
+extern const char es_tok_connect[];        /* the engine's: never connected */
+extern const char es_tok_client_hello[];   /* ClientHello sent, no ServerHello back */
+extern const char es_tok_server_hello[];   /* ServerHello received */
+extern const char es_tok_certificate[];    /* server Certificate received */
+extern const char es_tok_finished[];       /* handshake complete */
+extern const char es_tok_post_handshake[]; /* TLS 1.3: a fatal alert after the handshake
+                                              completed (certificate_required) */
+extern const char es_tok_h2[];             /* the --h2-check ran (ok or not) */
 
 /* verify (besides ok) */
 extern const char es_tok_expired[];

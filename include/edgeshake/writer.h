@@ -19,6 +19,13 @@
  * contains no other CR or LF (control characters are escaped, see below), so
  * a newline is always a row boundary.
  *
+ * Compressed files: a path ending in ".zst" is written through libzstd
+ * (level 3, content checksums), as a series of zstd frames that each end on
+ * a row boundary (see zframe in writer.c). Rows are counted as written when
+ * their frame has reached the file; es_writer_flush and es_writer_close end
+ * the open frame. `zstd -d`, `zstdcat` and `report` read the file; after an
+ * interrupt, ENOSPC or a crash it still decodes to whole rows.
+ *
  * Encoding of cells (CSV):
  *   - Rows end with "\n", not RFC 4180's "\r\n": every consumer named in
  *     DESIGN §1 (pandas, DuckDB, ClickHouse, sqlite, spreadsheets) and every
@@ -81,8 +88,13 @@ const char *es_row_problem(const struct es_row *r);
 
 /* The output format: `explicit_name` ("csv" | "jsonl", from --format, already
  * validated by the option table) wins; otherwise JSONL when path ends in
- * ".jsonl" or ".ndjson" (any case), else CSV. path may be NULL or "-". */
+ * ".jsonl" or ".ndjson" (any case, before a ".zst"), else CSV. path may be
+ * NULL or "-". */
 enum es_format es_format_from_name(const char *path, const char *explicit_name);
+
+/* Whether a file of this name is written zstd-compressed: it ends in ".zst"
+ * (any case). "-" (stdout) never is. */
+bool es_writer_zstd_name(const char *path);
 
 /* A growable byte buffer of whole rows, owned by one thread. Zero-initialise
  * it (ES_ROWBUF_INIT); it grows with es_xrealloc (fatal on OOM) and never
