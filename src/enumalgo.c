@@ -204,10 +204,11 @@ void es_enum_variant_make(struct es_variant *v, const struct es_enum_hello *h, c
     if (!sb.len)
         es_sb_add(&sb, cat->suites[0]);
     v->ciphersuites = es_sb_take(&sb);
-    m[0] = h->groups & ~(h->glast >= 0 ? 1u << h->glast : 0u);
+    m[0] = h->groups & ~(uint64_t)h->gtail;
     join_mask(&sb, cat->groups, ES_ENUM_NGROUPS, m);
-    if (h->glast >= 0)
-        es_sb_printf(&sb, "%s%s", sb.len ? ":" : "", cat->groups[h->glast]);
+    for (unsigned i = 0; i < ES_ENUM_NGROUPS; i++)
+        if (h->gtail & (1u << i))
+            es_sb_printf(&sb, "%s%s", sb.len ? ":" : "", cat->groups[i]);
     if (!sb.len)
         es_sb_add(&sb, cat->groups[0]);
     v->groups = es_sb_take(&sb);
@@ -337,7 +338,6 @@ void es_enum_init(struct es_enum_state *st, bool nosni)
     memset(st, 0, sizeof *st);
     st->vmax = st->v12 = -1;
     st->pref = -1;
-    st->g12_carrier = -1;
     st->tr[ES_ENUM_TRACK_FIRST].phase = ES_ENUM_PH_FIRST;
     st->tr[ES_ENUM_TRACK_NOSNI].phase = nosni ? ES_ENUM_PH_FIRST : ES_ENUM_PH_DONE;
     dim_open(&st->alpn, ES_ENUM_NALPN);
@@ -350,7 +350,6 @@ static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
     h->vmax = vmax;
     mask_all(h->ciphers, es_enum_catalog()->nciphers);
     h->pref[0] = h->pref[1] = -1;
-    h->glast = -1;
     h->suites = (1u << ES_ENUM_NSUITES) - 1;
     h->groups = (1u << ES_ENUM_NGROUPS) - 1;
 }
@@ -509,7 +508,10 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
                 if (cat->ecdhe[tr->main.found[i]])
                     h->ciphers[tr->main.found[i] / 64] |= 1ull << (tr->main.found[i] % 64);
             h->groups = (uint16_t)st->g12.left[0];
-            h->glast = st->g12_carrier;
+            if (st->g12_carrier)
+                for (unsigned i = 0; i < st->g12.nfound; i++)
+                    h->gtail |= (uint16_t)(1u << st->g12.found[i]);
+            h->groups |= h->gtail;
             return true;
         }
     }
@@ -544,18 +546,18 @@ static void tls12_feed(struct es_enum_state *st, const struct es_enum_answer *a)
         /* Over TLS 1.2 the groups a client offers also say which curves it
          * can verify: an ECDSA certificate on P-256 is unusable once P-256 is
          * not offered, and the server refuses the whole handshake. So after a
-         * refusal, when ECDSA suites are involved, ask once more with a group
-         * already found offered last (the carrier): a server that follows the
-         * client's order picks an unfound group when it has one, and picks
-         * the carrier only when none is left. (A server that imposes its own
-         * group order and ranks the carrier first hides the rest: listed in
-         * docs/enum.md.) */
-        if (a->outcome == ES_ENUM_OK && a->group >= 0 && a->group == st->g12_carrier)
-            st->g12.exhausted = true;
+         * refusal, when ECDSA suites are involved, ask again with the groups
+         * already found offered last (the carriers, among them the
+         * certificate's curve): a server that follows the client's order
+         * picks an unfound group when it has one, and a carrier only when
+         * none is left. (A server that imposes its own group order and ranks
+         * a carrier first hides the rest: listed in docs/enum.md.) */
+        if (a->outcome == ES_ENUM_OK && a->group >= 0 && !bit(st->g12.left, (unsigned)a->group))
+            st->g12.exhausted = true; /* a carrier: nothing new is left */
         else if (a->outcome == ES_ENUM_OK)
             dim_record(&st->g12, a->group);
-        else if (st->g12_carrier < 0 && st->g12.nfound && tls12_ecdsa(tr))
-            st->g12_carrier = (int8_t)st->g12.found[0];
+        else if (!st->g12_carrier && st->g12.nfound && tls12_ecdsa(tr))
+            st->g12_carrier = true;
         else
             st->g12.exhausted = true;
         return;

@@ -3,6 +3,7 @@
  * Three passes: read (stream rows into the tables), judge (apply the rules
  * per host, port and variant), write (one of four formats). */
 #include "edgeshake/report.h"
+#include "edgeshake/reportdrift.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1570,14 +1571,22 @@ int es_report_main(const struct es_config *cfg)
     struct es_report_input in;
     struct es_findings fs = {0};
     es_report_input_init(&in, (unsigned)cfg->min_repeat);
-    if (es_report_read(&in, cfg->args.v, cfg->args.n, cfg->skip_bad_rows, &fs, err, sizeof err) <
-        0) {
+    /* enum files go to the drift rules (reportdrift.h), the rest are scan files */
+    struct es_drift *drift = es_drift_new();
+    const char **scan = es_xcalloc(cfg->args.n, sizeof *scan);
+    size_t nscan = 0;
+    if (es_drift_take(drift, cfg->args.v, cfg->args.n, scan, &nscan, err, sizeof err) < 0 ||
+        es_report_read(&in, scan, nscan, cfg->skip_bad_rows, &fs, err, sizeof err) < 0) {
+        free(scan);
+        es_drift_free(drift);
         es_warn("%s%s", err,
                 cfg->skip_bad_rows ? "" : " (--skip-bad-rows counts and skips bad rows)");
         es_report_input_free(&in);
         return ES_EXIT_USAGE;
     }
     es_report_judge(&in, &fs);
+    es_drift_judge(drift, &fs, in.rows);
+    free(scan);
     if (in.bad_rows)
         es_warn("skipped %llu malformed rows", (unsigned long long)in.bad_rows);
     int rc = es_report_write(&in, &fs, fmt, path, err, sizeof err);
@@ -1587,6 +1596,7 @@ int es_report_main(const struct es_config *cfg)
     for (size_t i = 0; i < fs.n; i++)
         hit |= (fail_on >> fs.v[i].kind) & 1u;
     es_findings_free(&fs);
+    es_drift_free(drift);
     es_report_input_free(&in);
     if (rc < 0)
         return ES_EXIT_RUNTIME;

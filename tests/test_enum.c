@@ -93,10 +93,11 @@ static void model_answer(const struct model *m, const struct es_enum_hello *h,
     size_t ng = 0;
     bool curve_offered = !m->cert_curve;
     for (int i = 0; i < ES_ENUM_NGROUPS; i++)
-        if ((h->groups & (1u << i)) && i != h->glast)
+        if ((h->groups & (1u << i)) && !(h->gtail & (1u << i)))
             goff[ng++] = i;
-    if (h->glast >= 0)
-        goff[ng++] = h->glast;
+    for (int i = 0; i < ES_ENUM_NGROUPS; i++)
+        if (h->gtail & (1u << i))
+            goff[ng++] = i;
     for (size_t i = 0; i < ng; i++)
         curve_offered |= m->cert_curve && !strcmp(cat->groups[goff[i]], m->cert_curve);
     int group = choose(goff, ng, m->groups, 11, cat->groups, m->pref);
@@ -274,6 +275,18 @@ static const struct model models[] = {
      "",
      9,
      "P-256"},
+    {"TLS 1.2 only, ECDSA certificate on P-256, X25519 found first (the curve is a later carrier)",
+     0x4,
+     {"ECDHE-ECDSA-AES128-GCM-SHA256"},
+     {NULL},
+     {"X25519", "P-256", "P-521", "P-384"},
+     {"h2"},
+     false,
+     false,
+     "ECDHE-ECDSA-AES128-GCM-SHA256",
+     "",
+     11,
+     "P-256"},
 };
 
 static unsigned run_model(const struct model *m, struct es_enum_state *st)
@@ -395,7 +408,6 @@ START_TEST(test_variant_make)
 {
     struct es_enum_hello h;
     memset(&h, 0, sizeof h);
-    h.glast = -1;
     h.vmin = 2;
     h.vmax = 3;
     h.pref[0] = (int16_t)es_enum_cipher_index("AES128-SHA");
@@ -472,7 +484,6 @@ START_TEST(test_engine_explicit)
     h12.ciphers[0] = ~0ull;
     h12.ciphers[1] = ~0ull;
     h12.pref[0] = h12.pref[1] = -1;
-    h12.glast = -1;
     h12.suites = 0x1f;
     h12.groups = 0x3ff;
     h13 = h12;
@@ -532,6 +543,7 @@ static const char lab_spec[] =
     "host dead.enum.test r1=127.140.1.6\n"
     "host t12g.enum.test r1=127.140.1.7\n"
     "host rsadef.enum.test r1=127.140.1.8\n"
+    "host t12d.enum.test r1=127.140.1.9\n"
     /* OpenSSL defaults, ECDSA: compared with a brute-force scan below */
     "edge 127.140.1.1:8443\n"
     "edge 127.140.1.2:8443 key=rsa tls=1.0,1.1,1.2 "
@@ -544,7 +556,9 @@ static const char lab_spec[] =
     "edge 127.140.1.6:8443 fault=refuse\n"
     "edge 127.140.1.7:8443 tls=1.2 groups=P-256:P-521 ciphers=ECDHE-ECDSA-AES256-GCM-SHA384\n"
     /* OpenSSL defaults, RSA: brute force too */
-    "edge 127.140.1.8:8443 key=rsa\n";
+    "edge 127.140.1.8:8443 key=rsa\n"
+    /* TLS 1.2 only, ECDSA on P-256, default groups: X25519 is found first */
+    "edge 127.140.1.9:8443 tls=1.2\n";
 
 static const char *const default_groups =
     "X25519;P-256;X448;P-521;P-384;ffdhe2048;ffdhe3072;ffdhe4096;ffdhe6144;ffdhe8192";
@@ -571,6 +585,7 @@ static void lab_setup(void)
                           "dead.enum.test",
                           "t12g.enum.test",
                           "rsadef.enum.test",
+                          "t12d.enum.test",
                           NULL};
     char *out, *err;
     int st = tl_run(argv, NULL, &out, &err, 120000);
@@ -608,7 +623,7 @@ START_TEST(test_lab_header)
     for (size_t i = 0; i < ES_ENUM_NCOLUMNS; i++)
         ck_assert_str_eq(enum_csv.header[i], es_enum_columns[i]);
     ck_assert_uint_eq(enum_csv.ncols, ES_ENUM_NCOLUMNS);
-    ck_assert_uint_eq(enum_csv.nrows, 8);
+    ck_assert_uint_eq(enum_csv.nrows, 9);
 }
 END_TEST
 
@@ -640,6 +655,10 @@ START_TEST(test_lab_spec_sets)
     ck_assert_str_eq(tl_cell(&enum_csv, r, "ciphers12"), "ECDHE-ECDSA-AES256-GCM-SHA384");
     expect_set(r, "groups", "P-256;P-521");
     expect_set(r, "alpn", "h2;http/1.1");
+
+    r = row_of("t12d.enum.test");
+    ck_assert_str_eq(tl_cell(&enum_csv, r, "versions"), "1.2");
+    expect_set(r, "groups", "X25519;P-256;X448;P-521;P-384");
 
     /* strict SNI: everything works with SNI; without it, alert 112 */
     r = row_of("strict.enum.test");

@@ -92,7 +92,7 @@ struct es_enum_hello {
     int16_t pref[2];
     uint8_t suites;  /* mask over catalog suites */
     uint16_t groups; /* mask over catalog groups */
-    int8_t glast;    /* >= 0: this group is offered too, after the mask's */
+    uint16_t gtail;  /* more groups (a mask), offered after the mask's */
     uint8_t alpn;    /* mask over ALPN candidates; 0 = none offered */
     bool nosni;      /* send no SNI */
 };
@@ -182,7 +182,7 @@ struct es_enum_state {
     char cert[65], cert_nosni[65];
     char nosni_error[48];   /* the no-SNI failure, e.g. "alert 112 unrecognized_name" */
     struct es_enum_dim g12; /* groups over TLS 1.2 (no TLS 1.3) */
-    int8_t g12_carrier;     /* a found group offered last (see enumalgo.c), -1 none */
+    bool g12_carrier;       /* offer the groups found so far last (see enumalgo.c) */
 };
 
 /* Starts a machine; nosni: also fetch the certificate without SNI. */
