@@ -166,7 +166,8 @@ static const struct option options[] = {
      "write ca.crt, scan.args and, last, ready into DIR"},
     /* demo */
     {"out", 0, ARG_STR, DEMO, F(out_dir), "DIR", NULL,
-     "write scan.csv, report.txt and report.html into DIR", 0, 0, NULL, "a new temporary dir"},
+     "write scan.csv, enum.csv, report.txt and report.html into DIR", 0, 0, NULL,
+     "a new temporary dir"},
 };
 
 #pragma GCC diagnostic pop
