@@ -816,6 +816,111 @@ START_TEST(test_dry_run)
 }
 END_TEST
 
+/* ---- drift findings end to end --------------------------------------------------------- */
+
+/* Findings of `report` over files: "kind|host|failure|failing_ips|explain" lines of
+ * kind drift. */
+static char *drift_lines(const char *const *files, size_t n)
+{
+    const char *argv[8] = {"report", "--format", "csv"};
+    size_t a = 3;
+    for (size_t i = 0; i < n; i++)
+        argv[a++] = files[i];
+    argv[a] = NULL;
+    char *out, *err;
+    int st = tl_run(argv, NULL, &out, &err, 30000);
+    ck_assert_msg(st == 0, "report exit %d: %s", st, err);
+    struct tl_table t;
+    tl_table_parse(&t, out);
+    struct es_sb b = {0};
+    for (size_t r = 0; r < t.nrows; r++)
+        if (!strcmp(tl_cell(&t, r, "kind"), "drift"))
+            es_sb_printf(&b, "%s|%s|%s|%s\n", tl_cell(&t, r, "host"), tl_cell(&t, r, "failure"),
+                         tl_cell(&t, r, "failing_ips"), tl_cell(&t, r, "explain"));
+    tl_table_free(&t);
+    free(err);
+    return es_sb_take(&b);
+}
+
+static char *run_to_file(const char *dir, const char *name, const char *const *argv)
+{
+    char *out, *err;
+    int st = tl_run(argv, NULL, &out, &err, 120000);
+    ck_assert_msg(st == 0, "%s exit %d: %s", argv[0], st, err);
+    char *p = tl_write_file(dir, name, out);
+    free(out);
+    free(err);
+    return p;
+}
+
+START_TEST(test_drift_lab)
+{
+    struct tl_lab l;
+    tl_lab_start(&l, "resolver r1 127.140.55.1:5353\n"
+                     /* host level: one of four edges left out of TLS 1.3 */
+                     "host pay.drift.test r1=127.140.5.1,127.140.5.2,127.140.5.3,127.140.5.4\n"
+                     "edge 127.140.5.1:8443 groups=X25519:P-256\n"
+                     "edge 127.140.5.2:8443 groups=X25519:P-256\n"
+                     "edge 127.140.5.3:8443 tls=1.2 groups=X25519:P-256\n"
+                     "edge 127.140.5.4:8443 groups=X25519:P-256\n"
+                     /* fleet level: three hosts on the same three edges, one without h2 */
+                     "host a.fleet.test r1=127.140.6.1,127.140.6.2,127.140.6.3\n"
+                     "host b.fleet.test r1=127.140.6.1,127.140.6.2,127.140.6.3\n"
+                     "host c.fleet.test r1=127.140.6.1,127.140.6.2,127.140.6.3\n"
+                     "edge 127.140.6.1:8443 cert=*.fleet.test groups=X25519\n"
+                     "edge 127.140.6.2:8443 cert=*.fleet.test groups=X25519 alpn=http/1.1\n"
+                     "edge 127.140.6.3:8443 cert=*.fleet.test groups=X25519\n");
+    char *dir = tl_tmpdir();
+    const char *en[] = {
+        "enum",           "-q",           "-r",           "r1=127.140.55.1:5353", "-p", "8443",
+        "pay.drift.test", "a.fleet.test", "b.fleet.test", "c.fleet.test",         NULL};
+    char *ef = run_to_file(dir, "enum.csv", en);
+    /* a scan that offers only TLS 1.2 and ALPN http/1.1: nothing fails yet */
+    const char *sc1[] = {
+        "scan",  "-q",  "--no-verify", "-r",       "r1=127.140.55.1:5353", "-p",           "8443",
+        "--tls", "1.2", "--alpn",      "http/1.1", "pay.drift.test",       "a.fleet.test", NULL};
+    char *latent = run_to_file(dir, "latent.csv", sc1);
+    /* a scan that offers TLS 1.3: the node finding the drift explains */
+    const char *sc2[] = {"scan",  "-q",  "--no-verify", "-r", "r1=127.140.55.1:5353", "-p", "8443",
+                         "--tls", "1.3", "--alpn",      "h2", "pay.drift.test",       NULL};
+    char *fails = run_to_file(dir, "fails.csv", sc2);
+    tl_lab_stop(&l);
+
+    const char *only[] = {ef};
+    char *got = drift_lines(only, 1);
+    ck_assert_str_eq(
+        got, "*|lacks ALPN h2|127.140.6.2|127.140.6.2 lacks ALPN h2 that the 2 other edges "
+             "of the same 3 hosts accept. No scan file was given: scan with matching "
+             "variants to see what it breaks\n"
+             "pay.drift.test|lacks TLS 1.3, TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+             "TLS_CHACHA20_POLY1305_SHA256|127.140.5.3|127.140.5.3 lacks TLS 1.3, "
+             "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256 "
+             "that the 3 other edges of pay.drift.test accept. No scan file was given: "
+             "scan with matching variants to see what it breaks\n");
+    free(got);
+    const char *with_latent[] = {latent, ef};
+    got = drift_lines(with_latent, 2);
+    ck_assert_msg(strstr(got, "127.140.5.3 lacks TLS 1.3, TLS_AES_128_GCM_SHA256, "
+                              "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256 that the 3 "
+                              "other edges of pay.drift.test accept. Latent: no scan variant has "
+                              "failed on this edge because of it yet\n"),
+                  "%s", got);
+    free(got);
+    const char *with_fails[] = {fails, ef};
+    got = drift_lines(with_fails, 2);
+    ck_assert_msg(strstr(got, "that the 3 other edges of pay.drift.test accept. Explains the "
+                              "scan's node finding on pay.drift.test for variant tls1.3/h2/sni "
+                              "(alert 70 protocol_version)\n"),
+                  "%s", got);
+    free(got);
+    free(ef);
+    free(latent);
+    free(fails);
+    tl_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *enum_suite(void)
 {
     Suite *s = suite_create("enum");
@@ -829,6 +934,7 @@ static Suite *enum_suite(void)
     tcase_add_test(e, test_engine_explicit);
     tcase_add_test(e, test_sharing);
     tcase_add_test(e, test_dry_run);
+    tcase_add_test(e, test_drift_lab);
     tcase_set_timeout(e, 120);
     suite_add_tcase(s, e);
     TCase *l = tcase_create("lab");
