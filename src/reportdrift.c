@@ -347,44 +347,50 @@ static void link_scan(struct es_sb *sb, const struct diff *df, unsigned lack_dim
                       "breaks");
 }
 
-static void add_finding(struct es_findings *fs, const struct diff *df, const char *host, bool fleet,
-                        const char *const *hosts, size_t nhosts, const struct es_findings *scan_fs,
-                        size_t nscan, unsigned long long scan_rows, const char *sample,
-                        const char *subject)
+/* The failure words of a diff: "lacks A, B; accepts C" (four items each at most). */
+static char *failure_words(const struct diff *df)
 {
-    struct es_sb failure = {0}, explain = {0}, repro = {0};
-    unsigned lack_dims, extra_dims;
+    struct es_sb failure = {0}, extra = {0};
+    unsigned dims;
     es_sb_add(&failure, "lacks ");
-    size_t lacks = list_minus(&failure, df, true, 4, &lack_dims);
-    if (!lacks) {
+    if (!list_minus(&failure, df, true, 4, &dims)) {
         failure.len = 0;
         failure.s[0] = '\0';
     }
-    struct es_sb extra = {0};
-    size_t extras = list_minus(&extra, df, false, 4, &extra_dims);
-    if (extras)
-        es_sb_printf(&failure, "%saccepts %s", lacks ? "; " : "", extra.s);
+    if (list_minus(&extra, df, false, 4, &dims))
+        es_sb_printf(&failure, "%saccepts %s", failure.len ? "; " : "", extra.s);
+    es_sb_free(&extra);
+    return es_sb_take(&failure);
+}
 
+/* Appends one finding. host: the host, or "*" for a fleet finding about
+ * hosts[0..nhosts) out of `served` hosts on the edge; phrase names the
+ * siblings ("the 3 other edges of pay.example"); passing is taken over. */
+static void add_finding(struct es_findings *fs, const struct diff *df, const char *host,
+                        const char *const *hosts, size_t nhosts, size_t served, const char *phrase,
+                        char *passing, const struct es_findings *scan_fs, size_t nscan,
+                        unsigned long long scan_rows)
+{
+    bool fleet = !strcmp(host, "*");
+    struct es_sb explain = {0}, repro = {0};
+    unsigned lack_dims = 0, extra_dims;
+    struct es_sb tmp = {0};
+    size_t lacks = list_minus(&tmp, df, true, 0, &lack_dims);
+    size_t extras = list_minus(&tmp, df, false, 0, &extra_dims);
+    es_sb_free(&tmp);
     es_sb_printf(&explain, "%s ", df->e->ip);
     if (lacks) {
         es_sb_add(&explain, "lacks ");
         list_minus(&explain, df, true, 16, &lack_dims);
-        es_sb_add(&explain, " that ");
-        if (df->others == df->nsib)
-            es_sb_printf(&explain, "the %zu other edges of %s accept", df->others, subject);
-        else
-            es_sb_printf(&explain, "%zu of the %zu other edges of %s accept", df->others, df->nsib,
-                         subject);
+        es_sb_printf(&explain, " that %s accept", phrase);
     }
     if (extras) {
         es_sb_printf(&explain, "%saccepts ", lacks ? ", and " : "");
         list_minus(&explain, df, false, 16, &extra_dims);
-        es_sb_printf(&explain, " that %s do not", lacks ? "they" : "its siblings");
-        if (!lacks)
-            es_sb_printf(&explain, " (%zu other edges of %s)", df->others, subject);
+        es_sb_printf(&explain, " that %s do not", lacks ? "they" : phrase);
     }
     link_scan(&explain, df, lack_dims, scan_fs, nscan, hosts, nhosts, scan_rows);
-    es_sb_printf(&repro, "edgeshake enum %s@%s -p %d", sample, df->e->ip, df->e->port);
+    es_sb_printf(&repro, "edgeshake enum %s@%s -p %d", hosts[0], df->e->ip, df->e->port);
 
     fs->v = es_xgrow(fs->v, &fs->cap, fs->n + 1, sizeof *fs->v);
     struct es_finding *f = &fs->v[fs->n++];
@@ -393,139 +399,73 @@ static void add_finding(struct es_findings *fs, const struct diff *df, const cha
     f->host = host;
     f->port = df->e->port;
     f->variant = "";
-    f->failure = es_sb_take(&failure);
+    f->failure = failure_words(df);
     f->failing_ips = es_xstrdup(df->e->ip);
-    f->passing_ips = df->passing;
+    f->passing_ips = passing;
     f->failing_resolvers = es_xstrdup("");
     f->passing_resolvers = es_xstrdup("");
-    f->failed = 1;
-    f->attempts = df->nsib + 1;
+    f->failed = fleet ? nhosts : 1;
+    f->attempts = fleet ? served : df->nsib + 1;
     f->explain = es_sb_take(&explain);
     f->repro = es_sb_take(&repro);
     f->failing_vantages = es_xstrdup("");
     f->passing_vantages = es_xstrdup("");
     f->fleet = fleet;
-    f->hosts_failing = f->hosts_total = fleet ? nhosts : 1;
+    f->hosts_failing = fleet ? nhosts : 1;
+    f->hosts_total = fleet ? served : 1;
     struct es_sb sh = {0};
     for (size_t i = 0; fleet && i < nhosts && i < 5; i++)
         es_sb_printf(&sh, "%s%s", i ? ";" : "", hosts[i]);
     f->sample_hosts = es_sb_take(&sh);
     f->change = "";
-    es_sb_free(&extra);
 }
 
-/* ---- fleet level ----------------------------------------------------------------------- */
+/* ---- judging: host level, then folding into fleet findings ------------------------------ */
 
-/* An edge (ip, port) with the hosts it serves, when every host gets the
- * same sets from it. */
-struct fedge {
-    const char *ip;
-    int port;
-    const char *hosts; /* interned ';'-joined, sorted */
-    size_t nhosts;
-    const struct drec *rep; /* one of its rows: the sets */
-    bool uniform;
+/* A host-level difference, before folding. */
+struct cand {
+    struct diff df;
+    const char *host;
+    char *sig; /* what differs, in full: the same on many hosts = one fleet finding */
 };
 
-static int cmp_ipport(const void *pa, const void *pb)
+static int cmp_cand(const void *pa, const void *pb)
 {
-    const struct drec *const *a = pa, *const *b = pb;
-    int c = strcmp((*a)->ip, (*b)->ip);
+    const struct cand *a = pa, *b = pb;
+    int c = strcmp(a->df.e->ip, b->df.e->ip);
     if (c)
         return c;
-    if ((*a)->port != (*b)->port)
-        return (*a)->port < (*b)->port ? -1 : 1;
-    return strcmp((*a)->host, (*b)->host);
+    if (a->df.e->port != b->df.e->port)
+        return a->df.e->port < b->df.e->port ? -1 : 1;
+    c = strcmp(a->sig, b->sig);
+    return c ? c : strcmp(a->host, b->host);
 }
 
-static int cmp_fedge(const void *pa, const void *pb)
+/* Hosts that have a row for (ip, port). */
+static size_t served_by(const struct es_drift *d, const char *ip, int port)
 {
-    const struct fedge *a = pa, *b = pb;
-    if (a->port != b->port)
-        return a->port < b->port ? -1 : 1;
-    int c = strcmp(a->hosts, b->hosts);
-    return c ? c : strcmp(a->ip, b->ip);
-}
-
-/* Fleet findings; marks in covered[] (by record index) the (host, ip) rows
- * they explain, so the host level does not repeat them. */
-static void judge_fleet(struct es_drift *d, struct es_findings *fs, size_t nscan,
-                        unsigned long long scan_rows, bool *covered)
-{
-    const struct drec **byip = es_xcalloc(d->n ? d->n : 1, sizeof *byip);
+    size_t n = 0;
     for (size_t i = 0; i < d->n; i++)
-        byip[i] = &d->v[i];
-    qsort(byip, d->n, sizeof *byip, cmp_ipport);
-    struct fedge *fe = es_xcalloc(d->n ? d->n : 1, sizeof *fe);
-    size_t nfe = 0;
-    for (size_t i = 0; i < d->n;) {
-        size_t j = i;
-        struct es_sb sb = {0};
-        bool uniform = true;
-        while (j < d->n && byip[j]->ip == byip[i]->ip && byip[j]->port == byip[i]->port) {
-            if (j > i && strcmp(byip[j]->host, byip[j - 1]->host) == 0) {
-                j++;
-                continue; /* the same host twice (several vantages) */
-            }
-            es_sb_printf(&sb, "%s%s", sb.len ? ";" : "", byip[j]->host);
-            for (size_t k = 0; k < ND; k++)
-                uniform &= byip[j]->set[k] == byip[i]->set[k];
-            fe[nfe].nhosts++;
-            j++;
-        }
-        char *hosts = es_sb_take(&sb);
-        fe[nfe].ip = byip[i]->ip;
-        fe[nfe].port = byip[i]->port;
-        fe[nfe].hosts = es_intern(d->pool, hosts);
-        fe[nfe].rep = byip[i];
-        fe[nfe].uniform = uniform;
-        free(hosts);
-        nfe++;
-        i = j;
-    }
-    qsort(fe, nfe, sizeof *fe, cmp_fedge);
-    const struct drec **sibs = es_xcalloc(nfe ? nfe : 1, sizeof *sibs);
-    for (size_t i = 0; i < nfe;) {
-        size_t j = i;
-        while (j < nfe && fe[j].port == fe[i].port && fe[j].hosts == fe[i].hosts)
-            j++;
-        size_t n = 0;
-        for (size_t k = i; k < j; k++)
-            if (fe[k].uniform)
-                sibs[n++] = fe[k].rep;
-        if (n >= 3 && fe[i].nhosts >= 2) {
-            const char *maj[ND];
-            for (size_t k = 0; k < ND; k++)
-                maj[k] = majority(sibs, n, k);
-            /* the host list, split once for linking and samples */
-            char *list = es_xstrdup(fe[i].hosts);
-            const char **hosts = es_xcalloc(fe[i].nhosts, sizeof *hosts);
-            size_t nh = 0;
-            for (char *save = NULL, *p = strtok_r(list, ";", &save); p;
-                 p = strtok_r(NULL, ";", &save))
-                hosts[nh++] = p;
-            for (size_t s = 0; s < n; s++) {
-                struct diff df;
-                if (!diff_of(sibs, n, s, maj, &df))
-                    continue;
-                char subject[96];
-                snprintf(subject, sizeof subject, "the same %zu hosts", nh);
-                add_finding(fs, &df, "*", true, hosts, nh, fs, nscan, scan_rows, hosts[0], subject);
-                for (size_t r = 0; r < d->n; r++)
-                    if (d->v[r].ip == df.e->ip && d->v[r].port == df.e->port)
-                        covered[r] = true;
-            }
-            free(hosts);
-            free(list);
-        }
-        i = j;
-    }
-    free(sibs);
-    free(fe);
-    free(byip);
+        n += d->v[i].ip == ip && d->v[i].port == port;
+    return n;
 }
 
-/* ---- host level ------------------------------------------------------------------------- */
+/* The ';'-joined union of the passing lists of c[0..n), without repeats. */
+static char *passing_union(const struct cand *c, size_t n)
+{
+    struct es_sb sb = {0};
+    for (size_t i = 0; i < n; i++)
+        for (const char *p = c[i].df.passing; *p;) {
+            size_t l = strcspn(p, ";");
+            if (!sb.s || !has_item(sb.s, p, l)) {
+                if (sb.len)
+                    es_sb_add(&sb, ";");
+                es_sb_addn(&sb, p, l);
+            }
+            p += l + (p[l] == ';');
+        }
+    return es_sb_take(&sb);
+}
 
 void es_drift_judge(struct es_drift *d, struct es_findings *fs, unsigned long long scan_rows)
 {
@@ -538,8 +478,8 @@ void es_drift_judge(struct es_drift *d, struct es_findings *fs, unsigned long lo
             d->v[w - 1].ip != d->v[i].ip)
             d->v[w++] = d->v[i];
     d->n = w;
-    bool *covered = es_xcalloc(d->n ? d->n : 1, sizeof *covered);
-    judge_fleet(d, fs, nscan, scan_rows, covered);
+    struct cand *c = NULL;
+    size_t nc = 0, capc = 0;
     const struct drec **sibs = es_xcalloc(d->n ? d->n : 1, sizeof *sibs);
     for (size_t i = 0; i < d->n;) {
         size_t j = i;
@@ -554,15 +494,61 @@ void es_drift_judge(struct es_drift *d, struct es_findings *fs, unsigned long lo
                 maj[k] = majority(sibs, n, k);
             for (size_t s = 0; s < n; s++) {
                 struct diff df;
-                if (covered[i + s] || !diff_of(sibs, n, s, maj, &df))
+                if (!diff_of(sibs, n, s, maj, &df))
                     continue;
-                const char *host = d->v[i].host;
-                add_finding(fs, &df, host, false, &host, 1, fs, nscan, scan_rows, host, host);
+                c = es_xgrow(c, &capc, nc + 1, sizeof *c);
+                c[nc].df = df;
+                c[nc].host = d->v[i].host;
+                struct es_sb sig = {0};
+                unsigned dims;
+                list_minus(&sig, &df, true, SIZE_MAX, &dims);
+                es_sb_add(&sig, "|");
+                list_minus(&sig, &df, false, SIZE_MAX, &dims);
+                c[nc++].sig = es_sb_take(&sig);
             }
         }
         i = j;
     }
     free(sibs);
-    free(covered);
+    /* One edge with the same difference on several hosts is one fleet
+     * finding (DESIGN §3.3 "Two levels"); alone, a host finding. */
+    qsort(c, nc, sizeof *c, cmp_cand);
+    for (size_t i = 0; i < nc;) {
+        size_t j = i;
+        while (j < nc && c[j].df.e->ip == c[i].df.e->ip && c[j].df.e->port == c[i].df.e->port &&
+               !strcmp(c[j].sig, c[i].sig))
+            j++;
+        char phrase[160];
+        if (j - i == 1) {
+            const struct diff *df = &c[i].df;
+            if (df->others == df->nsib)
+                snprintf(phrase, sizeof phrase, "the %zu other edges of %s", df->others, c[i].host);
+            else
+                snprintf(phrase, sizeof phrase, "%zu of the %zu other edges of %s", df->others,
+                         df->nsib, c[i].host);
+            const char *host = c[i].host;
+            add_finding(fs, df, host, &host, 1, 1, phrase, df->passing, fs, nscan, scan_rows);
+        } else {
+            size_t served = served_by(d, c[i].df.e->ip, c[i].df.e->port);
+            if (j - i == served)
+                snprintf(phrase, sizeof phrase, "the other edges of the %zu hosts it serves",
+                         served);
+            else
+                snprintf(phrase, sizeof phrase, "the other edges of %zu of the %zu hosts it serves",
+                         j - i, served);
+            const char **hosts = es_xcalloc(j - i, sizeof *hosts);
+            for (size_t k = i; k < j; k++)
+                hosts[k - i] = c[k].host;
+            add_finding(fs, &c[i].df, "*", hosts, j - i, served, phrase,
+                        passing_union(c + i, j - i), fs, nscan, scan_rows);
+            free(hosts);
+            for (size_t k = i; k < j; k++)
+                free(c[k].df.passing);
+        }
+        for (size_t k = i; k < j; k++)
+            free(c[k].sig);
+        i = j;
+    }
+    free(c);
     es_findings_sort(fs);
 }

@@ -889,8 +889,8 @@ START_TEST(test_drift_lab)
     const char *only[] = {ef};
     char *got = drift_lines(only, 1);
     ck_assert_str_eq(
-        got, "*|lacks ALPN h2|127.140.6.2|127.140.6.2 lacks ALPN h2 that the 2 other edges "
-             "of the same 3 hosts accept. No scan file was given: scan with matching "
+        got, "*|lacks ALPN h2|127.140.6.2|127.140.6.2 lacks ALPN h2 that the other edges "
+             "of the 3 hosts it serves accept. No scan file was given: scan with matching "
              "variants to see what it breaks\n"
              "pay.drift.test|lacks TLS 1.3, TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
              "TLS_CHACHA20_POLY1305_SHA256|127.140.5.3|127.140.5.3 lacks TLS 1.3, "

@@ -11,11 +11,12 @@
  *    majority is one `drift` finding listing exactly what differs: "127.0.4.3
  *    lacks TLS 1.3 and ECDHE-ECDSA-AES128-GCM-SHA256 that the 5 other edges
  *    of pay.example accept".
- *  - Fleet level: edges (ip, port) that serve the same set of at least two
- *    hosts, with the same sets for each of them, are siblings as a whole; an
- *    edge that differs from their majority is one fleet finding (host "*",
- *    hosts_failing = hosts_total = the hosts it serves, up to five
- *    sample_hosts), and the host findings it explains are not repeated.
+ *  - Fleet level: the same difference of one edge (ip, port) on several
+ *    hosts (an edge that serves those hosts differs the same way from each
+ *    host's siblings, e.g. the same set of hosts on the same edges, or a node
+ *    of a pool that serves thousands of names) is one fleet finding (host
+ *    "*", hosts_failing = those hosts, hosts_total = the hosts it serves in
+ *    the enum files, up to five sample_hosts) instead of one per host.
  *  - With scan findings present, each drift finding names the scan findings
  *    on that edge that its difference explains (a missing version: failures
  *    of that version's variants; missing TLS <= 1.2 ciphers or TLS 1.3
