@@ -143,7 +143,7 @@ int main(int argc, char **argv)
         if (!es_resolver_parse(v, &r[i], err, sizeof err))
             es_die(1, "%s", err);
     }
-    printf("names %u, resolvers %u, family %s, max in flight %u, window %u hosts\n", names, nres,
+    printf("names %u, resolvers %u, family %s, max in flight %u per resolver, window %u hosts\n", names, nres,
            family == ES_DNS_FAMILY_4   ? "4"
            : family == ES_DNS_FAMILY_6 ? "6"
                                        : "both",

@@ -163,6 +163,10 @@ def main():
         p("  DNS (bench/dns_bench.sh, lab resolvers; >= 50,000 names x resolvers per second per core):")
         for f in dns:
             p("    " + " ".join(f))
+    pipe = read("pipeline.txt")
+    if pipe:
+        for f in pipe:
+            p("  " + " ".join(f))
     perf = read("perf.txt")
     if perf:
         p("  perf record of edgeshake bench -n 1500 (share of CPU samples):")

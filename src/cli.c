@@ -106,7 +106,11 @@ static const struct option options[] = {
     {"per-ip", 0, ARG_UINT, SCAN | ENUM, F(per_ip), "N", "8",
      "probes in flight per edge IP (0 = no limit)", 0, 1000000},
     /* scan: output */
-    {"output", 'o', ARG_STR, SCAN | ENUM, F(output), "FILE", "-", "output file ('-' = stdout)"},
+    {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-",
+     "output file ('-' = stdout); FILE.zst is zstd-compressed; FILE.meta.json beside it "
+     "records the run"},
+    {"output", 'o', ARG_STR, ENUM, F(output), "FILE", "-",
+     "output file ('-' = stdout; one row per edge, written at the end)"},
     {"format", 0, ARG_CHOICE, SCAN | ENUM, F(format), "csv|jsonl", NULL, "output format", 0, 0,
      "csv|jsonl", "from the -o suffix, else csv"},
     {"shard", 0, ARG_STR, SCAN | ENUM, F(shard), "I/N", NULL,

@@ -574,7 +574,10 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
     struct es_engine *eng = engine_start(p, res, p->edges, p->nedges);
     if (!eng)
         return ES_ENGINE_FAILED;
-    es_engine_add_edges(eng, p->edges, p->nedges);
+    /* Stopped while adding (signal, --duration, failure): what was not
+     * added is still planned, and counts as did-not-run. */
+    if (es_engine_add_edges(eng, p->edges, p->nedges) < 0)
+        atomic_store(&eng->planned, planned);
     return es_engine_wait(eng, res);
 }
 

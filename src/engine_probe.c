@@ -142,7 +142,7 @@ static void dl_remove(struct worker *w, struct slot *s)
 
 /* ---- wakes: the TLS probe's own time limits (es_tlsprobe_wait_until) ------
  *
- * A list sorted by wake_ns. Limits differ per probe (the grace is about two
+ * A list sorted by wake_ns. Limits differ per probe (the grace is a few
  * round trips of that probe), so a new one is put in place from the tail,
  * where it nearly always belongs; few probes wait like this (servers that
  * ask for a client certificate). */

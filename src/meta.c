@@ -419,7 +419,8 @@ static bool parse_meta(const char *text, size_t n, struct es_meta_info *m, const
                        : !strcmp(key, "planned")     ? &m->planned
                        : !strcmp(key, "did_not_run") ? &m->did_not_run
                                                      : NULL;
-        bool is_int = !strcmp(key, "interrupted");
+        bool is_bool = !strcmp(key, "interrupted"), is_secs = !strcmp(key, "seconds"),
+             is_status = !strcmp(key, "exit_status");
         free(key);
         char buf[32];
         if (str && j.p < j.end && *j.p == '"') {
@@ -431,10 +432,21 @@ static bool parse_meta(const char *text, size_t n, struct es_meta_info *m, const
             if (!scalar(&j, buf, sizeof buf))
                 return false;
             *num = to_i64(buf);
-        } else if (is_int && j.p < j.end && *j.p != '"') {
+        } else if (is_bool && j.p < j.end && *j.p != '"') {
             if (!scalar(&j, buf, sizeof buf))
                 return false;
             m->interrupted = !strcmp(buf, "true") ? 1 : !strcmp(buf, "false") ? 0 : -1;
+        } else if ((is_secs || is_status) && j.p < j.end && *j.p != '"') {
+            if (!scalar(&j, buf, sizeof buf))
+                return false;
+            char *end;
+            double v = strtod(buf, &end);
+            if (*end || !(v >= 0 && v < 1e12))
+                v = -1;
+            if (is_secs)
+                m->seconds = v;
+            else
+                m->exit_status = v >= 0 && v <= 255 && v == (int)v ? (int)v : -1;
         } else if (!skip_value(&j, 0)) {
             return false;
         }
@@ -468,7 +480,8 @@ int es_meta_read(const char *path, struct es_meta_info *out, char *err, size_t e
 {
     memset(out, 0, sizeof *out);
     out->rows = out->planned = out->did_not_run = -1;
-    out->interrupted = -1;
+    out->interrupted = out->exit_status = -1;
+    out->seconds = -1;
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT)
@@ -499,60 +512,97 @@ int es_meta_read(const char *path, struct es_meta_info *out, char *err, size_t e
 
 /* ---- the runs, for report ---------------------------------------------- */
 
+/* The part of a path after its last '/'. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+/* One run's line: "  NAME: vantage V, shard I/N, START + S s, R rows, state". */
+static void run_line(struct es_sb *b, const char *file, const struct es_meta_info *m, bool version)
+{
+    es_sb_printf(b, "  %s:", base_name(file));
+    if (version)
+        es_sb_printf(b, " edgeshake %s,", m->version ? m->version : "?");
+    es_sb_printf(b, " vantage %s", m->vantage ? m->vantage : "?");
+    if (m->shard && strcmp(m->shard, "0/1"))
+        es_sb_printf(b, ", shard %s", m->shard);
+    es_sb_printf(b, ", %s", m->start ? m->start : "?");
+    if (m->seconds >= 0)
+        es_sb_printf(b, " + %.1f s", m->seconds);
+    if (m->rows >= 0)
+        es_sb_printf(b, ", %lld rows", (long long)m->rows);
+    if (m->interrupted == 1)
+        es_sb_printf(b, ", interrupted (%lld probes did not run)", (long long)m->did_not_run);
+    else if (m->did_not_run > 0)
+        es_sb_printf(b, ", incomplete (%lld probes did not run)", (long long)m->did_not_run);
+    else if (m->exit_status > 0)
+        es_sb_printf(b, ", failed (exit status %d)", m->exit_status);
+    else if (m->interrupted == 0)
+        es_sb_add(b, ", complete");
+    es_sb_add(b, "\n");
+}
+
+static bool run_complete(const struct es_meta_info *m)
+{
+    return m->interrupted == 0 && m->did_not_run <= 0 && m->exit_status <= 0;
+}
+
 size_t es_meta_print_runs(FILE *f, const char *const *files, size_t nfiles)
 {
-    struct es_sb lines = {0};
-    char *first = NULL, *last = NULL;
-    size_t nmeta = 0;
+    enum { LIST_ALL = 8 }; /* more runs than this: list only the incomplete ones */
+    struct es_meta_info *m = es_xcalloc(nfiles ? nfiles : 1, sizeof *m);
+    int *rc = es_xcalloc(nfiles ? nfiles : 1, sizeof *rc);
+    struct es_sb errs = {0}, lines = {0};
+    const char *first = NULL, *last = NULL, *version = NULL;
+    bool versions_differ = false;
+    size_t nmeta = 0, ncomplete = 0;
     for (size_t i = 0; i < nfiles; i++) {
         char *path = es_meta_path(files[i]);
-        if (!path)
-            continue;
-        struct es_meta_info m;
         char err[512];
-        int rc = es_meta_read(path, &m, err, sizeof err);
-        if (rc < 0)
-            es_sb_printf(&lines, "  %s\n", err);
-        if (rc == 1) {
-            nmeta++;
-            es_sb_printf(&lines, "  %s: edgeshake %s, vantage %s", files[i],
-                         m.version ? m.version : "?", m.vantage ? m.vantage : "?");
-            if (m.shard && strcmp(m.shard, "0/1"))
-                es_sb_printf(&lines, ", shard %s", m.shard);
-            es_sb_printf(&lines, ", %s to %s", m.start ? m.start : "?", m.end ? m.end : "?");
-            if (m.rows >= 0)
-                es_sb_printf(&lines, ", %lld rows", (long long)m.rows);
-            if (m.interrupted == 1)
-                es_sb_printf(&lines, ", interrupted (%lld probes did not run)",
-                             (long long)m.did_not_run);
-            else if (m.did_not_run > 0)
-                es_sb_printf(&lines, ", incomplete (%lld probes did not run)",
-                             (long long)m.did_not_run);
-            else if (m.interrupted == 0)
-                es_sb_add(&lines, ", complete");
-            es_sb_add(&lines, "\n");
-            /* RFC 3339 UTC times of one format sort as strings. */
-            if (m.start && (!first || strcmp(m.start, first) < 0)) {
-                free(first);
-                first = es_xstrdup(m.start);
-            }
-            if (m.end && (!last || strcmp(m.end, last) > 0)) {
-                free(last);
-                last = es_xstrdup(m.end);
-            }
-        }
-        es_meta_info_free(&m);
+        rc[i] = path ? es_meta_read(path, &m[i], err, sizeof err) : 0;
         free(path);
+        if (rc[i] < 0)
+            es_sb_printf(&errs, "  %s\n", err);
+        if (rc[i] != 1)
+            continue;
+        nmeta++;
+        ncomplete += run_complete(&m[i]);
+        /* RFC 3339 UTC times of one format sort as strings. */
+        if (m[i].start && (!first || strcmp(m[i].start, first) < 0))
+            first = m[i].start;
+        if (m[i].end && (!last || strcmp(m[i].end, last) > 0))
+            last = m[i].end;
+        if (m[i].version && version && strcmp(m[i].version, version))
+            versions_differ = true;
+        if (m[i].version && !version)
+            version = m[i].version;
     }
-    if (lines.len) {
+    bool all = nmeta <= LIST_ALL;
+    for (size_t i = 0; i < nfiles; i++)
+        if (rc[i] == 1 && (all || !run_complete(&m[i])))
+            run_line(&lines, files[i], &m[i], versions_differ);
+    if (nmeta || errs.len) {
         fprintf(f, "runs: %zu of %zu file%s with FILE.meta.json", nmeta, nfiles,
                 nfiles == 1 ? "" : "s");
+        if (version && !versions_differ)
+            fprintf(f, ", edgeshake %s", version);
+        fputc('\n', f);
         if (first && last)
-            fprintf(f, ", from %s to %s", first, last);
-        fprintf(f, "\n%s", lines.s);
+            fprintf(f, "  from %s to %s\n", first, last);
+        if (lines.len)
+            fputs(lines.s, f);
+        if (!all)
+            fprintf(f, "  %zu complete runs not listed\n", ncomplete);
+        if (errs.len)
+            fputs(errs.s, f);
     }
+    for (size_t i = 0; i < nfiles; i++)
+        es_meta_info_free(&m[i]);
+    free(m);
+    free(rc);
+    es_sb_free(&errs);
     es_sb_free(&lines);
-    free(first);
-    free(last);
     return nmeta;
 }

@@ -180,7 +180,8 @@ const struct es_edge *es_plan_edges(struct es_plan *p, size_t *n)
             put(p, &k, p->ports[i], &p->addrs[j].ip, p->addrs[j].resolvers, p->addrs[j].dns_ms);
     for (size_t i = 0; i < p->npins; i++)
         put(p, &k, p->pins[i].port, &p->pins[i].ip, 0, -1);
-    qsort(p->work, k, sizeof *p->work, pedge_cmp);
+    if (k) /* p->work is NULL for a host without edges */
+        qsort(p->work, k, sizeof *p->work, pedge_cmp);
     size_t m = 0; /* merge equal (port, ip): --edges or HOST@IP beside a resolver's answer */
     for (size_t i = 0; i < k; i++) {
         struct pedge *w = &p->work[i], *last = m ? &p->work[m - 1] : NULL;

@@ -42,13 +42,14 @@ enum col {
     C_H2,
     C_VANTAGE,
     C_ALERT_FROM,
+    C_HTTP_STATUS,
     NCOL
 };
 static const char *const col_names[NCOL] = {
     "host",        "port",        "ip",           "resolver",        "sni",
     "variant",     "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
     "status",      "error",       "alert",        "alert_name",      "verify",
-    "cert_sha256", "h2",          "vantage", "alert_from",
+    "cert_sha256", "h2",          "vantage", "alert_from",      "http_status",
 };
 static const bool col_required[NCOL] = {
     [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
@@ -83,6 +84,7 @@ struct hi { /* (host, port, ip) */
     const char *vtoken, *sha;
     uint64_t nsha;         /* handshakes that carried sha */
     const char *flaky_sig; /* set when some variant both passed and failed here */
+    const char *httptok;   /* the first failed --http-check ("status 525") */
 };
 
 struct hiv { /* (host, port, ip, variant) */
@@ -91,7 +93,8 @@ struct hiv { /* (host, port, ip, variant) */
     uint64_t ok, fail, h2ok, h2fail;
     const char *sig, *h2tok; /* first failure, first h2 failure */
     const char *status, *error;
-    int alert; /* a fatal alert the peer sent; -1 = none (ours do not count) */
+    int alert;         /* a fatal alert the peer sent; -1 = none (ours do not count) */
+    uint32_t httpfail; /* --http-check: no response or 5xx (heat map only; the padding) */
 };
 
 struct hivv { /* (host, port, ip, variant, vantage) */
@@ -475,6 +478,16 @@ static bool add_row(struct report *r, const struct es_scanread *in, char *err, s
             hiv->h2fail++;
             if (!hiv->h2tok)
                 hiv->h2tok = es_intern(r->pool, h2);
+        }
+        uint64_t code;
+        if (es_parse_u64(F(C_HTTP_STATUS), 0, 999, &code) && (code == 0 || code >= 500)) {
+            hiv->httpfail++;
+            if (!hi->httptok) {
+                char t[32] = "no response";
+                if (code)
+                    snprintf(t, sizeof t, "status %u", (unsigned)code);
+                hi->httptok = es_intern(r->pool, t);
+            }
         }
         return true;
     }
@@ -1319,6 +1332,8 @@ int es_report_read(struct es_report_input *in, const char *const *files, size_t 
                    bool skip_bad, struct es_findings *fs, char *err, size_t errlen)
 {
     struct report *r = in->_r;
+    in->files = files;
+    in->nnames = nfiles;
     for (size_t i = 0; i < nfiles; i++) {
         struct es_scanread *sr =
             es_scanread_open(files[i], col_names, col_required, NCOL, err, errlen);
@@ -1526,6 +1541,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                     .verify = e->vtoken ? e->vtoken : "",
                     .h2fail = x->h2fail,
                     .h2 = x->h2tok ? x->h2tok : "",
+                    .httpfail = x->httpfail,
+                    .http = x->httpfail && e->httptok ? e->httptok : "",
                 };
                 if (r->nvantages < 2) {
                     fn(arg, &c);
@@ -1537,8 +1554,8 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                         c.ok = vv->ok;
                         c.fail = vv->fail;
                         fn(arg, &c);
-                        c.h2fail = 0;
-                        c.h2 = "";
+                        c.h2fail = c.httpfail = 0;
+                        c.h2 = c.http = "";
                     }
                 }
                 free(res);
@@ -1557,6 +1574,7 @@ void es_report_heatmap(const struct es_report_input *in, es_heat_fn fn, void *ar
                             .fail = 1,
                             .verify = "",
                             .h2 = "",
+                            .http = "",
                         });
     }
 }

@@ -53,8 +53,9 @@ struct rh_tally {
     uint64_t ok, fail; /* handshakes */
     uint64_t vbad;     /* good handshakes to an edge whose certificate does not verify */
     uint64_t h2bad;    /* good handshakes whose HTTP/2 check failed */
+    uint64_t httpbad;  /* good handshakes whose HTTP check failed (none, 5xx) */
     uint64_t dns;      /* failed lookups */
-    const char *failure, *verify, *h2, *dns_token; /* first seen, interned */
+    const char *failure, *verify, *h2, *http, *dns_token; /* first seen, interned */
 };
 
 struct rh_ip {
@@ -83,8 +84,10 @@ struct rh_combo { /* a `resolvers` string seen in cells, and its bits */
 
 struct rh_host {      /* a host with findings */
     const char *host; /* interned */
-    int port;
-    unsigned kinds; /* bit per enum es_finding_kind */
+    int port;         /* 0: any (a fleet finding's sample host without a port) */
+    int seen_port;    /* the port of its first cell */
+    bool dup;         /* also named without a port (that entry draws the map) */
+    unsigned kinds;   /* bit per enum es_finding_kind */
     bool drawn;
 };
 

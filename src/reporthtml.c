@@ -15,9 +15,9 @@
  *      hosts first), columns in one order on every map: region, then address.
  *
  * A "failure" in a cell is any of: a failed handshake (red, by share), a
- * failed lookup (DNS), a certificate that does not verify (amber) and a
- * failed HTTP/2 check after a good handshake (violet): nothing that failed is
- * painted green.
+ * failed lookup (DNS), and after a good handshake a certificate that does
+ * not verify (amber), a failed HTTP/2 check (violet) or a failed HTTP check
+ * (blue): nothing that failed is painted green.
  *
  * Budget (DESIGN §4: 5 MB at 100,000 hosts): every list is capped (the
  * *_MAX constants) and each cap says what it left out and how to get it.
@@ -117,7 +117,8 @@ static const char css[] =
     ".mono,.m td.ip{font-family:monospace}\n"
     ".n{text-align:right;white-space:nowrap}\n"
     "td.ok{background:hsl(120,65%,40%)}td.vf{background:hsl(40,90%,45%)}"
-    "td.h2{background:hsl(275,55%,52%)}td.dns{background:hsl(0,45%,28%)}"
+    "td.h2{background:hsl(275,55%,52%)}td.http{background:hsl(205,75%,40%)}"
+    "td.dns{background:hsl(0,45%,28%)}"
     "td.none{background:#f4f4f4}\n"
     ".sw{display:inline-block;width:1.1em;height:1em;vertical-align:middle;"
     "margin:0 .3em 0 .8em}\n"
@@ -149,10 +150,23 @@ static const char js[] =
     "document.querySelectorAll('.hm').forEach(function(h){h.hidden=!!s&&!has(h,s)})})})();\n"
     "</script>\n";
 
+/* After a good handshake, the check that failed most: a certificate that
+ * does not verify, a failed HTTP/2 check, a failed HTTP check. */
+enum soft { SOFT_VERIFY, SOFT_H2, SOFT_HTTP };
+
+static enum soft worst_soft(const struct rh_tally *t)
+{
+    if (t->httpbad > t->vbad && t->httpbad > t->h2bad)
+        return SOFT_HTTP;
+    return t->h2bad > t->vbad ? SOFT_H2 : SOFT_VERIFY;
+}
+
 /* One cell of a matrix or heat map. percent: the share as a number (the
  * overview); else a symbol (heat maps). what: "ip, variant" for the title. */
 static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char *what)
 {
+    static const char *const soft_class[] = {"vf", "h2", "http"};
+    static const char *const soft_mark[] = {"!", "h2", "http"};
     uint64_t all = rh_tally_all(t), bad = rh_tally_bad(t), hard = t->fail + t->dns;
     char b1[32], b2[32];
     if (!all) {
@@ -160,19 +174,19 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
         return;
     }
     unsigned share = (unsigned)(bad * 100 / all);
-    if (t->dns && !t->ok && !t->fail) {
+    bool dns_only = t->dns && !t->ok && !t->fail;
+    if (dns_only) {
         fputs("<td class=\"c dns\"", f);
     } else if (hard) {
         /* red, lighter for smaller shares; never green or amber */
         unsigned light = 80 - share * 35 / 100;
         fprintf(f, "<td class=c style=\"background:hsl(0,65%%,%u%%)%s\"", light,
                 light > 62 ? ";color:#500" : "");
-    } else if (!bad)
+    } else if (!bad) {
         fputs("<td class=\"c ok\"", f);
-    else if (t->h2bad > t->vbad) /* the larger of the two */
-        fputs("<td class=\"c h2\"", f);
-    else
-        fputs("<td class=\"c vf\"", f);
+    } else {
+        fprintf(f, "<td class=\"c %s\"", soft_class[worst_soft(t)]);
+    }
     fputs(" title=\"", f);
     esc(f, what);
     if (!bad)
@@ -185,7 +199,8 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
     } parts[] = {{t->fail, "handshake", t->failure},
                  {t->dns, "lookup", t->dns_token},
                  {t->vbad, "certificate", t->verify},
-                 {t->h2bad, "h2 check", t->h2}};
+                 {t->h2bad, "h2 check", t->h2},
+                 {t->httpbad, "http check", t->http}};
     for (size_t i = 0; i < ES_ARRAY_LEN(parts); i++) {
         if (!parts[i].n)
             continue;
@@ -199,14 +214,12 @@ static void td_tally(FILE *f, const struct rh_tally *t, bool percent, const char
             fputs("&lt;1%", f);
         else if (bad)
             fprintf(f, "%u%%", share);
-    } else if (t->dns && !t->ok && !t->fail) {
+    } else if (dns_only) {
         fputs("DNS", f);
     } else if (hard) {
         fputs(bad == all ? "&#10007;" : "~", f);
-    } else if (t->h2bad > t->vbad) {
-        fputs("h2", f);
-    } else if (t->vbad) {
-        fputc('!', f);
+    } else if (bad) {
+        fputs(soft_mark[worst_soft(t)], f);
     }
     fputs("</td>", f);
 }
@@ -221,6 +234,8 @@ static void legend(FILE *f)
           "certificate does not verify (!)"
           "<span class=sw style=\"background:hsl(275,55%,52%)\"></span>handshake ok, "
           "HTTP/2 check failed (h2)"
+          "<span class=sw style=\"background:hsl(205,75%,40%)\"></span>handshake ok, "
+          "HTTP check got no response or a 5xx (http)"
           "<span class=sw style=\"background:hsl(0,45%,28%)\"></span>lookup failed (DNS)"
           "<span class=sw style=\"background:#f4f4f4;border:1px solid #ccc\"></span>not probed. "
           "Hover a cell for the failure.</p>\n",
@@ -232,6 +247,8 @@ static void counts_table(FILE *f, const struct es_findings *fs)
     uint64_t n[2][ES_FINDING_NKINDS] = {{0}}, tot[2] = {0}, hosts_covered = 0;
     for (size_t i = 0; i < fs->n; i++) {
         const struct es_finding *x = &fs->v[i];
+        if (!strcmp(rh_str(x->change), "fixed")) /* counted below, not a problem now */
+            continue;
         int lvl = rh_is_fleet(x) ? 0 : 1;
         if ((unsigned)x->kind < ES_FINDING_NKINDS)
             n[lvl][x->kind]++;
@@ -244,21 +261,22 @@ static void counts_table(FILE *f, const struct es_findings *fs)
             num(b1, tot[0]), plural(tot[0], "finding", "findings"), num(b2, hosts_covered),
             plural(hosts_covered, "failure", "failures"), num(b3, tot[1]),
             plural(tot[1], "finding", "findings"));
-    if (!fs->n)
-        return;
-    fputs("<table class=counts><tr><th></th>", f);
-    for (int k = 0; k < ES_FINDING_NKINDS; k++)
-        if (n[0][k] || n[1][k])
-            fprintf(f, "<th class=k-%s>%s</th>", es_finding_kind_name(k), es_finding_kind_name(k));
-    fputs("<th>total</th></tr>\n", f);
-    for (int lvl = 0; lvl < 2; lvl++) {
-        fprintf(f, "<tr><th>%s</th>", lvl ? "host" : "fleet");
+    if (tot[0] || tot[1]) {
+        fputs("<table class=counts><tr><th></th>", f);
         for (int k = 0; k < ES_FINDING_NKINDS; k++)
             if (n[0][k] || n[1][k])
-                fprintf(f, "<td class=n>%s</td>", num(b1, n[lvl][k]));
-        fprintf(f, "<td class=n>%s</td></tr>\n", num(b1, tot[lvl]));
+                fprintf(f, "<th class=k-%s>%s</th>", es_finding_kind_name(k),
+                        es_finding_kind_name(k));
+        fputs("<th>total</th></tr>\n", f);
+        for (int lvl = 0; lvl < 2; lvl++) {
+            fprintf(f, "<tr><th>%s</th>", lvl ? "host" : "fleet");
+            for (int k = 0; k < ES_FINDING_NKINDS; k++)
+                if (n[0][k] || n[1][k])
+                    fprintf(f, "<td class=n>%s</td>", num(b1, n[lvl][k]));
+            fprintf(f, "<td class=n>%s</td></tr>\n", num(b1, tot[lvl]));
+        }
+        fputs("</table>\n", f);
     }
-    fputs("</table>\n", f);
     static const char *const changes[] = {"new", "persisting", "fixed"};
     uint64_t c[3] = {0};
     bool any = false;
@@ -652,7 +670,8 @@ static void heat_map(FILE *f, const struct rh_model *a, const struct rh_host *h,
     esc(f, h->host);
     fputs("\"><h3>", f);
     esc(f, h->host);
-    fprintf(f, ":%d", h->port);
+    if (h->port || h->seen_port)
+        fprintf(f, ":%d", h->port ? h->port : h->seen_port);
     for (int k = 0; k < ES_FINDING_NKINDS; k++)
         if (h->kinds & (1u << k))
             fprintf(f, " <span class=k-%s>%s</span>", es_finding_kind_name(k),
@@ -737,9 +756,14 @@ static void heat_map(FILE *f, const struct rh_model *a, const struct rh_host *h,
 static void heat_maps(FILE *f, struct rh_model *a)
 {
     char b1[32], b2[32];
+    size_t drawn = 0, hosts = 0; /* a dup is the same host as another entry */
+    for (size_t h = 0; h < a->nhosts; h++) {
+        hosts += !a->hosts[h].dup;
+        drawn += a->hosts[h].drawn && !a->hosts[h].dup;
+    }
     fprintf(f, "<section id=heat><h2>Heat maps of the hosts with findings (%s of %s)</h2>\n",
-            num(b1, a->ndrawn), num(b2, a->nhosts));
-    if (!a->nhosts) {
+            num(b1, drawn), num(b2, hosts));
+    if (!hosts) {
         fputs("<p>No host has a finding.</p></section>\n", f);
         return;
     }
@@ -751,20 +775,19 @@ static void heat_maps(FILE *f, struct rh_model *a)
         qsort(a->cells, a->ncells, sizeof *a->cells, hcell_cmp);
     size_t i = 0;
     for (uint32_t h = 0; h < a->nhosts; h++) {
-        if (!a->hosts[h].drawn)
-            continue;
         size_t j = i;
         while (j < a->ncells && a->cells[j].host == h)
             j++;
-        heat_map(f, a, &a->hosts[h], a->cells + i, j - i);
+        if (a->hosts[h].drawn && !a->hosts[h].dup)
+            heat_map(f, a, &a->hosts[h], a->cells + i, j - i);
         i = j;
     }
     fputs("</div>\n", f);
-    if (a->ndrawn < a->nhosts)
+    if (drawn < hosts)
         fprintf(f,
                 "<p class=cap>Heat maps of %s more %s with findings left out: "
                 "<code>edgeshake report --format csv</code> lists their findings.</p>\n",
-                num(b1, a->nhosts - a->ndrawn), plural(a->nhosts - a->ndrawn, "host", "hosts"));
+                num(b1, hosts - drawn), plural(hosts - drawn, "host", "hosts"));
     fputs("</section>\n", f);
 }
 

@@ -346,7 +346,7 @@ static void select_hosts(struct rh_model *a, const struct es_findings *fs,
                 if (es_parse_u64(num, 1, 65535, &port))
                     n = (size_t)(colon - p);
             }
-            if (n && port)
+            if (n) /* port 0: the host on whatever port its rows have */
                 host_select(a, p, n, (int)port, x->kind);
             p += strcspn(p, ";");
             p += *p == ';';
@@ -372,7 +372,7 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 /* Probes of t that failed in any way. */
 uint64_t rh_tally_bad(const struct rh_tally *t)
 {
-    return t->fail + min_u64(t->ok, t->vbad + t->h2bad) + t->dns;
+    return t->fail + min_u64(t->ok, t->vbad + t->h2bad + t->httpbad) + t->dns;
 }
 
 uint64_t rh_tally_all(const struct rh_tally *t)
@@ -398,6 +398,9 @@ static void tally_add(struct rh_model *a, struct rh_tally *t, const struct es_he
     t->h2bad += c->h2fail;
     if (*c->h2 && !t->h2)
         t->h2 = es_intern(a->pool, c->h2);
+    t->httpbad += c->httpfail;
+    if (*c->http && !t->http)
+        t->http = es_intern(a->pool, c->http);
     if (c->fail && *c->failure && !t->failure)
         t->failure = es_intern(a->pool, c->failure);
 }
@@ -410,14 +413,21 @@ static void on_cell(void *arg, const struct es_heat_cell *c)
         free(a->cur_host);
         a->cur_host = es_xstrdup(c->host);
         a->cur_port = c->port;
-        struct host_key k = {c->host, c->port};
+        struct host_key k = {c->host, c->port}, any = {c->host, 0};
         struct rh_slot *sl = map_find(&a->mhost, host_hash(c->host, c->port), same_host, a, &k);
+        struct rh_slot *wild = map_find(&a->mhost, host_hash(c->host, 0), same_host, a, &any);
+        if (wild->idx) { /* a sample host named without its port: its map */
+            if (sl->idx)
+                a->hosts[sl->idx - 1].dup = true;
+            sl = wild;
+        }
         a->cur_sel = sl->idx && a->hosts[sl->idx - 1].drawn ? sl->idx - 1 : RH_NONE;
+        if (a->cur_sel != RH_NONE && !a->hosts[a->cur_sel].seen_port)
+            a->hosts[a->cur_sel].seen_port = c->port;
     }
     uint64_t mask = res_mask(a, c->resolvers);
-    for (size_t r = 0; r < a->nres; r++) {
-        if (!(mask & (UINT64_C(1) << r)))
-            continue;
+    for (uint64_t m = mask; m; m &= m - 1) { /* each resolver bit */
+        unsigned r = (unsigned)__builtin_ctzll(m);
         if (a->res[r].seen != a->serial) {
             a->res[r].seen = a->serial;
             a->res[r].hosts++;
@@ -444,9 +454,8 @@ static void on_cell(void *arg, const struct es_heat_cell *c)
         }
         tally_add(a, &ip->t, c);
         tally_add(a, &iv_get(a, ipi, var)->t, c);
-        for (size_t r = 0; r < a->nres; r++)
-            if (mask & (UINT64_C(1) << r))
-                tally_add(a, &a->rv[var * RH_NRES + r], c);
+        for (uint64_t m = mask; m; m &= m - 1)
+            tally_add(a, &a->rv[var * RH_NRES + (unsigned)__builtin_ctzll(m)], c);
     }
     if (a->cur_sel == RH_NONE)
         return;
@@ -497,7 +506,8 @@ static void agg_free(struct rh_model *a)
 static void rank_vars(struct rh_model *a)
 {
     const char **sorted = es_xcalloc(a->nvars + 1, sizeof *sorted);
-    memcpy(sorted, a->vars, a->nvars * sizeof *sorted);
+    if (a->nvars) /* a->vars is NULL without variants (a DNS-only file) */
+        memcpy(sorted, a->vars, a->nvars * sizeof *sorted);
     qsort(sorted, a->nvars, sizeof *sorted, str_cmp);
     a->var_rank = es_xcalloc(a->nvars + 1, sizeof *a->var_rank);
     for (size_t i = 0; i < a->nvars; i++) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "edgeshake/report.h"
+#include "edgeshake/meta.h"
 #include "edgeshake/reporthtml.h"
 #include "edgeshake/util.h"
 
@@ -131,6 +132,7 @@ static void write_text(FILE *f, const struct es_report_input *in, const struct e
     if (in->planned && !in->rows)
         fprintf(f, "(%llu planned rows from --dry-run: nothing was probed)\n",
                 (unsigned long long)in->planned);
+    es_meta_print_runs(f, in->files, in->nnames); /* the runs, from FILE.meta.json */
     const char *last_host = NULL;
     int last_port = -1;
     for (size_t i = 0; i < fs->n; i++) {

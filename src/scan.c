@@ -54,8 +54,8 @@ struct scan {
     struct es_edges *edges; /* --edges */
     enum es_format format;
     struct es_writer *writer;
-    struct es_rowbuf rows; /* DNS error rows and dry-run rows, from this thread */
-    struct feed *feed;     /* the engine (not with --dry-run) */
+    struct es_rowbuf rows;    /* DNS error rows and dry-run rows, from this thread */
+    struct es_engine *engine; /* not with --dry-run */
     uint64_t dns_error_rows;
     uint64_t planned; /* probes handed over: edges x variants x repeat */
     uint64_t nedges;
@@ -256,45 +256,39 @@ static int on_edges_dry(void *arg, const struct es_edge *edges, size_t n)
     return 0;
 }
 
-/* ---- the engine (interim: collects the edges, runs them at the end) ---- */
+/* ---- the engine ---- */
 
-struct feed {
-    struct es_edge *v;
-    size_t n, cap;
-};
-
+/* A host's edges go to the engine, which copies them: the pipeline frees its
+ * plan as soon as this returns. Blocks while the engine has enough queued. */
 static int on_edges_engine(void *arg, const struct es_edge *edges, size_t n)
 {
     struct scan *s = arg;
-    struct feed *f = s->feed;
-    count_edges(s, n);
-    f->v = es_xgrow(f->v, &f->cap, f->n + n, sizeof *f->v);
-    for (size_t i = 0; i < n; i++) {
-        struct es_edge e = edges[i];
-        e.host = es_intern(s->pool, e.host);
-        f->v[f->n++] = e;
-    }
-    return 0;
+    int rc = es_engine_add_edges(s->engine, edges, n);
+    if (rc == 0)
+        count_edges(s, n);
+    return rc;
 }
 
-static enum es_engine_status feed_finish(struct scan *s, struct es_engine_result *res)
+/* The engine handles SIGINT/SIGTERM from es_engine_start to es_engine_wait;
+ * the pipeline must stop reading and resolving too, at once, not only when
+ * its next hand-over is refused. So scan's handler runs first and then the
+ * engine's (both only set flags). */
+static struct sigaction engine_sa;
+
+static void on_interrupt_engine(int sig)
 {
-    memset(res, 0, sizeof *res);
-    if (!s->feed->n)
-        return ES_ENGINE_DONE;
-    /* The engine installs its own SIGINT/SIGTERM handling. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    struct es_engine_params p = {
-        .cfg = s->cfg,
-        .edges = s->feed->v,
-        .nedges = s->feed->n,
-        .variants = s->variants,
-        .nvariants = s->nvariants,
-        .writer = s->writer,
-        .format = s->format,
-    };
-    return es_engine_run(&p, res);
+    interrupted = 1;
+    if (engine_sa.sa_handler != SIG_DFL && engine_sa.sa_handler != SIG_IGN)
+        engine_sa.sa_handler(sig);
+}
+
+static void chain_engine_signals(void)
+{
+    sigaction(SIGINT, NULL, &engine_sa);
+    struct sigaction sa = {.sa_handler = on_interrupt_engine};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- the run ---- */
@@ -405,12 +399,27 @@ int es_scan_main(const struct es_config *cfg)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    struct feed feed = {0};
-    s.feed = &feed;
+    struct es_engine_result res;
+    memset(&res, 0, sizeof res);
+    if (!cfg->dry_run) {
+        struct es_engine_params ep = {
+            .cfg = cfg,
+            .variants = s.variants,
+            .nvariants = s.nvariants,
+            .writer = s.writer,
+            .format = s.format,
+        };
+        s.engine = es_engine_start(&ep, &res);
+        if (!s.engine) { /* the message is printed */
+            es_writer_close(s.writer, NULL, err, sizeof err);
+            return ES_EXIT_RUNTIME;
+        }
+        chain_engine_signals();
+    }
     int status = ES_EXIT_OK;
     enum es_pipeline_status ps = es_pipeline_run(pl, err, sizeof err);
     flush_rows(&s, true);
-    bool bad_input = false;
+    bool bad_input = false, failed = false;
     switch (ps) {
     case ES_PIPELINE_DONE: break;
     case ES_PIPELINE_STOPPED: status = ES_EXIT_INTERRUPTED; break;
@@ -418,18 +427,27 @@ int es_scan_main(const struct es_config *cfg)
         es_warn("%s; stopped reading there: the rows of the targets before it are kept", err);
         bad_input = true;
         break;
-    case ES_PIPELINE_FAILED: es_die(ES_EXIT_RUNTIME, "%s", err);
+    case ES_PIPELINE_FAILED:
+        es_warn("%s", err);
+        failed = true;
+        break;
     }
     uint64_t probe_rows = 0, did_not_run = 0;
-    if (status == ES_EXIT_OK && cfg->dry_run) {
+    if (cfg->dry_run) {
         probe_rows = s.planned;
-    } else if (status == ES_EXIT_OK) {
-        struct es_engine_result res;
-        enum es_engine_status st = feed_finish(&s, &res);
+    } else {
+        /* Also after an interrupt or a failure: the probes that ran get their rows. */
+        es_engine_end_input(s.engine);
+        enum es_engine_status st = es_engine_wait(s.engine, &res);
+        s.engine = NULL;
         probe_rows = res.rows;
         did_not_run = res.not_run;
         status = es_engine_exit_code(st);
+        if (status == ES_EXIT_OK && ps == ES_PIPELINE_STOPPED)
+            status = ES_EXIT_INTERRUPTED;
     }
+    if (failed && status == ES_EXIT_OK)
+        status = ES_EXIT_RUNTIME;
     uint64_t rows = 0;
     if (es_writer_close(s.writer, &rows, err, sizeof err) < 0) {
         es_warn("%s", err);
@@ -450,11 +468,14 @@ int es_scan_main(const struct es_config *cfg)
     }
     if (bad_input && status == ES_EXIT_OK)
         status = ES_EXIT_USAGE;
+    if (ps == ES_PIPELINE_STOPPED) { /* interrupted before the probes: what was planned so far */
+        uint64_t want = s.planned + s.dns_error_rows;
+        did_not_run = want > rows ? want - rows : 0;
+    }
     write_meta(&s, start_ms, s.planned, rows, did_not_run, status);
     es_pipeline_free(pl);
     es_target_reader_free(rd);
     es_edges_free(s.edges);
-    free(feed.v);
     es_rowbuf_free(&s.rows);
     es_variants_free(s.variants, s.nvariants);
     free(s.labels);

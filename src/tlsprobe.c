@@ -13,7 +13,7 @@
  * send none) only after our Finished, so the handshake is complete for us
  * before the server's verdict (alert 116 certificate_required, or its
  * session tickets) arrives. The probe waits for the server's first record
- * after the handshake, or until a grace of about two round trips ends
+ * after the handshake, or until a grace of a few round trips ends
  * (es_tlsprobe_wait_until). Servers that sent no CertificateRequest cannot
  * reject us that way and are not waited for. Alerts and the stage
  * come from the SSL_CTX's info and message callbacks (never from error
@@ -1342,12 +1342,12 @@ static enum es_tls_want after_handshake(struct es_tlsprobe *tp)
     return ES_TLS_DONE;
 }
 
-/* TP_POST: the grace, about two round trips (the first one measured from
- * the ClientHello to the server's first flight), within bounds. */
+/* TP_POST: the grace, a few round trips (the first one measured from the
+ * ClientHello to the server's first flight), within bounds (tlsprobe.h). */
 static uint64_t post_grace_ns(const struct es_tlsprobe *tp)
 {
     uint64_t rtt = tp->first_rx_ns > tp->start_ns ? tp->first_rx_ns - tp->start_ns : 0;
-    uint64_t g = 2 * rtt, lo = ES_TLS_POST_GRACE_MIN_MS * 1000000ull,
+    uint64_t g = ES_TLS_POST_GRACE_RTTS * rtt, lo = ES_TLS_POST_GRACE_MIN_MS * 1000000ull,
              hi = ES_TLS_POST_GRACE_MAX_MS * 1000000ull;
     return g < lo ? lo : g > hi ? hi : g;
 }

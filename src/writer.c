@@ -1013,6 +1013,8 @@ static void *writer_main(void *arg)
         if (err && !w->err)
             w->err = err;
         w->zopen = w->z && w->z->in;
+        if (!w->zopen)
+            w->flush_req = false; /* the frame a flush asked for has ended (by size) */
         es_rowbuf_reset(&b);
         w->spare = es_xgrow(w->spare, &w->spare_cap, w->nspare + 1, sizeof *w->spare);
         w->spare[w->nspare++] = b;

@@ -37,6 +37,8 @@
 
 #include "edgeshake/labcert.h"
 #include "edgeshake/labspec.h"
+#include "edgeshake/report.h"
+#include "edgeshake/reporthtml.h"
 #include "testlib.h"
 
 #ifndef CHROMIUM /* -DCHROMIUM=\"/nonexistent\" tries the SKIP path by hand */
@@ -701,6 +703,143 @@ START_TEST(test_screenshot)
 }
 END_TEST
 
+/* The text between the first `from` and the next `to` after it (malloc'd). */
+static char *between(const char *text, const char *from, const char *to)
+{
+    const char *a = strstr(text, from);
+    ck_assert_msg(a != NULL, "'%s' not found", from);
+    a += strlen(from);
+    const char *b = strstr(a, to);
+    ck_assert_msg(b != NULL, "'%s' not found after '%s'", to, from);
+    return strndup(a, (size_t)(b - a));
+}
+
+/* ---- fleet findings and baseline changes, through the module's API ---- */
+
+/* A scan where 127.0.0.2 refuses for a.test, b.test and c.test (via us):
+ * three `region` findings; and --http-check got a 525 from 127.0.0.1 for
+ * a.test (no finding kind yet, but the cells show it). */
+static const char small_scan[] =
+    "host,port,ip,resolver,variant,status,error,verify,http_status\n"
+    "a.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,525\n"
+    "a.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n"
+    "b.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,200\n"
+    "b.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n"
+    "c.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,200\n"
+    "c.test,443,127.0.0.2,us,tls1.3/h2/sni,connect_error,connection_refused,,\n";
+
+/* The page with a fleet finding made here as report.h describes it (host
+ * "*", fleet, hosts_failing of hosts_total, sample_hosts) and baseline
+ * changes. Loop 1: the fleet finding has port 0 (its hosts' ports differ),
+ * so its sample hosts are bare names: still one map each, at their port. */
+START_TEST(test_fleet_finding_page)
+{
+    char *dir = tl_tmpdir();
+    char *path = tl_write_file(dir, "scan.csv", small_scan);
+    struct es_report_input in;
+    struct es_findings fs = {0};
+    char err[256];
+    es_report_input_init(&in, 3);
+    const char *files[] = {path};
+    ck_assert_int_eq(es_report_read(&in, files, 1, false, &fs, err, sizeof err), 0);
+    es_report_judge(&in, &fs);
+    ck_assert_uint_eq(fs.n, 3);
+    /* all of them, then the fleet finding (shallow copies) */
+    struct es_finding *v = calloc(fs.n + 1, sizeof *v);
+    memcpy(v, fs.v, fs.n * sizeof *v);
+    for (size_t i = 0; i < fs.n; i++)
+        v[i].change = i ? "persisting" : "fixed";
+    char failure[] = "connection_refused", ips[] = "127.0.0.2", res[] = "us", empty[] = "",
+         explain[] = "nothing listens on the node <b>",
+         repro[] = "openssl s_client -connect "
+                   "127.0.0.2:443 </dev/null",
+         samples[] = "c.test;<i>x</i>.test;a.test";
+    v[fs.n] = (struct es_finding){.kind = ES_FINDING_NODE,
+                                  .host = "*",
+                                  .port = 443,
+                                  .variant = "",
+                                  .failure = failure,
+                                  .failing_ips = ips,
+                                  .passing_ips = empty,
+                                  .failing_resolvers = res,
+                                  .passing_resolvers = empty,
+                                  .failed = 3,
+                                  .attempts = 3,
+                                  .explain = explain,
+                                  .repro = repro,
+                                  .failing_vantages = empty,
+                                  .passing_vantages = empty,
+                                  .fleet = true,
+                                  .hosts_failing = 3,
+                                  .hosts_total = 3,
+                                  .sample_hosts = samples,
+                                  .change = "new"};
+    struct es_findings all = {v, fs.n + 1, fs.n + 1};
+    if (_i == 1) /* hosts on different ports: samples are names without one */
+        v[fs.n].port = 0;
+    char *html = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&html, &len);
+    ck_assert_int_eq(es_report_write_html(f, &in, &all), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    assert_inert(html);
+    /* counts: the fleet row, and the changes */
+    char want[160];
+    /* the fixed one is counted as fixed only */
+    ck_assert_ptr_nonnull(strstr(html,
+                                 "<p><b>1 fleet finding</b> covering 3 host failures; <b>2 host "
+                                 "findings</b>.</p>"));
+    snprintf(want, sizeof want, "<p>Since the baseline: <b>1 new</b>, %zu persisting, 1 fixed.</p>",
+             fs.n - 1);
+    ck_assert_msg(strstr(html, want), "want %s", want);
+    /* the host findings are `region` (us reaches only the bad node) */
+    ck_assert_ptr_nonnull(strstr(html, "<th class=k-region>region</th><th class=k-node>node</th>"
+                                       "<th>total</th></tr>\n<tr><th>fleet</th><td class=n>0</td>"
+                                       "<td class=n>1</td><td class=n>1</td></tr>\n<tr><th>host"
+                                       "</th><td class=n>2</td><td class=n>0</td><td class=n>2"
+                                       "</td></tr>"));
+    /* the fleet finding, before the host findings */
+    char *fleet = between(html, "<section id=fleet>", "</section>");
+    ck_assert_ptr_nonnull(strstr(fleet, "<h2>Fleet findings (1)</h2>"));
+    ck_assert_ptr_nonnull(strstr(fleet, "<tr><td class=k-node>node <small>(new)</small></td>"
+                                        "<td class=mono>127.0.0.2</td><td class=var>all</td>"
+                                        "<td>connection_refused</td><td class=n>3 of 3</td>"
+                                        "<td>us</td><td class=mono>c.test<br>&lt;i&gt;x&lt;/i&gt;"
+                                        ".test<br>a.test</td><td>nothing listens on the node "
+                                        "&lt;b&gt;</td><td><code>openssl s_client -connect "
+                                        "127.0.0.2:443 &lt;/dev/null</code></td></tr>"));
+    free(fleet);
+    /* heat maps: the sample hosts first, in their order; b.test after */
+    char *heat = between(html, "<section id=heat>", "</section>");
+    const char *c = strstr(heat, "<div class=hm data-host=\"c.test\">");
+    const char *x = strstr(heat, "<div class=hm data-host=\"&lt;i&gt;x&lt;/i&gt;.test\">");
+    const char *a = strstr(heat, "<div class=hm data-host=\"a.test\">");
+    const char *bb = strstr(heat, "<div class=hm data-host=\"b.test\">");
+    ck_assert(c && x && a && bb && c < x && x < a && a < bb);
+    ck_assert_ptr_nonnull(strstr(x, "<p>No probe rows for this host in the files.</p>"));
+    ck_assert_ptr_nonnull(strstr(heat, "(4 of 4)</h2>"));
+    ck_assert_uint_eq(count(heat, "<div class=hm "), 4);
+    ck_assert_ptr_nonnull(strstr(c, "<h3>c.test:443 "));
+    /* the 525: blue in a.test's map, and in the edges matrix (1 host of 3) */
+    char *amap = between(a, "<table class=heat>", "</table>");
+    ck_assert_ptr_nonnull(strstr(amap, "<td class=\"c http\" title=\"127.0.0.1 via eu, "
+                                       "tls1.3/h2/sni: 1 of 1 failed; http check: status 525 "
+                                       "(1)\">http</td>"));
+    free(amap);
+    char *row = between(html, "<tr data-ip=\"127.0.0.1\">", "</tr>");
+    ck_assert_ptr_nonnull(strstr(row, "<td class=n>1 of 3</td><td class=\"c http\""));
+    free(row);
+    free(heat);
+    free(html);
+    free(v);
+    es_findings_free(&fs);
+    es_report_input_free(&in);
+    tl_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 /* ---- a 20,000-host fleet (DESIGN §3.3, issue 11), generated ---- */
 
 enum { FLEET_HOSTS = 20000, FLEET_POOL = 20 /* edges per region */, NBAD = 4 };
@@ -828,17 +967,6 @@ static void fleet_teardown(void)
     free(fl.csv);
     free(fl.html);
     free(fl.findings);
-}
-
-/* The text between the first `from` and the next `to` after it (malloc'd). */
-static char *between(const char *text, const char *from, const char *to)
-{
-    const char *a = strstr(text, from);
-    ck_assert_msg(a != NULL, "'%s' not found", from);
-    a += strlen(from);
-    const char *b = strstr(a, to);
-    ck_assert_msg(b != NULL, "'%s' not found after '%s'", to, from);
-    return strndup(a, (size_t)(b - a));
 }
 
 /* "1,234" -> 1234 */
@@ -1126,8 +1254,11 @@ END_TEST
 
 /* Runs Chromium on a page that loads the report in a 1200 x 900 frame and
  * writes, per line: "ip IP TOP BOTTOM" for each row of the edges matrix,
- * "overview BOTTOM", and "h2 RGB" / "dns RGB" for the computed background of
- * every heat-map cell whose title holds an h2 / lookup failure. */
+ * "overview BOTTOM", "h2 RGB" / "dns RGB" for the computed background of
+ * every heat-map cell whose title holds an h2 / lookup failure, and, after
+ * typing h00011.fleet.test into the filter box, "filter ROWS OTHERS MAPS":
+ * the finding rows left visible, those of them about another host, and the
+ * heat maps left visible. */
 static const char measure_html[] =
     "<!doctype html><html><body style=\"margin:0\">\n"
     "<iframe id=r src=\"fleet.html\" style=\"width:1200px;height:900px;border:0\"></iframe>\n"
@@ -1145,6 +1276,16 @@ static const char measure_html[] =
     "    if (c.title.indexOf('h2 check') >= 0) out.push('h2 ' + bg);\n"
     "    if (c.title.indexOf('lookup:') >= 0) out.push('dns ' + bg);\n"
     "  });\n"
+    /* the filter box: type a host, count what stays visible */
+    "  var q = d.getElementById('q'); q.value = 'h00011.fleet.test';\n"
+    "  q.dispatchEvent(new Event('input'));\n"
+    "  var rows = 0, other = 0, maps = 0;\n"
+    "  d.querySelectorAll('details.grp tbody tr').forEach(function (r) {\n"
+    "    if (r.hidden || r.closest('details').hidden) return;\n"
+    "    rows++; if (r.textContent.indexOf('h00011.fleet.test') < 0) other++;\n"
+    "  });\n"
+    "  d.querySelectorAll('.hm').forEach(function (h) { if (!h.hidden) maps++; });\n"
+    "  out.push('filter ' + rows + ' ' + other + ' ' + maps);\n"
     "  var pre = document.createElement('pre'); pre.id = 'out';\n"
     "  pre.textContent = '\\n' + out.join('\\n') + '\\n'; document.body.appendChild(pre);\n"
     "});\n"
@@ -1198,6 +1339,13 @@ START_TEST(test_fleet_browser)
     }
     ck_assert_uint_ge(h2, 2 * fl.nh2);
     ck_assert_uint_ge(dns, 2);
+    /* filtering on h00011 leaves its findings and its heat map only */
+    const char *fl_line = strstr(out, "\nfilter ");
+    ck_assert_ptr_nonnull(fl_line);
+    int rows, other, maps;
+    ck_assert_int_eq(sscanf(fl_line, "\nfilter %d %d %d", &rows, &other, &maps), 3);
+    ck_assert_msg(rows >= 1 && other == 0 && maps == 1, "filter: %d rows, %d others, %d maps", rows,
+                  other, maps);
     free(out);
     free(dom);
     free(log);
@@ -1235,6 +1383,9 @@ int main(void)
     if (browser)
         tcase_add_test(tc, test_screenshot);
     suite_add_tcase(s, tc);
+    TCase *tm = tcase_create("model");
+    tcase_add_loop_test(tm, test_fleet_finding_page, 0, 2);
+    suite_add_tcase(s, tm);
     TCase *tf = tcase_create("fleet");
     tcase_add_unchecked_fixture(tf, fleet_setup, fleet_teardown);
     tcase_set_timeout(tf, 180);

@@ -22,6 +22,7 @@
 
 static const char spec[] = "# test_meta: 127.64.0.0/16\n"
                            "resolver m 127.64.53.1:5353\n"
+                           "resolver dead 127.64.53.9:5353 fault=drop\n"
                            "host a.meta.test m=127.64.1.1\n"
                            "host b.meta.test m=nxdomain\n"
                            "edge 127.64.1.1:8443 cert=a.meta.test\n"
@@ -126,6 +127,21 @@ START_TEST(test_meta_complete)
                        "assert m['output'].endswith('/scan.csv')\n"
                        "assert list(m)[:4] == ['edgeshake', 'openssl', 'command', 'start']\n"
                        "assert m['rows'] == 2 and m['interrupted'] is False\n");
+    /* report lists the run it read, with its time span */
+    const char *rargv[] = {"report", "--format", "text", out, NULL};
+    char *rout;
+    ck_assert_int_eq(tl_run(rargv, NULL, &rout, NULL, 30000), 0);
+    ck_assert_int_eq(es_meta_read(meta, &m, e, sizeof e), 1);
+    char runs[512];
+    snprintf(runs, sizeof runs,
+             "\nruns: 1 of 1 file with FILE.meta.json, edgeshake " ES_VERSION "\n"
+             "  from %s to %s\n"
+             "  scan.csv: vantage v1, %s + ",
+             m.start, m.end, m.start);
+    expect(rout, runs);
+    expect(rout, " s, 2 rows, complete\n");
+    es_meta_info_free(&m);
+    free(rout);
     /* stdout gets no meta file (there is no file to put it beside) */
     ck_assert_ptr_null(es_meta_path("-"));
     free(text);
@@ -256,6 +272,33 @@ START_TEST(test_meta_interrupted)
     ck_assert_uint_eq(t.nrows, (size_t)m.rows);
     tl_table_free(&t);
     es_meta_info_free(&m);
+    free(text);
+    free(out);
+    free(meta);
+    tl_rmtree(dir);
+    free(dir);
+    ck_assert_int_eq(tl_lab_stop(&lab), 0);
+}
+END_TEST
+
+/* SIGINT while the only resolver stays silent: no probe was planned yet; the
+ * meta file still says so, and that the run was interrupted. */
+START_TEST(test_meta_interrupted_dns)
+{
+    struct tl_lab lab;
+    tl_lab_start(&lab, spec);
+    char *dir = tl_tmpdir(), *out, *meta;
+    ck_assert(asprintf(&out, "%s/dns.csv", dir) > 0);
+    ck_assert(asprintf(&meta, "%s.meta.json", out) > 0);
+    const char *args[] = {
+        "scan", "-r", "dead=127.64.53.9:5353", "--dns-timeout", "20000", "-p", "8443",
+        "-o",   out,  "a.meta.test",           "b.meta.test",   NULL};
+    ck_assert_int_eq(run_and_interrupt(args, 500), 130);
+    char *text = tl_read_file(meta, NULL);
+    ck_assert_msg(text != NULL, "no %s after SIGINT", meta);
+    expect(text, "\"resolvers\":{\"dead\":[\"127.64.53.9:5353\"]}");
+    expect(text, "\"planned\":0,\"dns_error_rows\":0,\"rows\":0,\"did_not_run\":0,"
+                 "\"interrupted\":true,\"exit_status\":130}\n");
     free(text);
     free(out);
     free(meta);
@@ -407,15 +450,56 @@ START_TEST(test_meta_print_runs)
     fclose(f);
     char want[4096];
     snprintf(want, sizeof want,
-             "runs: 2 of 4 files with FILE.meta.json, from 2026-11-23T10:32:20.000Z to "
-             "2026-11-23T10:36:20.000Z\n"
-             "  %s: edgeshake " ES_VERSION ", vantage eu, shard 0/2, 2026-11-23T10:33:20.000Z to "
-             "2026-11-23T10:35:20.000Z, 520 rows, complete\n"
-             "  %s: edgeshake " ES_VERSION ", vantage eu, shard 1/2, 2026-11-23T10:32:20.000Z to "
-             "2026-11-23T10:36:20.000Z, 100 rows, interrupted (420 probes did not run)\n",
-             a, b);
+             "runs: 2 of 4 files with FILE.meta.json, edgeshake " ES_VERSION "\n"
+             "  from 2026-11-23T10:32:20.000Z to 2026-11-23T10:36:20.000Z\n"
+             "  eu-shard-0.csv: vantage eu, shard 0/2, 2026-11-23T10:33:20.000Z + 120.0 s, "
+             "520 rows, complete\n"
+             "  eu-shard-1.csv.zst: vantage eu, shard 1/2, 2026-11-23T10:32:20.000Z + 240.0 s, "
+             "100 rows, interrupted (420 probes did not run)\n");
     ck_assert_str_eq(buf, want);
     free(buf);
+    /* many runs: only those that did not complete are listed; versions differ */
+    const char *many[12];
+    char *paths[12];
+    for (int i = 0; i < 12; i++) {
+        ck_assert(asprintf(&paths[i], "%s/s-%d.csv", dir, i) > 0);
+        many[i] = paths[i];
+        char *mp = es_meta_path(paths[i]);
+        if (i < 11) {
+            m.interrupted = false;
+            m.did_not_run = 0;
+            m.exit_status = i == 5 ? 1 : 0; /* shard 5 failed: listed */
+            m.output = paths[i];
+            ck_assert_int_eq(es_meta_write(mp, &m, err, sizeof err), 0);
+        } else {
+            free(tl_write_file(dir, "s-11.csv.meta.json", "{\"rows\":"));
+        }
+        free(mp);
+    }
+    /* one older version among them */
+    char *old5 = es_meta_path(paths[0]);
+    char *text0 = tl_read_file(old5, NULL);
+    char *v = strstr(text0, ES_VERSION);
+    ck_assert_ptr_nonnull(v);
+    memcpy(v, "9", 1);
+    free(tl_write_file(dir, "s-0.csv.meta.json", text0));
+    free(text0);
+    free(old5);
+    f = open_memstream(&buf, &len);
+    ck_assert_uint_eq(es_meta_print_runs(f, many, 12), 11);
+    fclose(f);
+    snprintf(want, sizeof want,
+             "runs: 11 of 12 files with FILE.meta.json\n"
+             "  from 2026-11-23T10:32:20.000Z to 2026-11-23T10:36:20.000Z\n"
+             "  s-5.csv: edgeshake " ES_VERSION ", vantage eu, shard 1/2, "
+             "2026-11-23T10:32:20.000Z + 240.0 s, 100 rows, failed (exit status 1)\n"
+             "  10 complete runs not listed\n"
+             "  %s/s-11.csv.meta.json: not a meta file: bad value\n",
+             dir);
+    ck_assert_str_eq(buf, want);
+    free(buf);
+    for (int i = 0; i < 12; i++)
+        free(paths[i]);
     /* no meta at all: nothing */
     const char *none[] = {c};
     f = open_memstream(&buf, &len);
@@ -445,6 +529,7 @@ int main(void)
     tcase_set_timeout(tl, 90);
     tcase_add_test(tl, test_meta_complete);
     tcase_add_loop_test(tl, test_meta_interrupted, 0, 2);
+    tcase_add_test(tl, test_meta_interrupted_dns);
     suite_add_tcase(s, tl);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

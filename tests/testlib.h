@@ -3,7 +3,8 @@
  *
  * Address blocks, so that suites can run in parallel without colliding:
  *   test_lab_edge 127.10.0.0/16   test_lab_dns 127.11.0.0/16
- *   test_cli      127.12.0.0/16   (later suites take 127.20.0.0/16 and up)
+ *   test_cli      127.12.0.0/16   test_tls_lab  127.62.0.0/16
+ *   (later suites take 127.20.0.0/16 and up)
  */
 #ifndef EDGESHAKE_TESTLIB_H
 #define EDGESHAKE_TESTLIB_H

@@ -18,7 +18,8 @@
  *                   c-ares read from /etc/resolv.conf)
  *   ecs             {LABEL: SUBNET} for the resolvers with an ECS subnet
  *   dry_run         true with --dry-run (rows are `planned`)
- *   planned         probes planned (edges x variants x --repeat)
+ *   planned         probes planned (edges x variants x --repeat; when
+ *                   interrupted while resolving, those planned so far)
  *   dns_error_rows  rows for (host, resolver) pairs that did not resolve
  *   rows            rows in the file (header not counted)
  *   did_not_run     planned probes with no row (interrupted, or stopped by an
@@ -74,7 +75,9 @@ bool es_meta_print(FILE *f, const struct es_meta_run *m);
 struct es_meta_info {
     char *version, *start, *end, *vantage, *shard;
     int64_t rows, planned, did_not_run;
+    double seconds;
     int interrupted; /* 1 true, 0 false, -1 absent */
+    int exit_status; /* -1 absent */
 };
 
 /* Reads and parses path. Returns 1 with *out filled, 0 when the file does
@@ -85,15 +88,17 @@ int es_meta_read(const char *path, struct es_meta_info *out, char *err, size_t e
 void es_meta_info_free(struct es_meta_info *m);
 
 /* For `report`: looks for FILE.meta.json beside each scan file (none for
- * "-") and prints what it read to f, e.g.
+ * "-") and prints the runs it read to f, their time span first, e.g.
  *
- *   runs: 2 of 2 files have FILE.meta.json, 2026-11-23T10:00:00.000Z to
- *     2026-11-23T10:04:12.345Z
- *     eu-shard-0.csv: edgeshake 0.1.0, vantage eu, shard 0/2, 2026-11-23T10:00:00.000Z
- *       to 2026-11-23T10:02:00.000Z, 520 rows, complete
+ *   runs: 2 of 2 files with FILE.meta.json, edgeshake 0.1.0
+ *     from 2026-11-23T10:32:20.000Z to 2026-11-23T10:36:20.000Z
+ *     eu-shard-0.csv: vantage eu, shard 0/2, 2026-11-23T10:33:20.000Z + 120.0 s,
+ *       520 rows, complete                                             (one line)
  *
- * Prints nothing when no file has one. A meta file that cannot be parsed is
- * one line naming it. Returns the number of meta files read. */
+ * With more than 8 runs, only those that did not complete are listed, and a
+ * count of the others. Each run's version is shown when they differ. Prints
+ * nothing when no file has a meta file; one that cannot be parsed is a line
+ * naming it. Returns the number of meta files read. */
 size_t es_meta_print_runs(FILE *f, const char *const *files, size_t nfiles);
 
 #endif

@@ -73,6 +73,8 @@ struct es_report_input {
     void *_r;
     uint64_t rows, planned, bad_rows;
     size_t nfiles, nhosts;
+    const char *const *files; /* the names es_report_read was given (borrowed), for */
+    size_t nnames;            /* the runs of their FILE.meta.json (meta.h) */
 };
 
 /* min_repeat: attempts a (host, ip, variant) needs before a mix of successes
@@ -102,6 +104,10 @@ struct es_heat_cell {
      * several vantages only the first vantage's cell carries them. */
     uint64_t h2fail;
     const char *h2;
+    /* Likewise for --http-check: no response or a 5xx status ("status 525",
+     * "no response"). */
+    uint64_t httpfail;
+    const char *http;
 };
 typedef void (*es_heat_fn)(void *arg, const struct es_heat_cell *cell);
 /* Calls fn for every cell, grouped by host and variant, a host's DNS cells

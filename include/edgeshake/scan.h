@@ -1,6 +1,7 @@
-/* scan.h - `edgeshake scan`: validate everything, resolve every host through
- * every resolver, plan the edges, then run the engine (or, with --dry-run,
- * write one `planned` row per probe). DESIGN §3.1. */
+/* scan.h - `edgeshake scan`: validate everything, then stream the targets
+ * through the pipeline (pipeline.h: every host through every resolver, its
+ * edges planned at its per-host barrier) into the engine's feed (or, with
+ * --dry-run, into one `planned` row per probe). DESIGN §3.1. */
 #ifndef EDGESHAKE_SCAN_H
 #define EDGESHAKE_SCAN_H
 

@@ -19,13 +19,15 @@
  *     --h2-check ran, whatever its result).
  *   - status ok means the handshake completed and no fatal alert followed; a
  *     failed --h2-check keeps status ok and says what failed in the h2
- *     column, unless a fatal alert from the server ended it (then status
- *     alert, stage h2).
+ *     column, unless a fatal alert from the server ended it: that is a
+ *     post-handshake verdict like the one below (status alert, stage
+ *     post_handshake, h2 empty), whether it came before the h2 check or
+ *     during it.
  *   - TLS 1.3 servers judge the client's certificate after the client's
  *     Finished: when the server asked for one (CertificateRequest; we never
  *     send one), the probe reads on after the handshake until the server's
  *     first record (its session tickets, its SETTINGS, or its alert) or the
- *     end of a grace of about two round trips (es_tlsprobe_wait_until). A
+ *     end of a grace of a few round trips (es_tlsprobe_wait_until). A
  *     server that rejects us there (alert 116 certificate_required) gives
  *     status alert, stage post_handshake. In TLS 1.2 the same server fails
  *     the handshake itself (alert 40 or 116, stage certificate).
@@ -201,10 +203,16 @@ enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns);
  * of its own: only the probe's deadline. Valid after any call that returned
  * ES_TLS_WANT_IO. */
 uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp);
-/* The grace's bounds: twice the first round trip (ClientHello to the
- * server's first flight), at least MIN and at most MAX ms. */
-#define ES_TLS_POST_GRACE_MIN_MS 50
-#define ES_TLS_POST_GRACE_MAX_MS 1000
+/* The grace: ES_TLS_POST_GRACE_RTTS times the first round trip (ClientHello
+ * to the server's first flight, its signing included), at least MIN and at
+ * most MAX ms. Generous on purpose: a busy server answers our Finished late
+ * (a lab fleet scan at 400 in flight saw one alert 650 ms after the
+ * handshake, with a first round trip of ~300 ms; a loaded test machine lost
+ * verdicts with a 50 ms floor), and the wait costs only probes of servers
+ * that ask for a certificate and send no session ticket. */
+#define ES_TLS_POST_GRACE_RTTS   4
+#define ES_TLS_POST_GRACE_MIN_MS 250
+#define ES_TLS_POST_GRACE_MAX_MS 2000
 /* The peer closed (EOF), reset the connection, or the deadline passed. */
 enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
 enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);

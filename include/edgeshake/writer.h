@@ -156,7 +156,7 @@ struct es_writer;
  * signals go to other threads and a closed pipe is EPIPE, not SIGPIPE. */
 struct es_writer *es_writer_open(const char *path, enum es_format fmt, char *err, size_t errlen);
 /* The same on an open descriptor, which the writer does not close; name is
- * used in messages. */
+ * used in messages, and a name ending in ".zst" makes the output zstd. */
 struct es_writer *es_writer_fdopen(int fd, const char *name, enum es_format fmt, char *err,
                                    size_t errlen);
 
