@@ -1604,7 +1604,6 @@ int es_report_main(const struct es_config *cfg)
     }
     es_report_judge(&in, &fs);
     es_drift_judge(drift, &fs, in.rows);
-    free(scan);
     if (in.bad_rows)
         es_warn("skipped %llu malformed rows", (unsigned long long)in.bad_rows);
     int rc = es_report_write(&in, &fs, fmt, path, err, sizeof err);
@@ -1616,6 +1615,7 @@ int es_report_main(const struct es_config *cfg)
     es_findings_free(&fs);
     es_drift_free(drift);
     es_report_input_free(&in);
+    free(scan); /* the input keeps the file list until it is freed */
     if (rc < 0)
         return ES_EXIT_RUNTIME;
     return hit ? ES_EXIT_FINDINGS : ES_EXIT_OK;
