@@ -2,6 +2,7 @@
  * reporttab.h for the map): read, judge hosts, judge the fleet, compare with
  * a baseline, write, and decide the exit status (--fail-on). */
 #include "edgeshake/report.h"
+#include "edgeshake/reportdrift.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -157,17 +158,28 @@ int es_report_main(const struct es_config *cfg)
     struct es_findings fs = {0};
     es_report_input_init(&in, (unsigned)cfg->min_repeat);
     in.by_host = cfg->by_host || baseline; /* folded findings match the baseline too */
-    if (es_report_read(&in, cfg->args.v, cfg->args.n, cfg->skip_bad_rows, &fs, err, sizeof err) <
-        0) {
+    /* enum files go to the drift rules (reportdrift.h), the rest are scan files */
+    struct es_drift *drift = es_drift_new();
+    const char **scan = es_xcalloc(cfg->args.n + 1, sizeof *scan);
+    size_t nscan = 0;
+    if (es_drift_take(drift, cfg->args.v, cfg->args.n, scan, &nscan, err, sizeof err) < 0 ||
+        es_report_read(&in, scan, nscan, cfg->skip_bad_rows, &fs, err, sizeof err) < 0) {
         es_warn("%s%s", err,
                 cfg->skip_bad_rows || strstr(err, "read error")
                     ? ""
                     : " (--skip-bad-rows counts and skips bad rows)");
         es_report_input_free(&in);
         es_findings_free(&base);
+        es_drift_free(drift);
+        free(scan);
         return ES_EXIT_USAGE;
     }
     es_report_judge(&in, &fs);
+    if (es_drift_edges(drift)) {
+        es_drift_judge(drift, &fs, in.rows);
+        es_findings_sort(&fs);
+        es_report_count(&in, &fs);
+    }
     if (baseline) {
         rb_mark(&fs, &base);
         if (!cfg->by_host)
@@ -187,7 +199,9 @@ int es_report_main(const struct es_config *cfg)
     if (hit)
         tell_fired(cfg->fail_on, &fs, &fo);
     es_findings_free(&fs);
+    es_drift_free(drift);
     es_report_input_free(&in);
+    free(scan); /* the input keeps the file list until it is freed */
     if (rc < 0)
         return ES_EXIT_RUNTIME;
     return hit ? ES_EXIT_FINDINGS : ES_EXIT_OK;

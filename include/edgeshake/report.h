@@ -30,6 +30,7 @@ enum es_finding_kind {
     ES_FINDING_H2,
     ES_FINDING_INTERMITTENT,
     ES_FINDING_DNS,
+    ES_FINDING_DRIFT, /* from enum files: reportdrift.h */
     ES_FINDING_NKINDS,
 };
 
