@@ -146,6 +146,8 @@ static const struct option options[] = {
      "text|csv|json|html", "from the -o suffix, else text"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
      "attempts needed before calling a probe intermittent", 1, 1000000},
+    {"expiry-days", 0, ARG_UINT, REPORT, F(expiry_days), "N", "21",
+     "an `expiry` finding for certificates that expire within N days", 1, 3650},
     {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]|new[:KIND,...]", NULL,
      "exit 3 when findings of these kinds exist (new: only new ones, with --baseline)"},
     {"baseline", 0, ARG_LIST, REPORT, F(baseline), "FILE", NULL,

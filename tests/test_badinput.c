@@ -219,6 +219,8 @@ static const struct flagcase flagcases[] = {
     {B_REPORT, "--output", "", "--output: expected FILE, got an empty value"},
     {B_REPORT, "--format", "pdf", "--format: expected one of text|csv|json|html, got 'pdf'"},
     {B_REPORT, "--min-repeat", "0", "--min-repeat: expected N, a whole number from 1 to 1000000"},
+    {B_REPORT, "--expiry-days", "0", "--expiry-days: expected N, a whole number from 1 to 3650"},
+    {B_REPORT, "--expiry-days", "3w", "--expiry-days: expected N, a whole number from 1 to 3650"},
     {B_REPORT, "--fail-on", "bogus", "--fail-on: unknown kind 'bogus'"},
     {B_REPORT, "--fail-on", "node,,cert", "--fail-on: unknown kind ''"},
     {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got an empty value"},

@@ -89,14 +89,14 @@ START_TEST(test_demo_findings)
         f, "region,api.demo.test,tls1.2/h2,http1.1/nosni;tls1.2/h2,http1.1/nosni/pq;"
            "tls1.2/h2/nosni;tls1.2/h2/nosni/pq;tls1.3/h2,http1.1/nosni;tls1.3/h2,http1.1/nosni/pq;"
            "tls1.3/h2/nosni;tls1.3/h2/nosni/pq,alert 112 unrecognized_name,127.77.3.4,ap\n"
-           /* the SNI router node: every pq variant, no plain one (a hello
-            * finding once the report has that kind) */
-           "node,api.demo.test,tls1.2/h2,http1.1/nosni/pq;tls1.2/h2,http1.1/sni/pq;"
-           "tls1.2/h2/nosni/pq;tls1.2/h2/sni/pq;tls1.3/h2,http1.1/nosni/pq;tls1.3/h2,http1.1/sni/pq;"
-           "tls1.3/h2/nosni/pq;tls1.3/h2/sni/pq,connection_reset,127.77.3.5,us\n"
            "node,api.demo.test,tls1.2/h2/nosni;tls1.2/h2/nosni/pq;tls1.2/h2/sni;tls1.2/h2/sni/pq;"
            "tls1.3/h2/nosni;tls1.3/h2/nosni/pq;tls1.3/h2/sni;tls1.3/h2/sni/pq,"
            "alert 120 no_application_protocol,127.77.3.2,eu\n"
+           /* the SNI router node: every pq variant fails, every plain one
+            * passes there: a `hello` finding (and no `node` finding) */
+           "hello,api.demo.test,tls1.2/h2,http1.1/nosni/pq;tls1.2/h2,http1.1/sni/pq;"
+           "tls1.2/h2/nosni/pq;tls1.2/h2/sni/pq;tls1.3/h2,http1.1/nosni/pq;tls1.3/h2,http1.1/sni/pq;"
+           "tls1.3/h2/nosni/pq;tls1.3/h2/sni/pq,connection_reset,127.77.3.5,us\n"
            "node,blog.demo.test,,connection_refused,127.77.6.3,us\n"
            "cert,blog.demo.test,,verify hostname_mismatch,127.77.6.1,eu\n"
            "h2,media.demo.test,,h2 eof,127.77.5.2,eu\n"
@@ -187,6 +187,12 @@ START_TEST(test_demo_files)
                        strlen("0 fleet findings covering 0 host failures; 14 host findings\n"
                               "(1 file, 2,161 rows, 7 hosts)\n")));
     ck_assert(strstr(text, "\nshop.demo.test:8443\n  region"));
+    /* the SNI router node, its explanation and the command that shows it */
+    ck_assert(strstr(text, "  hello        tls1.2/h2,http1.1/nosni/pq\n"));
+    ck_assert(strstr(text, "    why: 127.77.3.5 fails only with post-quantum-size ClientHellos: a "
+                           "middlebox\n      or SNI router in front of it reads one TCP segment;"));
+    ck_assert(strstr(text, "    try: edgeshake scan api.demo.test@127.77.3.5 -p 8443 --tls 1.2 "
+                           "--alpn h2,http/1.1 --sni none --hello pq --hello plain\n"));
     ck_assert(!strstr(text, "www.demo.test") && !strstr(text, "docs.demo.test"));
     free(text);
     text = tl_read_file(html, NULL);

@@ -59,6 +59,7 @@ struct es_config {
 
     /* report */
     uint64_t min_repeat;
+    uint64_t expiry_days; /* --expiry-days: `expiry` findings within this many days */
     const char *fail_on;
     bool skip_bad_rows;
     bool by_host;                /* --by-host: list the host findings fleet findings fold */
