@@ -1180,7 +1180,7 @@ START_TEST(test_fleet_caps)
         ck_assert_msg(rows + out == n, "group of %llu: %llu listed + %llu left out: %.200s",
                       (unsigned long long)n, (unsigned long long)rows, (unsigned long long)out, g);
         ck_assert_msg(!cap || (strstr(cap, "more findings of this group left out") &&
-                               strstr(cap, "edgeshake report --format csv")),
+                               strstr(cap, "edgeshake report --by-host --format csv")),
                       "%.200s", cap);
         /* small groups are listed whole: the 10 DNS and the h2 findings */
         if (n <= 100)
@@ -1193,6 +1193,8 @@ START_TEST(test_fleet_caps)
     ck_assert_uint_le(listed, 3000);
     snprintf(want, sizeof want, "In all, %s host findings are left out", fmt_count(left, b));
     ck_assert_msg(strstr(sec, want), "want %s", want);
+    ck_assert(strstr(sec, "in all): <code>edgeshake report --by-host --format csv</code> lists "
+                          "them"));
     free(sec);
     /* heat maps: 100 of the hosts with findings, the rest counted */
     sec = between(html, "<section id=heat>", "</section>");
@@ -1203,6 +1205,7 @@ START_TEST(test_fleet_caps)
     snprintf(want, sizeof want, "Heat maps of %s more hosts with findings left out",
              fmt_count(nhosts - 100, b2));
     ck_assert_msg(strstr(sec, want), "want %s", want);
+    ck_assert(strstr(sec, " left out: <code>edgeshake report --by-host --format csv</code>"));
     free(sec);
     for (size_t k = 0; k < nhosts; k++)
         free(hosts[k]);

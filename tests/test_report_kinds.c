@@ -237,6 +237,31 @@ START_TEST(test_host_text)
 }
 END_TEST
 
+/* HTML: the overview counts the new kinds, and each has its group of host
+ * findings. */
+START_TEST(test_host_html)
+{
+    char *html = report("html", NULL, host_csv);
+    ck_assert_msg(strstr(html, "<th class=k-hello>hello</th><th class=k-expiry>expiry</th>"
+                               "<th class=k-http>http</th><th class=k-clock>clock</th>"
+                               "<th class=k-weak>weak</th><th>total</th></tr>\n"
+                               "<tr><th>fleet</th><td class=n>0</td><td class=n>0</td>"
+                               "<td class=n>0</td><td class=n>0</td><td class=n>0</td>"
+                               "<td class=n>0</td></tr>\n<tr><th>host</th><td class=n>1</td>"
+                               "<td class=n>1</td><td class=n>1</td><td class=n>1</td>"
+                               "<td class=n>1</td><td class=n>5</td></tr>"),
+                  "%.3000s", html);
+    const char *kinds[] = {"hello", "expiry", "http", "clock", "weak"};
+    for (size_t i = 0; i < ES_ARRAY_LEN(kinds); i++) {
+        char want[96];
+        snprintf(want, sizeof want, "<summary><span class=k-%s>%s</span> ", kinds[i], kinds[i]);
+        ck_assert_msg(strstr(html, want), "no group %s", want);
+    }
+    ck_assert(strstr(html, ".k-hello{") || strstr(html, ",.k-hello"));
+    free(html);
+}
+END_TEST
+
 /* --expiry-days: 5 days is less than the 9 left, so no expiry finding; the
  * others stay. --fail-on takes the new kinds. */
 START_TEST(test_expiry_days)
@@ -426,6 +451,7 @@ int main(void)
     tcase_add_test(tc, test_host_csv);
     tcase_add_test(tc, test_host_json);
     tcase_add_test(tc, test_host_text);
+    tcase_add_test(tc, test_host_html);
     tcase_add_test(tc, test_expiry_days);
     suite_add_tcase(s, tc);
     TCase *tk = tcase_create("scanner clock");
