@@ -334,7 +334,7 @@ char *rr_repro_hello(const struct rt_variant *v, const char *host, const char *i
         es_sb_add(&b, " --alpn");
         rr_sb_word(&b, v->alpn);
     }
-    if (v->sni) { /* not the host name: none, or a fixed NAME */
+    if (v->sni && *v->sni) { /* not the host name: none, or a fixed NAME */
         es_sb_add(&b, " --sni");
         rr_sb_word(&b, v->sni);
     }
