@@ -665,21 +665,23 @@ static bool judge_scanner_clock(const struct rt_report *r, struct es_findings *f
     int32_t lo = 0, hi = 0;
     uint32_t ip0 = 0;
     bool two = false;
-    uint64_t n = 0, hosts = 0, last = UINT64_MAX;
-    for (size_t j = 0; j < r->nhis; j++) {
-        const struct rt_hi *e = &r->his[j];
-        if (!e->has_skew)
-            continue;
-        if (!n++) {
-            lo = hi = e->skew;
-            ip0 = e->ip;
+    uint64_t n = 0, hosts = 0;
+    for (size_t h = 0; h < r->nhosts; h++) {
+        bool seen = false;
+        for (uint32_t j = r->hosts[h].first_hi; j; j = r->his[j - 1].next) {
+            const struct rt_hi *e = &r->his[j - 1];
+            if (!e->has_skew)
+                continue;
+            if (!n++) {
+                lo = hi = e->skew;
+                ip0 = e->ip;
+            }
+            lo = e->skew < lo ? e->skew : lo;
+            hi = e->skew > hi ? e->skew : hi;
+            two |= e->ip != ip0;
+            seen = true;
         }
-        lo = e->skew < lo ? e->skew : lo;
-        hi = e->skew > hi ? e->skew : hi;
-        two |= e->ip != ip0;
-        if (e->host != last)
-            hosts++;
-        last = e->host;
+        hosts += seen;
     }
     bool off = (lo > CLOCK_MAX_S || hi < -CLOCK_MAX_S) && (int64_t)hi - lo <= CLOCK_SAME_S;
     if (!two || !off)
@@ -698,13 +700,13 @@ static bool judge_scanner_clock(const struct rt_report *r, struct es_findings *f
     f->hosts_failing = hosts;
     f->hosts_total = r->nhosts;
     es_sb_printf(&b,
-                 "every edge that sent a Date (%llu, on %llu hosts) is %lld to %lld s %s of this "
+                 "every edge that sent a Date (%llu, on %llu hosts) is %lld to %lld s %s this "
                  "machine: the scanner's own clock is wrong, not the edges' (check it first: "
                  "`timedatectl`, `chronyc tracking`); with a wrong clock certificates are also "
                  "verified against the wrong time",
                  (unsigned long long)n, (unsigned long long)hosts,
                  (long long)(mid < 0 ? -(int64_t)hi : lo), (long long)(mid < 0 ? -(int64_t)lo : hi),
-                 mid < 0 ? "behind" : "ahead");
+                 mid < 0 ? "behind" : "ahead of");
     f->explain = es_sb_take(&b);
     f->repro = es_xstrdup("date -u; timedatectl status");
     return true;

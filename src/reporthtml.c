@@ -474,6 +474,8 @@ static const char *subject(const struct es_finding *x)
         return x->failing_ips;
     if (*rh_str(x->failing_resolvers))
         return x->failing_resolvers;
+    if (x->kind == ES_FINDING_CLOCK)
+        return "the scanner"; /* every edge is off the same way */
     return *x->variant ? x->variant : "all";
 }
 

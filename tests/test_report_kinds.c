@@ -319,6 +319,14 @@ START_TEST(test_scanner_clock)
     ck_assert(strstr(tl_cell(&t, 0, "explain"), "the scanner's own clock is wrong"));
     ck_assert_str_eq(tl_cell(&t, 0, "hosts_failing"), "2");
     tl_table_free(&t);
+    char *txt = report("text", NULL, csv);
+    ck_assert_msg(strstr(txt, "\n  clock        the scanner's own clock\n    scanner clock "), "%s",
+                  txt);
+    ck_assert_msg(strstr(txt, "every edge that sent a Date (3 edges of 2 of"), "%s", txt);
+    free(txt);
+    char *html = report("html", NULL, csv);
+    ck_assert(strstr(html, "<td class=k-clock>clock</td><td class=mono>the scanner</td>"));
+    free(html);
     tl_rmtree(d);
     free(d);
     free(csv);
