@@ -338,12 +338,53 @@ void es_enum_init(struct es_enum_state *st, bool nosni)
     memset(st, 0, sizeof *st);
     st->vmax = st->v12 = -1;
     st->pref = -1;
+    st->gcand = (uint16_t)((1u << ES_ENUM_NGROUPS) - 1);
     st->tr[ES_ENUM_TRACK_FIRST].phase = ES_ENUM_PH_FIRST;
     st->tr[ES_ENUM_TRACK_NOSNI].phase = nosni ? ES_ENUM_PH_FIRST : ES_ENUM_PH_DONE;
     dim_open(&st->alpn, ES_ENUM_NALPN);
 }
 
-static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
+void es_enum_set_groups(struct es_enum_state *st, uint16_t mask)
+{
+    mask &= (uint16_t)((1u << ES_ENUM_NGROUPS) - 1);
+    if (mask)
+        st->gcand = mask;
+}
+
+bool es_enum_groups_parse(const char *text, uint16_t *mask, char *err, size_t errlen)
+{
+    const char *p = text;
+    for (;;) {
+        size_t n = strcspn(p, ":,");
+        char name[32];
+        if (n == 0 || n >= sizeof name) {
+            snprintf(err, errlen,
+                     "--groups: empty or over-long name in '%s'; expected names "
+                     "from X25519:P-256:X448:P-521:P-384:ffdhe2048:ffdhe3072:ffdhe4096:"
+                     "ffdhe6144:ffdhe8192",
+                     text);
+            return false;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        int i = es_enum_group_index(name);
+        if (i < 0) {
+            snprintf(err, errlen,
+                     "--groups: unknown group '%s'; expected names from "
+                     "X25519:P-256:X448:P-521:P-384:ffdhe2048:ffdhe3072:ffdhe4096:"
+                     "ffdhe6144:ffdhe8192",
+                     name);
+            return false;
+        }
+        *mask |= (uint16_t)(1u << i);
+        if (!p[n])
+            return true;
+        p += n + 1;
+    }
+}
+
+static void hello_all(const struct es_enum_state *st, struct es_enum_hello *h, uint8_t vmin,
+                      uint8_t vmax)
 {
     memset(h, 0, sizeof *h);
     h->vmin = vmin;
@@ -351,7 +392,14 @@ static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
     mask_all(h->ciphers, es_enum_catalog()->nciphers);
     h->pref[0] = h->pref[1] = -1;
     h->suites = (1u << ES_ENUM_NSUITES) - 1;
-    h->groups = (1u << ES_ENUM_NGROUPS) - 1;
+    h->groups = st->gcand;
+}
+
+/* A group dimension: the candidates. */
+static void grp_open(const struct es_enum_state *st, struct es_enum_dim *d)
+{
+    dim_open(d, ES_ENUM_NGROUPS);
+    d->left[0] &= st->gcand;
 }
 
 /* The next elimination probe of track t, or false when t is done. */
@@ -362,7 +410,7 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
     if (!dim_open_now(&tr->main) && !dim_open_now(&tr->grp) && !alpn_open)
         return false;
     bool tls13 = t == ES_ENUM_TRACK_TLS13;
-    hello_all(h, tls13 ? 3 : (uint8_t)st->v12, tls13 ? 3 : (uint8_t)st->v12);
+    hello_all(st, h, tls13 ? 3 : (uint8_t)st->v12, tls13 ? 3 : (uint8_t)st->v12);
     uint64_t m[2];
     dim_offer(&tr->main, m);
     if (tls13)
@@ -431,7 +479,7 @@ static void start_tls13(struct es_enum_state *st, const struct es_enum_answer *a
     tr->phase = ES_ENUM_PH_ELIM;
     tr->alpn_carrier = true;
     dim_open(&tr->main, ES_ENUM_NSUITES);
-    dim_open(&tr->grp, ES_ENUM_NGROUPS);
+    grp_open(st, &tr->grp);
     elim_feed(st, ES_ENUM_TRACK_TLS13, a);
 }
 
@@ -478,14 +526,14 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
         switch (tr->phase) {
         case ES_ENUM_PH_IDLE:
         case ES_ENUM_PH_DONE: return false;
-        case ES_ENUM_PH_FIRST: hello_all(h, 0, 2); return true;
+        case ES_ENUM_PH_FIRST: hello_all(st, h, 0, 2); return true;
         case ES_ENUM_PH_ELIM:
             if (elim_hello(st, ES_ENUM_TRACK_TLS12, h))
                 return true;
             after_tls12_elim(st);
             continue;
         case ES_ENUM_PH_PREF:
-            hello_all(h, (uint8_t)st->v12, (uint8_t)st->v12);
+            hello_all(st, h, (uint8_t)st->v12, (uint8_t)st->v12);
             h->pref[0] = tr->main.found[1];
             h->pref[1] = tr->main.found[0];
             return true;
@@ -497,12 +545,12 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
                 continue;
             }
             if (!st->g12.active)
-                dim_open(&st->g12, ES_ENUM_NGROUPS);
+                grp_open(st, &st->g12);
             if (!dim_open_now(&st->g12)) {
                 tr->phase = ES_ENUM_PH_DONE;
                 continue;
             }
-            hello_all(h, (uint8_t)st->v12, (uint8_t)st->v12);
+            hello_all(st, h, (uint8_t)st->v12, (uint8_t)st->v12);
             h->ciphers[0] = h->ciphers[1] = 0;
             for (unsigned i = 0; i < tr->main.nfound; i++)
                 if (cat->ecdhe[tr->main.found[i]])
@@ -603,19 +651,19 @@ static bool track_hello(struct es_enum_state *st, unsigned t, struct es_enum_hel
     case ES_ENUM_TRACK_FIRST:
         if (tr->phase != ES_ENUM_PH_FIRST)
             return false;
-        hello_all(h, 0, 3);
+        hello_all(st, h, 0, 3);
         h->alpn = (1u << ES_ENUM_NALPN) - 1;
         return true;
     case ES_ENUM_TRACK_NOSNI:
         if (tr->phase != ES_ENUM_PH_FIRST)
             return false;
-        hello_all(h, 0, 3);
+        hello_all(st, h, 0, 3);
         h->nosni = true;
         return true;
     case ES_ENUM_TRACK_VERSIONS:
         if (tr->phase != ES_ENUM_PH_ELIM)
             return false;
-        hello_all(h, 0, (uint8_t)tr->vhi);
+        hello_all(st, h, 0, (uint8_t)tr->vhi);
         return true;
     case ES_ENUM_TRACK_TLS12: return tls12_hello(st, h);
     case ES_ENUM_TRACK_TLS13:

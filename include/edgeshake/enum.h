@@ -181,12 +181,20 @@ struct es_enum_state {
     bool partial;       /* some track gave up (no answer after retries, or the cap) */
     char cert[65], cert_nosni[65];
     char nosni_error[48];   /* the no-SNI failure, e.g. "alert 112 unrecognized_name" */
+    uint16_t gcand;         /* the group candidates (catalog mask): all, or enum --groups */
     struct es_enum_dim g12; /* groups over TLS 1.2 (no TLS 1.3) */
     bool g12_carrier;       /* offer the groups found so far last (see enumalgo.c) */
 };
 
-/* Starts a machine; nosni: also fetch the certificate without SNI. */
+/* Starts a machine; nosni: also fetch the certificate without SNI. Every
+ * catalog group is a candidate. */
 void es_enum_init(struct es_enum_state *st, bool nosni);
+/* Narrows the group candidates to mask (catalog bits, not 0), right after
+ * es_enum_init: only those are offered, so only those can be found. */
+void es_enum_set_groups(struct es_enum_state *st, uint16_t mask);
+/* Parses a --groups value (catalog names, ':' or ','-separated) into *mask
+ * (ORed in). Returns false with a message in err naming the bad name. */
+bool es_enum_groups_parse(const char *text, uint16_t *mask, char *err, size_t errlen);
 /* Stores in out[] the probes to send now (at most ES_ENUM_NTRACKS), each
  * tagged with its track in tracks[]; they count as in flight until fed.
  * Returns how many. */
@@ -243,6 +251,7 @@ struct es_enum_item {
 struct es_enum_run_opts {
     const struct es_config *cfg; /* engine options (threads, -c, --per-ip, --rate, timeouts) */
     bool per_host;               /* enumerate every (host, port, ip) in full (no sharing) */
+    uint16_t groups;             /* group candidates (catalog mask); 0 = all */
     bool quiet;
 };
 
