@@ -20,9 +20,11 @@
  *     removed from what is left; no ALPN chosen means ALPN is exhausted;
  *   - alert 120 (no_application_protocol): ALPN is exhausted;
  *   - another rejection: main or groups is exhausted. When both are open it
- *     is ambiguous, and the next probe (suspect) offers main's remainder
- *     with one known group: ok means groups was exhausted (and finds a main
- *     member), a rejection means main was.
+ *     is ambiguous, and the next probe (suspect) tests the dimension with
+ *     more members left: groups' remainder with one known main member (ok:
+ *     main was exhausted, and a group is found; a rejection: groups was), or
+ *     main's remainder with one known group (ok: groups was exhausted, and a
+ *     main member is found; a rejection: main was).
  * Every answer either removes a member or closes a dimension (or, once,
  * marks suspect, which the next answer resolves), so a track ends after at
  * most (members found + dimensions + 1) answers.
@@ -149,6 +151,10 @@ static void bit_clear(uint64_t m[2], unsigned i)
 static bool mask_empty(const uint64_t m[2])
 {
     return !m[0] && !m[1];
+}
+static unsigned popcount2(const uint64_t m[2])
+{
+    return (unsigned)(__builtin_popcountll(m[0]) + __builtin_popcountll(m[1]));
 }
 static void mask_all(uint64_t m[2], size_t n)
 {
@@ -413,13 +419,15 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
     hello_all(st, h, tls13 ? 3 : (uint8_t)st->v12, tls13 ? 3 : (uint8_t)st->v12);
     uint64_t m[2];
     dim_offer(&tr->main, m);
+    if (tr->suspect && tr->suspect_grp)
+        mask_one(m, tr->main.found[0]);
     if (tls13)
         h->suites = (uint8_t)m[0];
     else
         memcpy(h->ciphers, m, sizeof m);
     if (tr->grp.active) {
         dim_offer(&tr->grp, m);
-        if (tr->suspect && tr->grp.nfound)
+        if (tr->suspect && !tr->suspect_grp && tr->grp.nfound)
             mask_one(m, tr->grp.found[0]);
         h->groups = (uint16_t)m[0];
     }
@@ -436,13 +444,19 @@ static void elim_feed(struct es_enum_state *st, unsigned t, const struct es_enum
     bool tls13 = t == ES_ENUM_TRACK_TLS13;
     bool alpn_open = tr->alpn_carrier && dim_open_now(&st->alpn);
     if (a->outcome == ES_ENUM_OK) {
-        if (tr->suspect) {
-            tr->grp.exhausted = true; /* main x {a known group} worked: groups was it */
+        if (tr->suspect && tr->suspect_grp) {
+            tr->main.exhausted = true; /* {a known member} x groups worked: main was it */
             tr->suspect = false;
-        } else if (dim_open_now(&tr->grp)) {
-            dim_record(&tr->grp, a->group);
+            dim_record(&tr->grp, a->group); /* and the probe found a group */
+        } else {
+            if (tr->suspect) {
+                tr->grp.exhausted = true; /* main x {a known group} worked: groups was it */
+                tr->suspect = false;
+            } else if (dim_open_now(&tr->grp)) {
+                dim_record(&tr->grp, a->group);
+            }
+            dim_record(&tr->main, tls13 ? a->suite : a->cipher);
         }
-        dim_record(&tr->main, tls13 ? a->suite : a->cipher);
         if (alpn_open) {
             if (a->alpn < 0)
                 st->alpn.exhausted = true; /* offered, none chosen */
@@ -456,14 +470,25 @@ static void elim_feed(struct es_enum_state *st, unsigned t, const struct es_enum
         return;
     }
     if (tr->suspect) {
-        tr->main.exhausted = true;
+        if (tr->suspect_grp)
+            tr->grp.exhausted = true;
+        else
+            tr->main.exhausted = true;
         tr->suspect = false;
         return;
     }
     bool m = dim_open_now(&tr->main), g = dim_open_now(&tr->grp);
-    if (m && g && tr->grp.nfound)
+    if (m && g && tr->grp.nfound && tr->main.nfound) {
+        /* Test the dimension with more members left: it is the likelier to
+         * still hold an accepted one, and then the probe also finds it
+         * (TLS 1.3: 5 suites, 10 groups; servers accept 3 suites and 5-10
+         * groups, so the suites usually run out first). */
         tr->suspect = true;
-    else if (m)
+        tr->suspect_grp = popcount2(tr->grp.left) > popcount2(tr->main.left);
+    } else if (m && g && tr->grp.nfound) {
+        tr->suspect = true;
+        tr->suspect_grp = false;
+    } else if (m)
         tr->main.exhausted = true;
     else if (g)
         tr->grp.exhausted = true;

@@ -163,6 +163,8 @@ struct es_enum_track_state {
     uint8_t tries;                /* of the probe in flight */
     struct es_enum_hello last;    /* the probe in flight (retried as is) */
     bool suspect;                 /* elimination: a rejection that either main or groups explains */
+    bool suspect_grp;             /* ... and the next probe tests the groups' remainder (with a
+                                     known main member) rather than main's (with a known group) */
     bool alpn_carrier;            /* this track enumerates ALPN too */
     struct es_enum_dim main, grp; /* main: ciphers (TLS12) or suites (TLS13) */
     int8_t vhi;                   /* VERSIONS: offer 1.0..vhi */
