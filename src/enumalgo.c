@@ -200,6 +200,8 @@ void es_enum_variant_make(struct es_variant *v, const struct es_enum_hello *h, c
         es_sb_printf(&sb, "%s:%s", cat->ciphers[h->pref[0]], cat->ciphers[h->pref[1]]);
     else
         join_mask(&sb, cat->ciphers, cat->nciphers, h->ciphers);
+    if (h->pref[0] < 0 && h->ctail)
+        es_sb_printf(&sb, "%s%s", sb.len ? ":" : "", cat->ciphers[h->ctail - 1]);
     /* An empty list cannot be set: offer any one (a TLS 1.3-only probe). */
     if (!sb.len)
         es_sb_add(&sb, cat->ciphers[0]);
@@ -425,6 +427,11 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
         h->suites = (uint8_t)m[0];
     else
         memcpy(h->ciphers, m, sizeof m);
+    /* TLS <= 1.2: the first cipher found goes last (the preference check
+     * folded into elimination, see tls12_elim_feed) until the server's
+     * order is known to be its own. */
+    if (!tls13 && dim_open_now(&tr->main) && tr->main.nfound && !tr->tail_tie && st->pref != 1)
+        h->ctail = (uint8_t)(tr->main.found[0] + 1);
     if (tr->grp.active) {
         dim_offer(&tr->grp, m);
         if (tr->suspect && !tr->suspect_grp && tr->grp.nfound)
@@ -438,11 +445,56 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
     return true;
 }
 
+/* The TLS <= 1.2 preference check, folded into elimination. Every
+ * elimination probe offers what is left in catalog order and then found[0],
+ * the server's choice when it was offered everything (so, if the server
+ * imposes its own order, its favourite). A server that follows the client's
+ * order picks the first acceptable one of that list, and one that imposes
+ * its order picks found[0] again. So:
+ *   - a new cipher chosen with found[0] offered: the client's order (pref 0);
+ *   - found[0] chosen: either its own order, or the client's with nothing
+ *     left. With the client's order known, that ends the list (as a refusal
+ *     would); else it is a tie, and elimination goes on without the tail: a
+ *     new cipher then proves the server's own order (pref 1), a refusal
+ *     ends the list (pref stays unknown: the PREF probe decides).
+ * Client-order servers (nginx's default) save the PREF probe; own-order
+ * servers spend the tie instead of it. Returns true when it took the
+ * answer. */
+static bool tls12_tail_feed(struct es_enum_state *st, struct es_enum_track_state *tr,
+                            const struct es_enum_answer *a)
+{
+    if (a->outcome != ES_ENUM_OK)
+        return false;
+    if (tr->last.ctail && a->cipher == tr->last.ctail - 1) {
+        if (st->pref == 0)
+            tr->main.exhausted = true;
+        else
+            tr->tail_tie = true;
+        return true;
+    }
+    if (a->cipher >= 0 && bit(tr->main.left, (unsigned)a->cipher) && tr->main.nfound) {
+        if (tr->last.ctail)
+            st->pref = 0;
+        else if (tr->tail_tie)
+            st->pref = 1;
+    }
+    return false;
+}
+
 static void elim_feed(struct es_enum_state *st, unsigned t, const struct es_enum_answer *a)
 {
     struct es_enum_track_state *tr = &st->tr[t];
     bool tls13 = t == ES_ENUM_TRACK_TLS13;
     bool alpn_open = tr->alpn_carrier && dim_open_now(&st->alpn);
+    if (!tls13 && tls12_tail_feed(st, tr, a)) {
+        if (alpn_open) {
+            if (a->alpn < 0)
+                st->alpn.exhausted = true;
+            else
+                dim_record(&st->alpn, a->alpn);
+        }
+        return;
+    }
     if (a->outcome == ES_ENUM_OK) {
         if (tr->suspect && tr->suspect_grp) {
             tr->main.exhausted = true; /* {a known member} x groups worked: main was it */
@@ -518,7 +570,7 @@ static void start_versions(struct es_enum_state *st)
 static void after_tls12_elim(struct es_enum_state *st)
 {
     struct es_enum_track_state *tr = &st->tr[ES_ENUM_TRACK_TLS12];
-    if (tr->main.nfound >= 2) {
+    if (tr->main.nfound >= 2 && st->pref < 0) {
         tr->phase = ES_ENUM_PH_PREF;
         return;
     }

@@ -127,6 +127,8 @@ static void model_answer(const struct model *m, const struct es_enum_hello *h,
             for (size_t i = 0; i < cat->nciphers; i++)
                 if ((h->ciphers[i / 64] >> (i % 64)) & 1)
                     coff[nc++] = (int)i;
+            if (h->ctail)
+                coff[nc++] = h->ctail - 1;
         }
         /* ECDHE suites need a common group. */
         int usable[ES_ENUM_MAX_CIPHERS];

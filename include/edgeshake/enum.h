@@ -90,6 +90,7 @@ struct es_enum_hello {
     uint8_t vmin, vmax;  /* version indices, vmin <= vmax */
     uint64_t ciphers[2]; /* mask over catalog ciphers (TLS <= 1.2) */
     int16_t pref[2];
+    uint8_t ctail;   /* catalog cipher + 1 offered after the mask's (0 = none) */
     uint8_t suites;  /* mask over catalog suites */
     uint16_t groups; /* mask over catalog groups */
     uint16_t gtail;  /* more groups (a mask), offered after the mask's */
@@ -166,6 +167,7 @@ struct es_enum_track_state {
     bool suspect_grp;             /* ... and the next probe tests the groups' remainder (with a
                                      known main member) rather than main's (with a known group) */
     bool alpn_carrier;            /* this track enumerates ALPN too */
+    bool tail_tie;                /* TLS12: the server chose the tail (see enumalgo.c) */
     struct es_enum_dim main, grp; /* main: ciphers (TLS12) or suites (TLS13) */
     int8_t vhi;                   /* VERSIONS: offer 1.0..vhi */
 };
