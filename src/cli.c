@@ -140,6 +140,10 @@ static const struct option options[] = {
     {"per-host", 0, ARG_FLAG, ENUM, F(per_host), NULL, NULL,
      "enumerate every (host, port, ip) in full; by default names on one (ip, port) whose first "
      "answer and certificate match share one enumeration"},
+    {"groups", 0, ARG_LIST, ENUM, F(groups), "LIST", NULL,
+     "the key-exchange groups to look for (X25519:P-256:...; repeatable); the others are "
+     "never offered",
+     0, 0, NULL, "all ten: X25519, P-256, X448, P-521, P-384, ffdhe2048-8192"},
     /* report */
     {"output", 'o', ARG_STR, REPORT, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,

@@ -184,8 +184,21 @@ static void *monitor_main(void *arg)
     double rate = 0;
     bool have_rate = false, printed = false;
     while (atomic_load(&eng->nfinished) < eng->nworkers) {
-        struct timespec ts = {0, 50 * 1000000};
-        nanosleep(&ts, NULL);
+        /* 50 ms naps, cut short by the last worker's end (each run of enum's
+         * rounds would otherwise wait out the nap) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&eng->mu);
+        if (atomic_load(&eng->nfinished) < eng->nworkers)
+            pthread_cond_timedwait(&eng->cv, &eng->mu, &until);
+        pthread_mutex_unlock(&eng->mu);
+        if (atomic_load(&eng->nfinished) >= eng->nworkers)
+            break;
         uint64_t now = es_now_ns();
         if (now - last_sample < 1000000000u)
             continue;

@@ -97,6 +97,7 @@ struct enumcmd {
     size_t nedges, capedges;
     enum es_format format;
     FILE *out;
+    uint16_t groups; /* --groups: the group candidates (catalog mask), 0 = all */
     struct es_rowbuf rows;
     uint64_t dns_errors;
 };
@@ -151,6 +152,9 @@ static void setup(struct enumcmd *c)
     char hostname[256] = "unknown";
     gethostname(hostname, sizeof hostname - 1);
     c->vantage = es_intern(c->pool, cfg->vantage ? cfg->vantage : hostname);
+    for (size_t i = 0; i < cfg->groups.n; i++)
+        if (!es_enum_groups_parse(cfg->groups.v[i], &c->groups, err, sizeof err))
+            es_usage_error("%s", err);
     if (!cfg->args.n && !cfg->input_file)
         es_usage_error("no targets: give HOST[:PORT] words, -i FILE or -i - (stdin)");
     if (cfg->edges_file && !es_edges_load(cfg->edges_file, &c->edges_file, err, sizeof err))
@@ -372,7 +376,8 @@ int es_enum_main(const struct es_config *cfg)
         struct es_enum_item *items = es_xcalloc(nedges, sizeof *items);
         for (size_t i = 0; i < nedges; i++)
             items[i].edge = &edges[i];
-        struct es_enum_run_opts o = {.cfg = cfg, .per_host = cfg->per_host, .quiet = cfg->quiet};
+        struct es_enum_run_opts o = {
+            .cfg = cfg, .per_host = cfg->per_host, .quiet = cfg->quiet, .groups = c.groups};
         int rc = es_enum_run(items, nedges, &o, &rounds);
         if (rc == 1) {
             status = ES_EXIT_RUNTIME;

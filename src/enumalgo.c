@@ -20,9 +20,11 @@
  *     removed from what is left; no ALPN chosen means ALPN is exhausted;
  *   - alert 120 (no_application_protocol): ALPN is exhausted;
  *   - another rejection: main or groups is exhausted. When both are open it
- *     is ambiguous, and the next probe (suspect) offers main's remainder
- *     with one known group: ok means groups was exhausted (and finds a main
- *     member), a rejection means main was.
+ *     is ambiguous, and the next probe (suspect) tests the dimension with
+ *     more members left: groups' remainder with one known main member (ok:
+ *     main was exhausted, and a group is found; a rejection: groups was), or
+ *     main's remainder with one known group (ok: groups was exhausted, and a
+ *     main member is found; a rejection: main was).
  * Every answer either removes a member or closes a dimension (or, once,
  * marks suspect, which the next answer resolves), so a track ends after at
  * most (members found + dimensions + 1) answers.
@@ -150,6 +152,10 @@ static bool mask_empty(const uint64_t m[2])
 {
     return !m[0] && !m[1];
 }
+static unsigned popcount2(const uint64_t m[2])
+{
+    return (unsigned)(__builtin_popcountll(m[0]) + __builtin_popcountll(m[1]));
+}
 static void mask_all(uint64_t m[2], size_t n)
 {
     m[0] = m[1] = 0;
@@ -194,6 +200,8 @@ void es_enum_variant_make(struct es_variant *v, const struct es_enum_hello *h, c
         es_sb_printf(&sb, "%s:%s", cat->ciphers[h->pref[0]], cat->ciphers[h->pref[1]]);
     else
         join_mask(&sb, cat->ciphers, cat->nciphers, h->ciphers);
+    if (h->pref[0] < 0 && h->ctail)
+        es_sb_printf(&sb, "%s%s", sb.len ? ":" : "", cat->ciphers[h->ctail - 1]);
     /* An empty list cannot be set: offer any one (a TLS 1.3-only probe). */
     if (!sb.len)
         es_sb_add(&sb, cat->ciphers[0]);
@@ -338,12 +346,53 @@ void es_enum_init(struct es_enum_state *st, bool nosni)
     memset(st, 0, sizeof *st);
     st->vmax = st->v12 = -1;
     st->pref = -1;
+    st->gcand = (uint16_t)((1u << ES_ENUM_NGROUPS) - 1);
     st->tr[ES_ENUM_TRACK_FIRST].phase = ES_ENUM_PH_FIRST;
     st->tr[ES_ENUM_TRACK_NOSNI].phase = nosni ? ES_ENUM_PH_FIRST : ES_ENUM_PH_DONE;
     dim_open(&st->alpn, ES_ENUM_NALPN);
 }
 
-static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
+void es_enum_set_groups(struct es_enum_state *st, uint16_t mask)
+{
+    mask &= (uint16_t)((1u << ES_ENUM_NGROUPS) - 1);
+    if (mask)
+        st->gcand = mask;
+}
+
+bool es_enum_groups_parse(const char *text, uint16_t *mask, char *err, size_t errlen)
+{
+    const char *p = text;
+    for (;;) {
+        size_t n = strcspn(p, ":,");
+        char name[32];
+        if (n == 0 || n >= sizeof name) {
+            snprintf(err, errlen,
+                     "--groups: empty or over-long name in '%s'; expected names "
+                     "from X25519:P-256:X448:P-521:P-384:ffdhe2048:ffdhe3072:ffdhe4096:"
+                     "ffdhe6144:ffdhe8192",
+                     text);
+            return false;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        int i = es_enum_group_index(name);
+        if (i < 0) {
+            snprintf(err, errlen,
+                     "--groups: unknown group '%s'; expected names from "
+                     "X25519:P-256:X448:P-521:P-384:ffdhe2048:ffdhe3072:ffdhe4096:"
+                     "ffdhe6144:ffdhe8192",
+                     name);
+            return false;
+        }
+        *mask |= (uint16_t)(1u << i);
+        if (!p[n])
+            return true;
+        p += n + 1;
+    }
+}
+
+static void hello_all(const struct es_enum_state *st, struct es_enum_hello *h, uint8_t vmin,
+                      uint8_t vmax)
 {
     memset(h, 0, sizeof *h);
     h->vmin = vmin;
@@ -351,7 +400,14 @@ static void hello_all(struct es_enum_hello *h, uint8_t vmin, uint8_t vmax)
     mask_all(h->ciphers, es_enum_catalog()->nciphers);
     h->pref[0] = h->pref[1] = -1;
     h->suites = (1u << ES_ENUM_NSUITES) - 1;
-    h->groups = (1u << ES_ENUM_NGROUPS) - 1;
+    h->groups = st->gcand;
+}
+
+/* A group dimension: the candidates. */
+static void grp_open(const struct es_enum_state *st, struct es_enum_dim *d)
+{
+    dim_open(d, ES_ENUM_NGROUPS);
+    d->left[0] &= st->gcand;
 }
 
 /* The next elimination probe of track t, or false when t is done. */
@@ -362,16 +418,23 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
     if (!dim_open_now(&tr->main) && !dim_open_now(&tr->grp) && !alpn_open)
         return false;
     bool tls13 = t == ES_ENUM_TRACK_TLS13;
-    hello_all(h, tls13 ? 3 : (uint8_t)st->v12, tls13 ? 3 : (uint8_t)st->v12);
+    hello_all(st, h, tls13 ? 3 : (uint8_t)st->v12, tls13 ? 3 : (uint8_t)st->v12);
     uint64_t m[2];
     dim_offer(&tr->main, m);
+    if (tr->suspect && tr->suspect_grp)
+        mask_one(m, tr->main.found[0]);
     if (tls13)
         h->suites = (uint8_t)m[0];
     else
         memcpy(h->ciphers, m, sizeof m);
+    /* TLS <= 1.2: the first cipher found goes last (the preference check
+     * folded into elimination, see tls12_elim_feed) until the server's
+     * order is known to be its own. */
+    if (!tls13 && dim_open_now(&tr->main) && tr->main.nfound && !tr->tail_tie && st->pref != 1)
+        h->ctail = (uint8_t)(tr->main.found[0] + 1);
     if (tr->grp.active) {
         dim_offer(&tr->grp, m);
-        if (tr->suspect && tr->grp.nfound)
+        if (tr->suspect && !tr->suspect_grp && tr->grp.nfound)
             mask_one(m, tr->grp.found[0]);
         h->groups = (uint16_t)m[0];
     }
@@ -382,19 +445,70 @@ static bool elim_hello(struct es_enum_state *st, unsigned t, struct es_enum_hell
     return true;
 }
 
+/* The TLS <= 1.2 preference check, folded into elimination. Every
+ * elimination probe offers what is left in catalog order and then found[0],
+ * the server's choice when it was offered everything (so, if the server
+ * imposes its own order, its favourite). A server that follows the client's
+ * order picks the first acceptable one of that list, and one that imposes
+ * its order picks found[0] again. So:
+ *   - a new cipher chosen with found[0] offered: the client's order (pref 0);
+ *   - found[0] chosen: either its own order, or the client's with nothing
+ *     left. With the client's order known, that ends the list (as a refusal
+ *     would); else it is a tie, and elimination goes on without the tail: a
+ *     new cipher then proves the server's own order (pref 1), a refusal
+ *     ends the list (pref stays unknown: the PREF probe decides).
+ * Client-order servers (nginx's default) save the PREF probe; own-order
+ * servers spend the tie instead of it. Returns true when it took the
+ * answer. */
+static bool tls12_tail_feed(struct es_enum_state *st, struct es_enum_track_state *tr,
+                            const struct es_enum_answer *a)
+{
+    if (a->outcome != ES_ENUM_OK)
+        return false;
+    if (tr->last.ctail && a->cipher == tr->last.ctail - 1) {
+        if (st->pref == 0)
+            tr->main.exhausted = true;
+        else
+            tr->tail_tie = true;
+        return true;
+    }
+    if (a->cipher >= 0 && bit(tr->main.left, (unsigned)a->cipher) && tr->main.nfound) {
+        if (tr->last.ctail)
+            st->pref = 0;
+        else if (tr->tail_tie)
+            st->pref = 1;
+    }
+    return false;
+}
+
 static void elim_feed(struct es_enum_state *st, unsigned t, const struct es_enum_answer *a)
 {
     struct es_enum_track_state *tr = &st->tr[t];
     bool tls13 = t == ES_ENUM_TRACK_TLS13;
     bool alpn_open = tr->alpn_carrier && dim_open_now(&st->alpn);
-    if (a->outcome == ES_ENUM_OK) {
-        if (tr->suspect) {
-            tr->grp.exhausted = true; /* main x {a known group} worked: groups was it */
-            tr->suspect = false;
-        } else if (dim_open_now(&tr->grp)) {
-            dim_record(&tr->grp, a->group);
+    if (!tls13 && tls12_tail_feed(st, tr, a)) {
+        if (alpn_open) {
+            if (a->alpn < 0)
+                st->alpn.exhausted = true;
+            else
+                dim_record(&st->alpn, a->alpn);
         }
-        dim_record(&tr->main, tls13 ? a->suite : a->cipher);
+        return;
+    }
+    if (a->outcome == ES_ENUM_OK) {
+        if (tr->suspect && tr->suspect_grp) {
+            tr->main.exhausted = true; /* {a known member} x groups worked: main was it */
+            tr->suspect = false;
+            dim_record(&tr->grp, a->group); /* and the probe found a group */
+        } else {
+            if (tr->suspect) {
+                tr->grp.exhausted = true; /* main x {a known group} worked: groups was it */
+                tr->suspect = false;
+            } else if (dim_open_now(&tr->grp)) {
+                dim_record(&tr->grp, a->group);
+            }
+            dim_record(&tr->main, tls13 ? a->suite : a->cipher);
+        }
         if (alpn_open) {
             if (a->alpn < 0)
                 st->alpn.exhausted = true; /* offered, none chosen */
@@ -408,14 +522,25 @@ static void elim_feed(struct es_enum_state *st, unsigned t, const struct es_enum
         return;
     }
     if (tr->suspect) {
-        tr->main.exhausted = true;
+        if (tr->suspect_grp)
+            tr->grp.exhausted = true;
+        else
+            tr->main.exhausted = true;
         tr->suspect = false;
         return;
     }
     bool m = dim_open_now(&tr->main), g = dim_open_now(&tr->grp);
-    if (m && g && tr->grp.nfound)
+    if (m && g && tr->grp.nfound && tr->main.nfound) {
+        /* Test the dimension with more members left: it is the likelier to
+         * still hold an accepted one, and then the probe also finds it
+         * (TLS 1.3: 5 suites, 10 groups; servers accept 3 suites and 5-10
+         * groups, so the suites usually run out first). */
         tr->suspect = true;
-    else if (m)
+        tr->suspect_grp = popcount2(tr->grp.left) > popcount2(tr->main.left);
+    } else if (m && g && tr->grp.nfound) {
+        tr->suspect = true;
+        tr->suspect_grp = false;
+    } else if (m)
         tr->main.exhausted = true;
     else if (g)
         tr->grp.exhausted = true;
@@ -431,7 +556,7 @@ static void start_tls13(struct es_enum_state *st, const struct es_enum_answer *a
     tr->phase = ES_ENUM_PH_ELIM;
     tr->alpn_carrier = true;
     dim_open(&tr->main, ES_ENUM_NSUITES);
-    dim_open(&tr->grp, ES_ENUM_NGROUPS);
+    grp_open(st, &tr->grp);
     elim_feed(st, ES_ENUM_TRACK_TLS13, a);
 }
 
@@ -445,7 +570,7 @@ static void start_versions(struct es_enum_state *st)
 static void after_tls12_elim(struct es_enum_state *st)
 {
     struct es_enum_track_state *tr = &st->tr[ES_ENUM_TRACK_TLS12];
-    if (tr->main.nfound >= 2) {
+    if (tr->main.nfound >= 2 && st->pref < 0) {
         tr->phase = ES_ENUM_PH_PREF;
         return;
     }
@@ -478,14 +603,14 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
         switch (tr->phase) {
         case ES_ENUM_PH_IDLE:
         case ES_ENUM_PH_DONE: return false;
-        case ES_ENUM_PH_FIRST: hello_all(h, 0, 2); return true;
+        case ES_ENUM_PH_FIRST: hello_all(st, h, 0, 2); return true;
         case ES_ENUM_PH_ELIM:
             if (elim_hello(st, ES_ENUM_TRACK_TLS12, h))
                 return true;
             after_tls12_elim(st);
             continue;
         case ES_ENUM_PH_PREF:
-            hello_all(h, (uint8_t)st->v12, (uint8_t)st->v12);
+            hello_all(st, h, (uint8_t)st->v12, (uint8_t)st->v12);
             h->pref[0] = tr->main.found[1];
             h->pref[1] = tr->main.found[0];
             return true;
@@ -497,12 +622,12 @@ static bool tls12_hello(struct es_enum_state *st, struct es_enum_hello *h)
                 continue;
             }
             if (!st->g12.active)
-                dim_open(&st->g12, ES_ENUM_NGROUPS);
+                grp_open(st, &st->g12);
             if (!dim_open_now(&st->g12)) {
                 tr->phase = ES_ENUM_PH_DONE;
                 continue;
             }
-            hello_all(h, (uint8_t)st->v12, (uint8_t)st->v12);
+            hello_all(st, h, (uint8_t)st->v12, (uint8_t)st->v12);
             h->ciphers[0] = h->ciphers[1] = 0;
             for (unsigned i = 0; i < tr->main.nfound; i++)
                 if (cat->ecdhe[tr->main.found[i]])
@@ -603,19 +728,19 @@ static bool track_hello(struct es_enum_state *st, unsigned t, struct es_enum_hel
     case ES_ENUM_TRACK_FIRST:
         if (tr->phase != ES_ENUM_PH_FIRST)
             return false;
-        hello_all(h, 0, 3);
+        hello_all(st, h, 0, 3);
         h->alpn = (1u << ES_ENUM_NALPN) - 1;
         return true;
     case ES_ENUM_TRACK_NOSNI:
         if (tr->phase != ES_ENUM_PH_FIRST)
             return false;
-        hello_all(h, 0, 3);
+        hello_all(st, h, 0, 3);
         h->nosni = true;
         return true;
     case ES_ENUM_TRACK_VERSIONS:
         if (tr->phase != ES_ENUM_PH_ELIM)
             return false;
-        hello_all(h, 0, (uint8_t)tr->vhi);
+        hello_all(st, h, 0, (uint8_t)tr->vhi);
         return true;
     case ES_ENUM_TRACK_TLS12: return tls12_hello(st, h);
     case ES_ENUM_TRACK_TLS13:

@@ -313,8 +313,11 @@ int es_enum_run(struct es_enum_item *items, size_t n, const struct es_enum_run_o
     r.nitem_probes = es_xcalloc(n ? n : 1, sizeof *r.nitem_probes);
     tab_build(&r);
     assign_nosni(items, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         es_enum_init(&items[i].st, items[i].nosni_owner);
+        if (o->groups)
+            es_enum_set_groups(&items[i].st, o->groups);
+    }
 
     struct es_config cfg = *o->cfg;
     cfg.quiet = true; /* the engine's per-run lines would be one per round */

@@ -272,6 +272,7 @@ static const struct flagcase flagcases[] = {
     {B_ENUM, "--shards", "0", "--shards: expected N, a whole number from 1 to 1000000"},
     {B_ENUM, "--vantage", "eu\nwest", "--vantage: control character 0x0a at byte 2"},
     {B_ENUM, "--per-host=yes", "name.test", "--per-host takes no value, got 'yes'"},
+    {B_ENUM, "--groups", "X25519:P-999", "--groups: unknown group 'P-999'; expected names from X25519:P-256"},
     {B_ENUM, "--tls", "1.2", "option '--tls' is not an option of enum"},
 };
 

@@ -127,6 +127,8 @@ static void model_answer(const struct model *m, const struct es_enum_hello *h,
             for (size_t i = 0; i < cat->nciphers; i++)
                 if ((h->ciphers[i / 64] >> (i % 64)) & 1)
                     coff[nc++] = (int)i;
+            if (h->ctail)
+                coff[nc++] = h->ctail - 1;
         }
         /* ECDHE suites need a common group. */
         int usable[ES_ENUM_MAX_CIPHERS];
@@ -354,6 +356,56 @@ START_TEST(test_machine_models)
     ck_assert_msg(st.handshakes <= m->max_handshakes, "%s: %u handshakes, want <= %u", m->name,
                   st.handshakes, m->max_handshakes);
     ck_assert_uint_le(rounds, st.handshakes);
+}
+END_TEST
+
+/* enum --groups: only the candidates are ever offered, so only they are
+ * found (the model accepts six groups; three candidates, two of them
+ * accepted). */
+START_TEST(test_machine_group_candidates)
+{
+    const struct model *m = NULL;
+    for (size_t i = 0; i < ES_ARRAY_LEN(models); i++)
+        if (strstr(models[i].name, "groups outlast suites"))
+            m = &models[i];
+    ck_assert(m);
+    uint16_t mask = 0;
+    char err[256];
+    ck_assert(es_enum_groups_parse("X25519:P-256,ffdhe2048", &mask, err, sizeof err));
+    ck_assert_uint_eq(mask, (1u << es_enum_group_index("X25519")) |
+                                (1u << es_enum_group_index("P-256")) |
+                                (1u << es_enum_group_index("ffdhe2048")));
+    struct es_enum_state st;
+    es_enum_init(&st, true);
+    es_enum_set_groups(&st, mask);
+    struct es_enum_hello h[ES_ENUM_NTRACKS];
+    unsigned t[ES_ENUM_NTRACKS];
+    for (unsigned rounds = 0;; rounds++) {
+        ck_assert_uint_lt(rounds, 100);
+        size_t n = es_enum_next(&st, h, t);
+        if (!n)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_msg(!(h[i].groups & ~mask), "offered groups 0x%x outside 0x%x", h[i].groups,
+                          mask);
+            struct es_enum_answer a;
+            model_answer(m, &h[i], &a);
+            es_enum_feed(&st, t[i], &a);
+        }
+    }
+    ck_assert(es_enum_finished(&st) && !st.failed && !st.partial);
+    char v[ES_ENUM_LIST_MAX], c12[ES_ENUM_LIST_MAX], s13[ES_ENUM_LIST_MAX], g[ES_ENUM_LIST_MAX],
+        alpn[ES_ENUM_LIST_MAX], a[ES_ENUM_LIST_MAX];
+    es_enum_lists(&st, v, c12, s13, g, alpn);
+    sorted(g, a, sizeof a);
+    ck_assert_str_eq(a, "P-256;ffdhe2048");
+    ck_assert_str_eq(s13, "TLS_AES_256_GCM_SHA384");
+    /* bad names: the message names the flag and the name */
+    mask = 0;
+    ck_assert(!es_enum_groups_parse("X25519:secp256k1", &mask, err, sizeof err));
+    ck_assert_msg(strstr(err, "--groups: unknown group 'secp256k1'"), "%s", err);
+    ck_assert(!es_enum_groups_parse("X25519::P-256", &mask, err, sizeof err));
+    ck_assert_msg(strstr(err, "--groups: empty"), "%s", err);
 }
 END_TEST
 
@@ -926,6 +978,7 @@ static Suite *enum_suite(void)
     Suite *s = suite_create("enum");
     TCase *m = tcase_create("machine");
     tcase_add_loop_test(m, test_machine_models, 0, (int)ES_ARRAY_LEN(models));
+    tcase_add_test(m, test_machine_group_candidates);
     tcase_add_test(m, test_machine_rejecting);
     tcase_add_test(m, test_machine_noanswer);
     tcase_add_test(m, test_variant_make);

@@ -90,6 +90,7 @@ struct es_enum_hello {
     uint8_t vmin, vmax;  /* version indices, vmin <= vmax */
     uint64_t ciphers[2]; /* mask over catalog ciphers (TLS <= 1.2) */
     int16_t pref[2];
+    uint8_t ctail;   /* catalog cipher + 1 offered after the mask's (0 = none) */
     uint8_t suites;  /* mask over catalog suites */
     uint16_t groups; /* mask over catalog groups */
     uint16_t gtail;  /* more groups (a mask), offered after the mask's */
@@ -163,7 +164,10 @@ struct es_enum_track_state {
     uint8_t tries;                /* of the probe in flight */
     struct es_enum_hello last;    /* the probe in flight (retried as is) */
     bool suspect;                 /* elimination: a rejection that either main or groups explains */
+    bool suspect_grp;             /* ... and the next probe tests the groups' remainder (with a
+                                     known main member) rather than main's (with a known group) */
     bool alpn_carrier;            /* this track enumerates ALPN too */
+    bool tail_tie;                /* TLS12: the server chose the tail (see enumalgo.c) */
     struct es_enum_dim main, grp; /* main: ciphers (TLS12) or suites (TLS13) */
     int8_t vhi;                   /* VERSIONS: offer 1.0..vhi */
 };
@@ -181,12 +185,20 @@ struct es_enum_state {
     bool partial;       /* some track gave up (no answer after retries, or the cap) */
     char cert[65], cert_nosni[65];
     char nosni_error[48];   /* the no-SNI failure, e.g. "alert 112 unrecognized_name" */
+    uint16_t gcand;         /* the group candidates (catalog mask): all, or enum --groups */
     struct es_enum_dim g12; /* groups over TLS 1.2 (no TLS 1.3) */
     bool g12_carrier;       /* offer the groups found so far last (see enumalgo.c) */
 };
 
-/* Starts a machine; nosni: also fetch the certificate without SNI. */
+/* Starts a machine; nosni: also fetch the certificate without SNI. Every
+ * catalog group is a candidate. */
 void es_enum_init(struct es_enum_state *st, bool nosni);
+/* Narrows the group candidates to mask (catalog bits, not 0), right after
+ * es_enum_init: only those are offered, so only those can be found. */
+void es_enum_set_groups(struct es_enum_state *st, uint16_t mask);
+/* Parses a --groups value (catalog names, ':' or ','-separated) into *mask
+ * (ORed in). Returns false with a message in err naming the bad name. */
+bool es_enum_groups_parse(const char *text, uint16_t *mask, char *err, size_t errlen);
 /* Stores in out[] the probes to send now (at most ES_ENUM_NTRACKS), each
  * tagged with its track in tracks[]; they count as in flight until fed.
  * Returns how many. */
@@ -243,6 +255,7 @@ struct es_enum_item {
 struct es_enum_run_opts {
     const struct es_config *cfg; /* engine options (threads, -c, --per-ip, --rate, timeouts) */
     bool per_host;               /* enumerate every (host, port, ip) in full (no sharing) */
+    uint16_t groups;             /* group candidates (catalog mask); 0 = all */
     bool quiet;
 };
 
