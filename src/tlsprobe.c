@@ -158,6 +158,158 @@ static enum es_tls_keydecode decide(void)
     return ES_KEYDECODE_ON;
 }
 
+/* The certificate key decoder itself: OpenSSL's EC one (eckey_pub_decode in
+ * crypto/ec/ec_ameth.c) builds the curve's EC_GROUP from its tables for every
+ * certificate, Montgomery constants included (a third of a certificate's
+ * parse, about 140,000 instructions). Ours takes the group of a named curve
+ * from g_ec_groups, made once at set-up and only read afterwards (EC_KEY_set_group
+ * copies it), and hands everything else (explicit parameters, other curves) to
+ * OpenSSL's. It joins the method table as an application method
+ * (EVP_PKEY_asn1_add0: found before the built-in one, and without the ENGINE
+ * table's global lock), a copy of OpenSSL's EC method but for pub_decode. */
+static const int fast_curves[] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+static EC_GROUP *g_ec_groups[ES_ARRAY_LEN(fast_curves)];
+static int (*g_builtin_pub_decode)(EVP_PKEY *pk, const X509_PUBKEY *pub);
+
+static int fast_ec_pub_decode(EVP_PKEY *pkey, const X509_PUBKEY *pub)
+{
+    const unsigned char *p = NULL;
+    int len = 0, ptype = 0;
+    const void *pval = NULL;
+    X509_ALGOR *alg = NULL;
+    if (!X509_PUBKEY_get0_param(NULL, &p, &len, &alg, pub))
+        return 0;
+    X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+    const EC_GROUP *g = NULL;
+    if (ptype == V_ASN1_OBJECT) {
+        int nid = OBJ_obj2nid(pval);
+        for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves) && !g; i++)
+            if (fast_curves[i] == nid)
+                g = g_ec_groups[i];
+    }
+    if (!g)
+        return g_builtin_pub_decode(pkey, pub);
+    EC_KEY *k = EC_KEY_new();
+    if (!k || !EC_KEY_set_group(k, g)) {
+        EC_KEY_free(k);
+        return 0;
+    }
+    if (!o2i_ECPublicKey(&k, &p, len)) {
+        ERR_raise(ERR_LIB_EC, EC_R_DECODE_ERROR); /* as OpenSSL's own decoder says */
+        EC_KEY_free(k);
+        return 0;
+    }
+    return EVP_PKEY_assign_EC_KEY(pkey, k);
+}
+
+/* Markers for find_public_slots: distinct functions that are never called. */
+static int mark_decode(EVP_PKEY *pk, const X509_PUBKEY *pub)
+{
+    return (void)pk, (void)pub, 0;
+}
+static int mark_encode(X509_PUBKEY *pub, const EVP_PKEY *pk)
+{
+    return (void)pk, (void)pub, 1;
+}
+static int mark_cmp(const EVP_PKEY *a, const EVP_PKEY *b)
+{
+    return (void)a, (void)b, 2;
+}
+static int mark_print(BIO *out, const EVP_PKEY *pk, int indent, ASN1_PCTX *pctx)
+{
+    return (void)out, (void)pk, (void)indent, (void)pctx, 3;
+}
+static int mark_size(const EVP_PKEY *pk)
+{
+    return (void)pk, 4;
+}
+static int mark_bits(const EVP_PKEY *pk)
+{
+    return (void)pk, 5;
+}
+
+typedef void (*any_fn)(void);
+#define PUBLIC_SLOTS 6
+#define SCAN_WORDS   32 /* EVP_PKEY_asn1_set_public's six are within the first 16 in 3.0 */
+
+/* OpenSSL has setters but no getters for a method's public-key functions, and
+ * replacing only pub_decode means passing the other five back in. So this
+ * finds where EVP_PKEY_asn1_set_public stores each one, in a scratch method
+ * given the markers above, and reads OpenSSL's five from a copy of the
+ * built-in method at those places. Only pointer-sized words at offsets that
+ * set_public itself wrote are read. Returns false when the markers are not
+ * found exactly once each (another layout): the fast decoder then stays off. */
+static bool find_public_slots(size_t slot[PUBLIC_SLOTS])
+{
+    EVP_PKEY_ASN1_METHOD *scratch = EVP_PKEY_asn1_new(EVP_PKEY_EC, 0, "EC", NULL);
+    if (!scratch)
+        return false;
+    EVP_PKEY_asn1_set_public(scratch, mark_decode, mark_encode, mark_cmp, mark_print, mark_size,
+                             mark_bits);
+    const any_fn marks[PUBLIC_SLOTS] = {(any_fn)mark_decode, (any_fn)mark_encode,
+                                        (any_fn)mark_cmp,    (any_fn)mark_print,
+                                        (any_fn)mark_size,   (any_fn)mark_bits};
+    size_t found[PUBLIC_SLOTS] = {0};
+    bool ok = true;
+    for (size_t m = 0; m < PUBLIC_SLOTS && ok; m++) {
+        size_t hits = 0;
+        for (size_t w = 0; w < SCAN_WORDS; w++) {
+            any_fn f;
+            memcpy(&f, (const char *)scratch + w * sizeof f, sizeof f);
+            if (f == marks[m])
+                hits++, found[m] = w;
+        }
+        ok = hits == 1 && (m == 0 || found[m] > found[m - 1]);
+    }
+    EVP_PKEY_asn1_free(scratch);
+    if (ok)
+        memcpy(slot, found, sizeof found);
+    return ok;
+}
+
+/* Adds fast_ec_pub_decode (above); false leaves OpenSSL's decoder in place. */
+static bool add_fast_ec_decoder(void)
+{
+    size_t slot[PUBLIC_SLOTS];
+    const EVP_PKEY_ASN1_METHOD *builtin = EVP_PKEY_asn1_find(NULL, EVP_PKEY_EC);
+    if (!builtin || !find_public_slots(slot))
+        return false;
+    for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves); i++) {
+        g_ec_groups[i] = EC_GROUP_new_by_curve_name(fast_curves[i]);
+        if (!g_ec_groups[i])
+            goto fail;
+        EC_GROUP_set_asn1_flag(g_ec_groups[i], OPENSSL_EC_NAMED_CURVE);
+    }
+    EVP_PKEY_ASN1_METHOD *m = EVP_PKEY_asn1_new(EVP_PKEY_EC, 0, "EC", "OpenSSL EC algorithm");
+    if (!m)
+        goto fail;
+    EVP_PKEY_asn1_copy(m, builtin); /* every function of OpenSSL's EC method */
+    any_fn f[PUBLIC_SLOTS];
+    for (size_t i = 0; i < PUBLIC_SLOTS; i++)
+        memcpy(&f[i], (const char *)m + slot[i] * sizeof f[i], sizeof f[i]);
+    g_builtin_pub_decode = (int (*)(EVP_PKEY *, const X509_PUBKEY *))f[0];
+    EVP_PKEY_asn1_set_public(m, fast_ec_pub_decode, (int (*)(X509_PUBKEY *, const EVP_PKEY *))f[1],
+                             (int (*)(const EVP_PKEY *, const EVP_PKEY *))f[2],
+                             (int (*)(BIO *, const EVP_PKEY *, int, ASN1_PCTX *))f[3],
+                             (int (*)(const EVP_PKEY *))f[4], (int (*)(const EVP_PKEY *))f[5]);
+    if (!g_builtin_pub_decode || !EVP_PKEY_asn1_add0(m)) {
+        EVP_PKEY_asn1_free(m);
+        goto fail;
+    }
+    /* The application methods are sorted on their first search: that happens
+     * here, on this thread, before any other thread exists. */
+    if (EVP_PKEY_asn1_find(NULL, EVP_PKEY_EC) != m)
+        es_die(ES_EXIT_RUNTIME, "internal error: the fast EC key decoder was not taken");
+    return true;
+fail:
+    for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves); i++) {
+        EC_GROUP_free(g_ec_groups[i]);
+        g_ec_groups[i] = NULL;
+    }
+    ERR_clear_error();
+    return false;
+}
+
 static enum es_tls_keydecode turn_on(void)
 {
     ENGINE *e = ENGINE_new();
@@ -169,6 +321,7 @@ static enum es_tls_keydecode turn_on(void)
         return ES_KEYDECODE_FAILED;
     }
     g_legacy_engine = e;
+    (void)add_fast_ec_decoder(); /* without it, OpenSSL's decoder builds each group */
     return ES_KEYDECODE_ON;
 }
 #pragma GCC diagnostic pop

@@ -2205,6 +2205,89 @@ START_TEST(test_fast_key_decode_intermediate)
 }
 END_TEST
 
+/* The fast decoder's own EC groups (P-256, P-384, P-521) and its hand-over
+ * to OpenSSL's decoder (explicit curve parameters, another named curve): a
+ * certificate's key decodes to the same public key, and the probe's row is
+ * the same, with the fast key decoding on as before it. */
+START_TEST(test_fast_key_decode_curves)
+{
+    static const struct {
+        const char *curve;
+        bool explicit_params;
+    } cases[] = {{"P-256", false}, {"P-384", false}, {"P-521", false},
+                 {"P-256", true},  {"secp256k1", false}};
+    enum { N = ES_ARRAY_LEN(cases) };
+    X509 *cert[N];
+    EVP_PKEY *key[N];
+    char before[N][768], spki_before[N][512];
+    /* Keys and certificates first: EVP_EC_gen fails once the ENGINE is on. */
+    for (size_t i = 0; i < N; i++) {
+        key[i] = EVP_EC_gen(cases[i].curve);
+        ck_assert_ptr_nonnull(key[i]);
+        if (cases[i].explicit_params)
+            ck_assert(EVP_PKEY_set_utf8_string_param(key[i], OSSL_PKEY_PARAM_EC_ENCODING,
+                                                     OSSL_PKEY_EC_ENCODING_EXPLICIT));
+        cert[i] = mk_cert(HOST, key[i], NULL, NULL, false);
+    }
+    for (int on = 0; on < 2; on++) {
+        if (on)
+            ck_assert_int_eq(es_tls_fast_key_decode_setup(), es_tls_fast_key_decode_state());
+        for (size_t i = 0; i < N; i++) {
+            /* the key as decoded from the certificate, encoded again */
+            unsigned char *der = NULL, *spki = NULL;
+            int n = i2d_X509(cert[i], &der);
+            const unsigned char *p = der;
+            X509 *y = d2i_X509(NULL, &p, n);
+            ck_assert_ptr_nonnull(y);
+            EVP_PKEY *k = X509_get0_pubkey(y);
+            ck_assert_msg(k != NULL, "case %zu: no key", i);
+            int m = i2d_PUBKEY(k, &spki);
+            ck_assert_int_gt(m, 0);
+            char hexbuf[512];
+            hex_of(spki, (size_t)(m < 200 ? m : 200), hexbuf);
+            if (!on)
+                snprintf(spki_before[i], sizeof spki_before[i], "%s", hexbuf);
+            else
+                ck_assert_msg(strcmp(hexbuf, spki_before[i]) == 0, "case %zu: key differs", i);
+            OPENSSL_free(spki);
+            OPENSSL_free(der);
+            X509_free(y);
+
+            struct srv_conf c = good_conf();
+            c.leaf = (struct es_lableaf){.cert = cert[i], .key = key[i]};
+            char row[768];
+            struct es_variant v = variant(TLS1_3_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+            struct es_tls_ctxset *set = mkset(&v, 1, false, false);
+            struct es_edge e = edge_for(HOST, false);
+            struct server s;
+            server_init(&s, SRV_TLS, &c);
+            struct es_row r;
+            run_probe(set, 0, &e, &s, NULL, &r);
+            snprintf(row, sizeof row, "%s|%s|%d|%s|%s|%s|%s|%s|%s|%s", r.status,
+                     r.error ? r.error : "", r.alert, r.stage, r.tls_version ? r.tls_version : "",
+                     r.verify ? r.verify : "", r.cert_sha256 ? r.cert_sha256 : "",
+                     r.cert_key ? r.cert_key : "", r.cert_sig ? r.cert_sig : "",
+                     r.cert_subject ? r.cert_subject : "");
+            es_tlsprobe_end(tp);
+            server_free(&s);
+            es_tls_ctxset_free(set);
+            if (!on)
+                snprintf(before[i], sizeof before[i], "%s", row);
+            else
+                ck_assert_msg(strcmp(row, before[i]) == 0, "case %zu: %s vs %s", i, row,
+                              before[i]);
+        }
+    }
+    /* named curves handshake; what explicit parameters give is OpenSSL's call, the same */
+    ck_assert_msg(strncmp(before[0], "ok|", 3) == 0, "%s", before[0]);
+    ck_assert_msg(strncmp(before[2], "ok|", 3) == 0, "%s", before[2]);
+    for (size_t i = 0; i < N; i++) {
+        X509_free(cert[i]);
+        EVP_PKEY_free(key[i]);
+    }
+}
+END_TEST
+
 /* The system trust store with the fast key decoding on: the lab's chain is
  * untrusted there (self_signed), as without it, and every EC root of the system bundle
  * still verifies its own signature (decoded through the built-in decoder). */
@@ -2339,6 +2422,7 @@ int main(void)
     tcase_add_test(tv, test_fast_key_decode_same_rows);
     tcase_add_test(tv, test_fast_key_decode_threads);
     tcase_add_test(tv, test_fast_key_decode_intermediate);
+    tcase_add_test(tv, test_fast_key_decode_curves);
     tcase_add_test(tv, test_fast_key_decode_system_store);
     tcase_add_loop_test(tv, test_fast_key_decode_off, 0, 4);
     suite_add_tcase(s, tv);
