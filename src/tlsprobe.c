@@ -630,6 +630,9 @@ struct es_tls_ctxset {
     size_t dercap;
     struct vcache_entry *vcache;
     uint64_t verifications;
+    SSL *pool[ES_TLS_SSL_POOL]; /* idle, reset, each with its two memory BIOs */
+    unsigned npool;
+    uint64_t ssl_new, ssl_reused;
 };
 
 static const char none_text[] = "none";
@@ -642,6 +645,16 @@ size_t es_tlsprobe_size(void)
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set)
 {
     return set->verifications;
+}
+
+uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set)
+{
+    return set->ssl_new;
+}
+
+uint64_t es_tls_ctxset_ssl_reused(const struct es_tls_ctxset *set)
+{
+    return set->ssl_reused;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -945,6 +958,8 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set)
     EVP_MD_free(set->sha256);
     free(set->der);
     free(set->vcache);
+    for (unsigned i = 0; i < set->npool; i++)
+        SSL_free(set->pool[i]);
     if (set->keylog)
         keylog_release();
     free(set);
@@ -1592,6 +1607,71 @@ static enum es_tls_want handshake_step(struct es_tlsprobe *tp, uint64_t now_ns)
     return fail(tp, reason, now_ns);
 }
 
+/* ------------------------------------------------------------------------ */
+/* SSL objects: made once, reset and used again.                              */
+
+/* An SSL for ctx with its two memory BIOs: an idle one of the pool, else a
+ * new one. NULL when out of memory. */
+static SSL *ssl_take(struct es_tls_ctxset *set, SSL_CTX *ctx)
+{
+    for (unsigned i = set->npool; i-- > 0;) {
+        SSL *s = set->pool[i];
+        if (SSL_get_SSL_CTX(s) == ctx) {
+            set->pool[i] = set->pool[--set->npool];
+            set->ssl_reused++;
+            return s;
+        }
+    }
+    SSL *s = SSL_new(ctx);
+    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+    if (!s || !rbio || !wbio) {
+        SSL_free(s);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        return NULL;
+    }
+    SSL_set_bio(s, rbio, wbio); /* s owns them */
+    set->ssl_new++;
+    return s;
+}
+
+/* The probe is over: s goes back to the pool, reset, or is freed when the
+ * pool is full or a reset fails. What a reset SSL keeps is what SSL_new gave
+ * it from the SSL_CTX (cipher lists, groups, ALPN offer, callbacks, options),
+ * the same for every probe of that SSL_CTX. What the last connection left:
+ *   - handshake, record layer, keys, negotiated version/cipher/group, the
+ *     server's key share, ALPN selected, the client random: SSL_clear
+ *     (ssl3_clear zeroes all TLS 1.2/1.3 state);
+ *   - the session (the peer's certificate and chain, a TLS 1.3 ticket):
+ *     SSL_clear keeps a good one for resumption, SSL_set_session(NULL) drops
+ *     it, so no probe ever offers another probe's session;
+ *   - a stapled OCSP response: dropped here (OpenSSL also drops it when it
+ *     writes the next ClientHello);
+ *   - the verify result: back to X509_V_OK (edgeshake's verify column is its
+ *     own, but OpenSSL's result is not carried either);
+ *   - SNI: es_tlsprobe_start sets the name or clears it, every time;
+ *   - app data: cleared here, set at start; bytes left in either BIO:
+ *     BIO_reset; the record buffers: SSL_free_buffers.
+ * test_tlsprobe.c (test_ssl_reuse_*) compares reused SSLs' rows and
+ * ClientHellos with those of new ones. */
+static void ssl_give(struct es_tls_ctxset *set, SSL *s)
+{
+    SSL_set_app_data(s, NULL);
+    err_clear();
+    if (set->npool < ES_TLS_SSL_POOL && SSL_clear(s) && SSL_set_session(s, NULL)) {
+        SSL_set_tlsext_status_ocsp_resp(s, NULL, 0);
+        SSL_set_verify_result(s, X509_V_OK);
+        (void)BIO_reset(SSL_get_rbio(s));
+        (void)BIO_reset(SSL_get_wbio(s));
+        (void)SSL_free_buffers(s);
+        err_clear();
+        set->pool[set->npool++] = s;
+        return;
+    }
+    err_clear();
+    SSL_free(s); /* frees both BIOs */
+}
+
 enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset *set,
                                    const struct es_probe *p, uint64_t now_ns)
 {
@@ -1610,21 +1690,18 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->sni = es_probe_sni(tp->variant, tp->edge);
 
     err_clear();
-    tp->ssl = SSL_new(set->ctx[p->variant]);
-    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
-    if (!tp->ssl || !rbio || !wbio) {
-        BIO_free(rbio);
-        BIO_free(wbio);
+    tp->ssl = ssl_take(set, set->ctx[p->variant]);
+    if (!tp->ssl) {
         err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
-    BIO_set_mem_eof_return(rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
-    SSL_set_bio(tp->ssl, rbio, wbio);
-    tp->rbio = rbio;
-    tp->wbio = wbio;
+    tp->rbio = SSL_get_rbio(tp->ssl);
+    tp->wbio = SSL_get_wbio(tp->ssl);
+    BIO_set_mem_eof_return(tp->rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
     SSL_set_app_data(tp->ssl, tp);
     SSL_set_connect_state(tp->ssl);
-    if (tp->sni && !SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
+    /* NULL clears a name a reused SSL had */
+    if (!SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
         err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
@@ -1793,7 +1870,8 @@ void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
 
 void es_tlsprobe_end(struct es_tlsprobe *tp)
 {
-    SSL_free(tp->ssl); /* frees both BIOs */
+    if (tp->ssl)
+        ssl_give(tp->set, tp->ssl);
     tp->ssl = NULL;
     tp->rbio = tp->wbio = NULL;
     tp->out_len = tp->out_off = 0;
