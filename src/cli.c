@@ -27,6 +27,8 @@ enum argtype {
     ARG_CHOICE, /* one of `choices` ("a|b|c") */
     ARG_LIST,   /* repeatable string; values collected in order */
     ARG_LISTCHOICE,
+    ARG_OPTPATH, /* an optional request path: --opt, --opt=/P or --opt /P (a word
+                    that starts with '/'); given alone it takes `def` */
 };
 
 struct option {
@@ -81,6 +83,14 @@ static const struct option options[] = {
     {"repeat", 0, ARG_UINT, SCAN, F(repeat), "N", "1", "attempts per (host, ip, variant)", 1, 1000},
     {"h2-check", 0, ARG_FLAG, SCAN, F(h2_check), NULL, NULL,
      "after ALPN h2, send the HTTP/2 preface and wait for the server's SETTINGS"},
+    {"http-check", 0, ARG_OPTPATH, SCAN, F(http_check), "[PATH]", "/",
+     "after the handshake, one GET PATH (default /) over the negotiated protocol: status, Server, "
+     "clock skew from Date, h3 in Alt-Svc; implies --h2-check on h2",
+     0, 0, NULL, "off"},
+    {"hello", 0, ARG_LISTCHOICE, SCAN, F(hello), "SHAPE", NULL,
+     "ClientHello shape: plain, pq (post-quantum size, SNI past 1,400 bytes, two TCP segments) "
+     "or split (two segments cut before the SNI); repeatable, one variant each",
+     0, 0, "plain|pq|split", "plain"},
     /* scan: verification and deadlines */
     {"ca-file", 0, ARG_STR, SCAN, F(ca_file), "FILE", NULL,
      "trust store for verification (recorded, never fatal)", 0, 0, NULL, "system store"},
@@ -123,11 +133,16 @@ static const struct option options[] = {
     /* report */
     {"output", 'o', ARG_STR, REPORT, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,
-     "text|csv|json|html", "text on a TTY, else csv"},
+     "text|csv|json|html", "from the -o suffix, else text"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
      "attempts needed before calling a probe intermittent", 1, 1000000},
-    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]", NULL,
-     "exit 3 when findings of these kinds exist"},
+    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]|new[:KIND,...]", NULL,
+     "exit 3 when findings of these kinds exist (new: only new ones, with --baseline)"},
+    {"baseline", 0, ARG_LIST, REPORT, F(baseline), "FILE", NULL,
+     "an earlier scan file or `report --format json`: mark findings new, persisting, fixed; "
+     "repeatable"},
+    {"by-host", 0, ARG_FLAG, REPORT, F(by_host), NULL, NULL,
+     "also list the host findings that fleet findings fold"},
     {"skip-bad-rows", 0, ARG_FLAG, REPORT, F(skip_bad_rows), NULL, NULL,
      "count and skip malformed rows instead of stopping"},
     /* bench: its own rows where the words differ from scan's (no rows, no
@@ -153,6 +168,8 @@ static const struct option options[] = {
     {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n", 1,
      86400},
     {"tls", 0, ARG_CHOICE, BENCH, F(bench_tls), "V", "1.3", "TLS version", 0, 0, "1.2|1.3"},
+    {"hello", 0, ARG_CHOICE, BENCH, F(bench_hello), "SHAPE", "plain",
+     "ClientHello shape (see scan --help): plain, pq or split", 0, 0, "plain|pq|split"},
     {"format", 0, ARG_CHOICE, BENCH, F(format), "text|csv|json", "text", "output format", 0, 0,
      "text|csv|json"},
     /* lab */
@@ -227,6 +244,24 @@ static void strlist_add(struct es_strlist *l, const char *v)
     l->v[l->n++] = v;
 }
 
+/* A request path: '/' then printable ASCII without spaces, at most 1024
+ * bytes (it goes into a request line and an HTTP/2 :path as it is). */
+static void check_path(const struct option *o, const char *v)
+{
+    size_t n = strlen(v);
+    const char *why = NULL;
+    if (v[0] != '/')
+        why = "it does not start with '/'";
+    else if (n > 1024)
+        why = "it is longer than 1024 bytes";
+    for (size_t i = 0; !why && i < n; i++)
+        if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+            why = "it holds a space, a control character or a non-ASCII byte (percent-encode it)";
+    if (why)
+        es_usage_error("--%s: expected PATH, a request path like /health, got '%.64s%s': %s",
+                       o->name, v, n > 64 ? "..." : "", why);
+}
+
 /* Stores one value of option o into cfg, or exits 2 naming the option. */
 static void set_value(struct es_config *cfg, const struct option *o, const char *v)
 {
@@ -259,6 +294,10 @@ static void set_value(struct es_config *cfg, const struct option *o, const char 
         if (!*v)
             es_usage_error("--%s: expected %s, got an empty value", o->name, o->arg);
         strlist_add((struct es_strlist *)field, v);
+        return;
+    case ARG_OPTPATH:
+        check_path(o, v);
+        *(const char **)field = v;
         return;
     }
 }
@@ -329,7 +368,7 @@ static void apply_defaults(struct es_config *cfg)
     for (size_t i = 0; i < ES_ARRAY_LEN(options); i++) {
         const struct option *o = &options[i];
         if ((o->commands & current->cmd) && o->def && o->type != ARG_LIST &&
-            o->type != ARG_LISTCHOICE)
+            o->type != ARG_LISTCHOICE && o->type != ARG_OPTPATH)
             set_value(cfg, o, o->def);
     }
 }
@@ -403,6 +442,12 @@ void es_cli_parse(int argc, char **argv, struct es_config *cfg)
             if (a[2])
                 inline_val = a + 2;
         }
+        if (o->type == ARG_OPTPATH) {
+            if (!inline_val && i + 1 < argc && argv[i + 1][0] == '/')
+                inline_val = argv[++i];
+            set_value(cfg, o, inline_val ? inline_val : o->def);
+            continue;
+        }
         if (o->type == ARG_FLAG) {
             if (inline_val)
                 es_usage_error("--%s takes no value, got '%s'", o->name, inline_val);
@@ -454,8 +499,10 @@ static void wrap(FILE *f, const char *text, int col, int indent)
 
 void es_cli_free(struct es_config *cfg)
 {
-    struct es_strlist *lists[] = {&cfg->args, &cfg->resolvers, &cfg->tls,          &cfg->alpn,
-                                  &cfg->sni,  &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
+    struct es_strlist *lists[] = {&cfg->args,         &cfg->resolvers, &cfg->tls,
+                                  &cfg->alpn,         &cfg->sni,       &cfg->ciphers,
+                                  &cfg->ciphersuites, &cfg->groups,    &cfg->hello,
+                                  &cfg->baseline};
     for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
         free(lists[i]->v);
         lists[i]->v = NULL;

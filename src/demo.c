@@ -21,7 +21,8 @@
 #include "edgeshake/util.h"
 
 /* The matrix: both versions, ALPN with and without http/1.1, SNI on and off,
- * five attempts (so the flaky node shows), and the HTTP/2 check. */
+ * ordinary and post-quantum-size ClientHellos, five attempts (so the flaky
+ * node shows), and the HTTP/2 check. */
 static const char *const matrix[] = {
     "--tls",
     "1.2",
@@ -35,6 +36,10 @@ static const char *const matrix[] = {
     "host",
     "--sni",
     "none",
+    "--hello",
+    "plain",
+    "--hello",
+    "pq",
     "--repeat",
     "5",
     "--h2-check",

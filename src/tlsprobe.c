@@ -6,7 +6,7 @@
  * buffer, so the pointer handed to the engine for a SEND stays valid however
  * much OpenSSL writes meanwhile. The probe walks
  *
- *   TP_IDLE -> TP_HANDSHAKE -> [TP_POST] -> [TP_H2] -> TP_DONE
+ *   TP_IDLE -> TP_HANDSHAKE -> [TP_POST] -> [TP_HTTP] -> TP_DONE
  *
  * and every entry point asserts the state it expects. TP_POST is TLS 1.3's
  * epilogue: a server that asked for a client certificate judges ours (we
@@ -15,7 +15,9 @@
  * session tickets) arrives. The probe waits for the server's first record
  * after the handshake, or until a grace of a few round trips ends
  * (es_tlsprobe_wait_until). Servers that sent no CertificateRequest cannot
- * reject us that way and are not waited for. Alerts and the stage
+ * reject us that way and are not waited for. TP_HTTP is --h2-check and
+ * --http-check: an es_httpcheck (httpcheck.h, HTTP/2 through nghttp2) fed
+ * with what SSL_read gives and drained into SSL_write. Alerts and the stage
  * come from the SSL_CTX's info and message callbacks (never from error
  * text); every SSL call is preceded by ERR_clear_error() and its result goes
  * through es_tls_map_error. */
@@ -48,6 +50,8 @@
 #define ES_LEGACY_KEY_DECODE 1
 #endif
 
+#include "edgeshake/hello.h"
+#include "edgeshake/httpcheck.h"
 #include "edgeshake/row.h"
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
@@ -79,7 +83,7 @@ static bool g_keydecode_decided;
 
 static bool test_disabled(void)
 {
-    const char *t = getenv("ES_TEST_TLS");
+    const char *t = es_test_env("ES_TEST_TLS");
     return t && strstr(t, "provider_decode");
 }
 
@@ -550,23 +554,12 @@ enum tp_state {
     TP_HANDSHAKE, /* ClientHello sent, driving SSL_do_handshake */
     TP_POST,      /* TLS 1.3 after a CertificateRequest: handshake done, waiting for the
                      server's first record or the end of the grace (wait_until_ns) */
-    TP_H2,        /* handshake done, preface sent, waiting for the server's SETTINGS */
+    TP_HTTP,      /* handshake done: the h2 check and/or the GET (httpcheck.h) */
     TP_DONE,      /* outcome decided; only pending bytes and the row are left */
 };
 
-#define OUT_CAP    1024  /* one ClientHello in one SEND, usually */
-#define NAME_CAP   256   /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
-#define H2_MAX_LEN 16384 /* SETTINGS_MAX_FRAME_SIZE default: we never raise it */
-
-struct h2_reader {
-    uint8_t hdr[9];
-    uint8_t hdr_n;
-    bool in_payload;
-    uint8_t type;
-    uint32_t left; /* payload bytes still to come */
-    uint8_t pl[8]; /* GOAWAY: last stream id and error code */
-    uint8_t pl_n;
-};
+#define OUT_CAP  1024 /* one ClientHello in one SEND, usually */
+#define NAME_CAP 256  /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
 
 struct es_tlsprobe {
     enum tp_state state;
@@ -602,8 +595,17 @@ struct es_tlsprobe {
     char sha256[65];
     char subject[NAME_CAP], issuer[NAME_CAP];
     char not_before[24], not_after[24];
-    char goaway[24];
-    struct h2_reader h2r;
+    /* --hello pq|split: the first flight goes out in two segments, cut at
+     * `cut` (0 = no cut); tx_read counts bytes taken from wbio */
+    int hello_bytes; /* the ClientHello as sent (its records), -1 = none */
+    uint32_t cut, tx_read;
+    bool cut_passed;
+    bool http_timeout; /* --http-check: the deadline came before the GET */
+    bool http_on;      /* es_httpcheck_start ran: es_httpcheck_end is due */
+    /* TP_HTTP */
+    int http_mode; /* enum es_http_mode; 0 = the check did not run */
+    int64_t http_wall_s;
+    struct es_httpcheck http;
 
     /* bytes for the network, taken from wbio */
     uint16_t out_len, out_off;
@@ -635,6 +637,7 @@ struct es_tls_ctxset {
     size_t nvariants;
     SSL_CTX **ctx; /* by variant; variants that differ only in SNI share one */
     bool no_verify, h2_check, keylog;
+    const char *http_path; /* --http-check, NULL = off */
     X509_STORE *store;
     X509_STORE_CTX *vctx;
     BIO *namebio;
@@ -759,7 +762,8 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
 static const char *const stage_order[] = {es_tok_client_hello,   es_tok_server_hello,
                                           es_tok_certificate,    es_tok_finished,
-                                          es_tok_post_handshake, es_tok_h2};
+                                          es_tok_post_handshake, es_tok_h2,
+                                          es_tok_http};
 
 static int stage_rank(const char *stage)
 {
@@ -853,7 +857,8 @@ static bool same_ctx_config(const struct es_variant *a, const struct es_variant 
     return a->tls_min == b->tls_min && a->tls_max == b->tls_max && streq0(a->ciphers, b->ciphers) &&
            streq0(a->ciphersuites, b->ciphersuites) && streq0(a->groups, b->groups) &&
            a->alpn_wire_len == b->alpn_wire_len &&
-           (a->alpn_wire_len == 0 || memcmp(a->alpn_wire, b->alpn_wire, a->alpn_wire_len) == 0);
+           (a->alpn_wire_len == 0 || memcmp(a->alpn_wire, b->alpn_wire, a->alpn_wire_len) == 0) &&
+           (a->hello == ES_HELLO_PQ) == (b->hello == ES_HELLO_PQ); /* pq: a padding extension */
 }
 
 static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *opts, char *err,
@@ -913,6 +918,16 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     return ctx;
 }
 
+/* Variant i's SSL_CTX already carries the pq padding (an earlier pq variant
+ * shares it). */
+static bool pq_ready(const struct es_tls_ctxset *set, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (set->ctx[j] == set->ctx[i] && set->variants[j].hello == ES_HELLO_PQ)
+            return true;
+    return false;
+}
+
 struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_t nvariants,
                                         const struct es_tls_opts *opts, char *err, size_t errlen)
 {
@@ -921,6 +936,7 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
     set->nvariants = nvariants;
     set->no_verify = opts->no_verify;
     set->h2_check = opts->h2_check;
+    set->http_path = opts->http_path;
     set->ctx = es_xcalloc(nvariants, sizeof *set->ctx);
     if (opts->keylog) {
         if (!keylog_acquire(opts->keylog, err, errlen))
@@ -933,6 +949,9 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
                 set->ctx[i] = set->ctx[j];
         }
         if (!set->ctx[i] && !(set->ctx[i] = make_ctx(&variants[i], opts, err, errlen)))
+            goto fail;
+        if (variants[i].hello == ES_HELLO_PQ && set->ctx[i] != (i ? set->ctx[i - 1] : NULL) &&
+            !pq_ready(set, i) && es_hello_pq_install(set->ctx[i], err, errlen) < 0)
             goto fail;
     }
     if (!set->no_verify) {
@@ -1435,132 +1454,107 @@ static enum es_tls_want fail(struct es_tlsprobe *tp, const char *reason, uint64_
     return ES_TLS_DONE;
 }
 
-static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
+/* ------------------------------------------------------------------------ */
+/* After the handshake: --h2-check and --http-check (httpcheck.h) over the    */
+/* decrypted stream.                                                          */
+
+/* Writes what the check has to say (preface, SETTINGS, the request, a
+ * goodbye); false when the SSL refuses it. */
+static bool http_flush(struct es_tlsprobe *tp)
 {
-    assert(tp->state == TP_H2);
-    tp->h2 = h2;
+    uint8_t buf[4096];
+    size_t n;
+    while ((n = es_httpcheck_output(&tp->http, buf, sizeof buf)) > 0) {
+        if (tp->ssl_failed)
+            return false;
+        const char *reason;
+        err_clear();
+        int r = SSL_write(tp->ssl, buf, (int)n);
+        if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
+            return false;
+    }
+    return true;
+}
+
+static enum es_tls_want http_finish(struct es_tlsprobe *tp, bool ended_by_eof)
+{
+    assert(tp->state == TP_HTTP);
     tp->state = TP_DONE;
-    if (h2 == es_tok_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+    tp->http_wall_s = (int64_t)(es_wall_ms() / 1000);
+    if (!tp->ssl_failed)
+        (void)http_flush(tp); /* the SETTINGS ACK, a GOAWAY */
+    struct es_http_result r;
+    es_httpcheck_result(&tp->http, tp->http_wall_s, &r);
+    tp->h2 = r.h2;
+    /* Stage http once a GET went out over a working connection. */
+    if (tp->http_mode == ES_HTTP_H1_GET || (tp->http_mode == ES_HTTP_H2_GET && r.h2 == es_tok_ok))
+        tp->stage = es_tok_http;
+    if (ended_by_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
         /* status ok never stands beside a fatal alert; a TLS alert after the
          * handshake is a post-handshake verdict (TLS 1.3 certificate_required
-         * that came after the grace), not an HTTP/2 failure: the same row
-         * whether it arrived before or during the h2 check. */
+         * that came after the grace), not an HTTP/2 or HTTP failure: the same
+         * row whether it arrived before or during the check. */
         tp->h2 = NULL;
+        tp->http_mode = 0;
         tp->stage = es_tok_post_handshake;
         tp->status = es_tok_alert;
         tp->error = es_alert_name(tp->peer_alert);
         tp->alert = tp->peer_alert;
         tp->alert_from = es_tok_peer;
     }
-    if (h2 == es_tok_ok) {
-        static const uint8_t settings_ack[9] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
-        const char *reason;
-        err_clear();
-        int r = SSL_write(tp->ssl, settings_ack, sizeof settings_ack);
-        (void)ssl_result(tp, r, &reason);
-    }
     polite_close(tp);
     return ES_TLS_DONE;
 }
 
-/* ------------------------------------------------------------------------ */
-/* --h2-check: RFC 9113 §3.4, the server's preface is a SETTINGS frame.       */
-
-/* Feeds decrypted bytes to the frame reader. Returns the h2 token once the
- * first frame decides it, NULL while more bytes are needed. */
-static const char *h2_feed(struct es_tlsprobe *tp, const uint8_t *p, size_t len)
+static enum es_tls_want http_step(struct es_tlsprobe *tp)
 {
-    struct h2_reader *h = &tp->h2r;
-    while (len > 0) {
-        if (!h->in_payload) {
-            size_t n = sizeof h->hdr - h->hdr_n;
-            n = n < len ? n : len;
-            memcpy(h->hdr + h->hdr_n, p, n);
-            h->hdr_n += (uint8_t)n;
-            p += n, len -= n;
-            if (h->hdr_n < sizeof h->hdr)
-                return NULL;
-            uint32_t flen = (uint32_t)h->hdr[0] << 16 | (uint32_t)h->hdr[1] << 8 | h->hdr[2];
-            uint8_t type = h->hdr[3], flags = h->hdr[4];
-            uint32_t stream = ((uint32_t)h->hdr[5] << 24 | (uint32_t)h->hdr[6] << 16 |
-                               (uint32_t)h->hdr[7] << 8 | h->hdr[8]) &
-                              0x7fffffffu;
-            if (flen > H2_MAX_LEN)
-                return es_tok_bad_frame;
-            switch (type) {
-            case 4: /* SETTINGS */
-                if (stream != 0 || flen % 6 != 0 || ((flags & 1) && flen != 0))
-                    return es_tok_bad_frame;
-                if (flags & 1) /* an ACK before the server's own SETTINGS */
-                    return es_tok_no_settings;
-                break;
-            case 7: /* GOAWAY */
-                if (stream != 0 || flen < 8)
-                    return es_tok_bad_frame;
-                break;
-            default: return es_tok_no_settings;
-            }
-            h->type = type;
-            h->left = flen;
-            h->in_payload = true;
-        } else {
-            size_t n = h->left < len ? h->left : len;
-            for (size_t i = 0; i < n && h->pl_n < sizeof h->pl; i++)
-                h->pl[h->pl_n++] = p[i];
-            h->left -= (uint32_t)n;
-            p += n, len -= n;
-        }
-        if (h->in_payload && h->left == 0) {
-            if (h->type == 4)
-                return es_tok_ok;
-            uint32_t code = (uint32_t)h->pl[4] << 24 | (uint32_t)h->pl[5] << 16 |
-                            (uint32_t)h->pl[6] << 8 | h->pl[7];
-            const char *tok = es_h2_goaway_token(code);
-            if (!tok) {
-                snprintf(tp->goaway, sizeof tp->goaway, "goaway_%u", code);
-                tok = tp->goaway;
-            }
-            return tok;
-        }
-    }
-    return NULL;
-}
-
-static enum es_tls_want h2_step(struct es_tlsprobe *tp)
-{
-    assert(tp->state == TP_H2);
+    assert(tp->state == TP_HTTP);
     uint8_t buf[4096];
     for (;;) {
         const char *reason;
         err_clear();
         int r = SSL_read(tp->ssl, buf, sizeof buf);
         if (r > 0) {
-            const char *tok = h2_feed(tp, buf, (size_t)r);
-            if (tok)
-                return h2_finish(tp, tok);
+            enum es_http_want w = es_httpcheck_input(&tp->http, buf, (size_t)r);
+            if (!http_flush(tp)) {
+                es_httpcheck_eof(&tp->http);
+                return http_finish(tp, true);
+            }
+            if (w == ES_HTTP_DONE || es_httpcheck_done(&tp->http))
+                return http_finish(tp, false);
             continue;
         }
         switch (ssl_result(tp, r, &reason)) {
         case ES_TLS_IO_WANT_READ:
         case ES_TLS_IO_WANT_WRITE: return ES_TLS_WANT_IO;
         case ES_TLS_IO_DONE:
-        case ES_TLS_IO_FAILED: return h2_finish(tp, es_tok_eof);
+        case ES_TLS_IO_FAILED: es_httpcheck_eof(&tp->http); return http_finish(tp, true);
         }
     }
 }
 
-static enum es_tls_want h2_start(struct es_tlsprobe *tp)
+/* The Host / :authority of the request: the SNI name sent, else the target
+ * (its IP for IP targets). */
+static const char *http_host(const struct es_tlsprobe *tp)
 {
-    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-                                     "\x00\x00\x00\x04\x00\x00\x00\x00\x00"; /* empty SETTINGS */
-    const char *reason;
-    tp->state = TP_H2;
-    tp->stage = es_tok_h2;
-    err_clear();
-    int r = SSL_write(tp->ssl, preface, sizeof preface - 1);
-    if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
-        return h2_finish(tp, es_tok_eof);
-    return h2_step(tp); /* the SETTINGS may have come with the handshake */
+    return tp->sni ? tp->sni : tp->edge->host;
+}
+
+static enum es_tls_want http_start(struct es_tlsprobe *tp, enum es_http_mode mode)
+{
+    tp->state = TP_HTTP;
+    tp->http_mode = mode;
+    tp->http_on = true;
+    tp->stage = mode == ES_HTTP_H1_GET ? es_tok_http : es_tok_h2;
+    enum es_http_want w = es_httpcheck_start(&tp->http, mode, tp->set->http_path, http_host(tp),
+                                             tp->edge->port);
+    if (w == ES_HTTP_DONE)
+        return http_finish(tp, false);
+    if (!http_flush(tp)) {
+        es_httpcheck_eof(&tp->http);
+        return http_finish(tp, true);
+    }
+    return http_step(tp); /* the server's SETTINGS may have come with the handshake */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1576,12 +1570,14 @@ static bool wants_h2_check(const struct es_tlsprobe *tp)
     return tp->set->h2_check && alpn_is_h2(tp);
 }
 
-/* The handshake is complete and nothing after it went wrong: the h2 check,
- * or the end. */
+/* The handshake is complete and nothing after it went wrong: the GET
+ * (--http-check, over h2 or HTTP/1.1), the h2 check, or the end. */
 static enum es_tls_want after_handshake(struct es_tlsprobe *tp)
 {
+    if (tp->set->http_path)
+        return http_start(tp, alpn_is_h2(tp) ? ES_HTTP_H2_GET : ES_HTTP_H1_GET);
     if (wants_h2_check(tp))
-        return h2_start(tp);
+        return http_start(tp, ES_HTTP_H2_SETTINGS);
     tp->state = TP_DONE;
     polite_close(tp);
     return ES_TLS_DONE;
@@ -1750,6 +1746,8 @@ static void ssl_give(struct es_tls_ctxset *set, SSL *s)
     SSL_free(s); /* frees both BIOs */
 }
 
+static void hello_measure(struct es_tlsprobe *tp);
+
 enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset *set,
                                    const struct es_probe *p, uint64_t now_ns)
 {
@@ -1764,6 +1762,7 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->ocsp = -1;
     tp->kx_bits = tp->chain_len = -1;
     tp->days_left = ES_ROW_NONE;
+    tp->hello_bytes = -1;
     tp->stage = es_tok_client_hello;
     tp->sni = es_probe_sni(tp->variant, tp->edge);
 
@@ -1783,21 +1782,65 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
         err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
-    return handshake_step(tp, now_ns);
+    enum es_tls_want w = handshake_step(tp, now_ns);
+    hello_measure(tp);
+    return w;
+}
+
+/* The first flight is the ClientHello: its size, and where --hello pq|split
+ * cuts it (hello.h). */
+static void hello_measure(struct es_tlsprobe *tp)
+{
+    if (!tp->wbio)
+        return;
+    char *p = NULL;
+    long n = BIO_get_mem_data(tp->wbio, &p);
+    if (n <= 0 || !p)
+        return;
+    tp->hello_bytes = n > INT_MAX ? INT_MAX : (int)n;
+    size_t cut = es_hello_cut(tp->variant->hello, (const uint8_t *)p, (size_t)n);
+    tp->cut = cut < UINT32_MAX ? (uint32_t)cut : 0;
+}
+
+/* Before the cut of a two-segment ClientHello. */
+static bool before_cut(const struct es_tlsprobe *tp)
+{
+    return tp->cut && !tp->cut_passed;
 }
 
 size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data)
 {
     if (tp->out_off == tp->out_len) {
         tp->out_off = tp->out_len = 0;
-        if (tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
-            int n = BIO_read(tp->wbio, tp->out, sizeof tp->out);
-            if (n > 0)
+        int cap = (int)sizeof tp->out;
+        if (before_cut(tp) && (uint32_t)cap > tp->cut - tp->tx_read)
+            cap = (int)(tp->cut - tp->tx_read); /* 0 once the first segment is out */
+        if (cap > 0 && tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
+            int n = BIO_read(tp->wbio, tp->out, cap);
+            if (n > 0) {
                 tp->out_len = (uint16_t)n;
+                tp->tx_read += (uint32_t)n;
+            }
         }
     }
     *data = tp->out + tp->out_off;
     return (size_t)(tp->out_len - tp->out_off);
+}
+
+bool es_tlsprobe_more(const struct es_tlsprobe *tp)
+{
+    return before_cut(tp) && tp->tx_read < tp->cut;
+}
+
+bool es_tlsprobe_paused(const struct es_tlsprobe *tp)
+{
+    return before_cut(tp) && tp->tx_read >= tp->cut && tp->out_off == tp->out_len &&
+           tp->state != TP_DONE;
+}
+
+void es_tlsprobe_resume(struct es_tlsprobe *tp)
+{
+    tp->cut_passed = true;
 }
 
 void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n)
@@ -1817,7 +1860,7 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
 {
     if (tp->state == TP_DONE)
         return ES_TLS_DONE;
-    assert(tp->state == TP_HANDSHAKE || tp->state == TP_POST || tp->state == TP_H2);
+    assert(tp->state == TP_HANDSHAKE || tp->state == TP_POST || tp->state == TP_HTTP);
     if (len == 0)
         return ES_TLS_WANT_IO;
     if (!tp->rx_any) {
@@ -1829,11 +1872,13 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
         if (BIO_write(tp->rbio, data, n) != n) { /* out of memory */
             err_clear();
             tp->ssl_failed = true;
-            if (tp->state == TP_H2)
-                return h2_finish(tp, es_tok_eof);
+            if (tp->state == TP_HTTP) {
+                es_httpcheck_eof(&tp->http);
+                return http_finish(tp, false);
+            }
             if (tp->state == TP_POST)
-                return post_failed(tp, es_tok_handshake_error, es_now_ns());
-            return fail(tp, es_tok_handshake_error, es_now_ns());
+                return post_failed(tp, es_tok_handshake_error, tp->start_ns); /* no clock here */
+            return fail(tp, es_tok_handshake_error, tp->start_ns); /* no clock here: 0 ms */
         }
         data += n, len -= (size_t)n;
     }
@@ -1845,7 +1890,7 @@ enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns)
     switch (tp->state) {
     case TP_HANDSHAKE: return handshake_step(tp, now_ns);
     case TP_POST: return post_step(tp, now_ns);
-    case TP_H2: return h2_step(tp);
+    case TP_HTTP: return http_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
     }
@@ -1869,41 +1914,46 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
     return es_tlsprobe_step(tp, now_ns);
 }
 
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, es_now_ns());
-    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, es_now_ns());
-    case TP_H2: BIO_set_mem_eof_return(tp->rbio, 0); return h2_step(tp);
+    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, now_ns);
+    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, now_ns);
+    case TP_HTTP: BIO_set_mem_eof_return(tp->rbio, 0); return http_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
     }
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, es_now_ns());
-    case TP_POST: return post_failed(tp, es_tok_connection_reset, es_now_ns());
-    case TP_H2: tp->ssl_failed = true; return h2_finish(tp, es_tok_eof);
+    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, now_ns);
+    case TP_POST: return post_failed(tp, es_tok_connection_reset, now_ns);
+    case TP_HTTP:
+        tp->ssl_failed = true;
+        es_httpcheck_eof(&tp->http);
+        return http_finish(tp, true);
     case TP_IDLE:
     case TP_DONE: break;
     }
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, es_now_ns());
+    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, now_ns);
     case TP_POST: /* the probe's deadline came within the grace: no verdict, ok */
         tp->state = TP_DONE;
-        if (wants_h2_check(tp))
+        if (wants_h2_check(tp) || (tp->set->http_path && alpn_is_h2(tp)))
             tp->h2 = es_tok_timeout;
+        if (tp->set->http_path)
+            tp->http_timeout = true; /* the GET never went out: status 0 */
         polite_close(tp);
         return ES_TLS_DONE;
-    case TP_H2: return h2_finish(tp, es_tok_timeout);
+    case TP_HTTP: es_httpcheck_timeout(&tp->http); return http_finish(tp, false);
     case TP_IDLE:
     case TP_DONE: break;
     }
@@ -1942,12 +1992,26 @@ void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
     row->cert_sig = or_null(tp->cert_sig);
     row->cert_days_left = tp->days_left;
     row->chain_len = tp->chain_len;
+    row->hello_bytes = tp->hello_bytes;
+    if (tp->http_mode == ES_HTTP_H1_GET || tp->http_mode == ES_HTTP_H2_GET) {
+        struct es_http_result r;
+        es_httpcheck_result(&tp->http, tp->http_wall_s, &r);
+        row->http_status = r.status;
+        row->http_server = or_null(r.server);
+        row->clock_skew_s = es_http_clock_skew(r.date_s, tp->http_wall_s);
+        row->h3_advertised = r.h3 < 0 ? NULL : r.h3 ? "yes" : "no";
+    } else if (tp->http_timeout) {
+        row->http_status = 0;
+    }
     row->handshake_ms =
         tp->hs_end_ns >= tp->start_ns ? (double)(tp->hs_end_ns - tp->start_ns) / 1e6 : -1.0;
 }
 
 void es_tlsprobe_end(struct es_tlsprobe *tp)
 {
+    if (tp->http_on)
+        es_httpcheck_end(&tp->http);
+    tp->http_on = false;
     if (tp->ssl)
         ssl_give(tp->set, tp->ssl);
     tp->ssl = NULL;

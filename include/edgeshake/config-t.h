@@ -37,9 +37,10 @@ struct es_config {
     uint64_t port;
     struct es_strlist resolvers;
     const char *family; /* "4" | "6" | "both" */
-    struct es_strlist tls, alpn, sni, ciphers, ciphersuites, groups;
+    struct es_strlist tls, alpn, sni, ciphers, ciphersuites, groups, hello;
     uint64_t repeat;
     bool h2_check;
+    const char *http_check; /* --http-check PATH; NULL = off */
     const char *ca_file;
     bool no_verify;
     uint64_t timeout_ms, connect_timeout_ms, dns_timeout_ms, dns_retries;
@@ -56,10 +57,13 @@ struct es_config {
     uint64_t min_repeat;
     const char *fail_on;
     bool skip_bad_rows;
+    bool by_host;                /* --by-host: list the host findings fleet findings fold */
+    struct es_strlist baseline; /* --baseline FILE, repeatable */
 
     /* bench */
     uint64_t handshakes, duration_s;
     const char *bench_tls;
+    const char *bench_hello;
 
     /* lab */
     const char *state_dir;

@@ -158,6 +158,12 @@ struct es_writer *es_writer_fdopen(int fd, const char *name, enum es_format fmt,
  * scan). An empty batch is not queued. Returns 0, or the sticky -errno of an
  * earlier write error, in which case the rows are dropped (not counted). */
 int es_writer_submit(struct es_writer *w, struct es_rowbuf *batch);
+/* es_writer_submit without the wait: -EAGAIN (and *batch untouched) when the
+ * queue is full. Workers use it, so that a slow output never stalls their
+ * loop: they keep the rows and stop starting probes until it takes them. */
+int es_writer_try_submit(struct es_writer *w, struct es_rowbuf *batch);
+/* Test hook: at most n batches queued (n >= 1; the default is 32). */
+void es_writer_set_queue_cap(struct es_writer *w, unsigned n);
 /* Waits until every batch submitted so far has been written. Returns 0 or
  * the sticky -errno. */
 int es_writer_flush(struct es_writer *w);
