@@ -558,7 +558,7 @@ enum tp_state {
     TP_DONE,      /* outcome decided; only pending bytes and the row are left */
 };
 
-#define OUT_CAP  1024 /* one ClientHello in one SEND, usually */
+#define OUT_CAP  1024 /* one ClientHello in one SEND, usually; lent per send (out_take) */
 #define NAME_CAP 256  /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
 
 struct es_tlsprobe {
@@ -609,7 +609,7 @@ struct es_tlsprobe {
 
     /* bytes for the network, taken from wbio */
     uint16_t out_len, out_off;
-    uint8_t out[OUT_CAP];
+    uint8_t *out; /* OUT_CAP bytes lent by the set while bytes wait to be sent, else NULL */
 };
 
 struct vcache_entry {
@@ -649,6 +649,8 @@ struct es_tls_ctxset {
     uint64_t verifications;
     struct certc_entry *certc; /* CERTC_SIZE */
     SSL *pool[ES_TLS_SSL_POOL]; /* idle, reset, each with its two memory BIOs */
+    uint8_t **outfree; /* send buffers (OUT_CAP) not lent to a probe */
+    size_t noutfree, outcap, nout;
     unsigned npool;
     uint64_t ssl_new, ssl_reused;
 };
@@ -663,6 +665,11 @@ size_t es_tlsprobe_size(void)
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set)
 {
     return set->verifications;
+}
+
+size_t es_tls_ctxset_send_buffers(const struct es_tls_ctxset *set)
+{
+    return set->nout;
 }
 
 uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set)
@@ -997,6 +1004,9 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set)
     free(set->vcache);
     for (unsigned i = 0; i < set->npool; i++)
         SSL_free(set->pool[i]);
+    for (size_t i = 0; i < set->noutfree; i++)
+        free(set->outfree[i]);
+    free(set->outfree);
     for (size_t i = 0; set->certc && i < CERTC_SIZE; i++)
         free(set->certc[i].der);
     free(set->certc);
@@ -1752,7 +1762,7 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
                                    const struct es_probe *p, uint64_t now_ns)
 {
     assert(p->variant < set->nvariants);
-    memset(tp, 0, offsetof(struct es_tlsprobe, out));
+    memset(tp, 0, sizeof *tp); /* out too: es_tlsprobe_end gave any buffer back */
     tp->state = TP_HANDSHAKE;
     tp->set = set;
     tp->edge = p->edge;
@@ -1808,22 +1818,52 @@ static bool before_cut(const struct es_tlsprobe *tp)
     return tp->cut && !tp->cut_passed;
 }
 
+/* Send buffers. A probe holds one only while it has bytes to send (from
+ * the moment they are taken out of wbio until the last of them is sent), so
+ * probes that wait for the server hold none: 10,000 probes waiting for a
+ * ServerHello cost no send buffer each. The set keeps returned buffers; it
+ * allocates only when more probes are sending at once than ever before. */
+static uint8_t *out_take(struct es_tls_ctxset *set)
+{
+    if (set->noutfree > 0)
+        return set->outfree[--set->noutfree];
+    set->nout++;
+    return es_xmalloc(OUT_CAP);
+}
+
+static void out_give(struct es_tlsprobe *tp)
+{
+    struct es_tls_ctxset *set = tp->set;
+    if (!tp->out)
+        return;
+    if (set->noutfree == set->outcap)
+        set->outfree = es_xgrow(set->outfree, &set->outcap, set->noutfree + 1, sizeof *set->outfree);
+    set->outfree[set->noutfree++] = tp->out;
+    tp->out = NULL;
+    tp->out_len = tp->out_off = 0;
+}
+
 size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data)
 {
+    static const uint8_t nothing[1];
     if (tp->out_off == tp->out_len) {
         tp->out_off = tp->out_len = 0;
-        int cap = (int)sizeof tp->out;
+        int cap = OUT_CAP;
         if (before_cut(tp) && (uint32_t)cap > tp->cut - tp->tx_read)
             cap = (int)(tp->cut - tp->tx_read); /* 0 once the first segment is out */
         if (cap > 0 && tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
+            if (!tp->out)
+                tp->out = out_take(tp->set);
             int n = BIO_read(tp->wbio, tp->out, cap);
             if (n > 0) {
                 tp->out_len = (uint16_t)n;
                 tp->tx_read += (uint32_t)n;
             }
         }
+        if (tp->out_len == 0)
+            out_give(tp); /* nothing to send: no buffer held */
     }
-    *data = tp->out + tp->out_off;
+    *data = tp->out ? tp->out + tp->out_off : nothing;
     return (size_t)(tp->out_len - tp->out_off);
 }
 
@@ -1847,6 +1887,8 @@ void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n)
 {
     assert(n <= (size_t)(tp->out_len - tp->out_off));
     tp->out_off += (uint16_t)n;
+    if (tp->out_off == tp->out_len)
+        out_give(tp); /* all sent: the buffer goes back */
 }
 
 /* TLS record content types: change_cipher_spec, alert, handshake,
@@ -2016,6 +2058,7 @@ void es_tlsprobe_end(struct es_tlsprobe *tp)
         ssl_give(tp->set, tp->ssl);
     tp->ssl = NULL;
     tp->rbio = tp->wbio = NULL;
+    out_give(tp);
     tp->out_len = tp->out_off = 0;
     tp->state = TP_IDLE;
 }

@@ -2020,6 +2020,47 @@ START_TEST(test_ssl_reuse_no_carry)
 }
 END_TEST
 
+/* Probes that wait for the server hold no send buffer: 100 probes whose
+ * ClientHellos are out and that wait for silent servers needed one buffer
+ * between them, and each still ends as a timeout row. */
+START_TEST(test_waiting_probes_hold_no_send_buffer)
+{
+    enum { N = 100 };
+    struct es_variant v = variant(TLS1_2_VERSION, TLS1_3_VERSION, alpn_h2_h11, ES_SNI_HOST);
+    struct es_tls_ctxset *set = mkset(&v, 1, true, false);
+    struct es_edge e = edge_for(HOST, false);
+    struct es_probe p = {.edge = &e, .variant = 0, .attempt = 1};
+    uint8_t *mem = calloc(N, es_tlsprobe_size());
+    ck_assert_ptr_nonnull(mem);
+    size_t hello = 0;
+    for (int i = 0; i < N; i++) {
+        struct es_tlsprobe *t = (struct es_tlsprobe *)(void *)(mem + (size_t)i * es_tlsprobe_size());
+        ck_assert_int_eq(es_tlsprobe_start(t, set, &p, es_now_ns()), ES_TLS_WANT_IO);
+        const uint8_t *d;
+        size_t n;
+        while ((n = es_tlsprobe_pending(t, &d)) > 0) {
+            ck_assert_uint_ge(es_tls_ctxset_send_buffers(set), 1);
+            hello += n;
+            es_tlsprobe_sent(t, n / 2 ? n / 2 : n); /* a partial send, then the rest */
+        }
+        ck_assert_int_eq(es_tlsprobe_step(t, es_now_ns()), ES_TLS_WANT_IO);
+    }
+    ck_assert_uint_gt(hello, (size_t)N * 100); /* every probe sent its ClientHello */
+    ck_assert_uint_eq(es_tls_ctxset_send_buffers(set), 1);
+    for (int i = 0; i < N; i++) {
+        struct es_tlsprobe *t = (struct es_tlsprobe *)(void *)(mem + (size_t)i * es_tlsprobe_size());
+        ck_assert_int_eq(es_tlsprobe_timeout(t, es_now_ns()), ES_TLS_DONE);
+        struct es_row r;
+        memset(&r, 0, sizeof r);
+        es_tlsprobe_fill_row(t, &r);
+        ck_assert_ptr_eq(r.status, es_tok_timeout);
+        es_tlsprobe_end(t);
+    }
+    free(mem);
+    es_tls_ctxset_free(set);
+}
+END_TEST
+
 /* What the cases above must show, so that the comparison means something:
  * the first server staples OCSP and picks h2 and sees our SNI; the second sees
  * no SNI and picks no ALPN. */
@@ -2539,6 +2580,7 @@ int main(void)
     tcase_add_test(tc, test_probe_reuse);
     tcase_add_test(tc, test_ssl_reuse_no_carry);
     tcase_add_test(tc, test_ssl_reuse_cases_differ);
+    tcase_add_test(tc, test_waiting_probes_hold_no_send_buffer);
     suite_add_tcase(s, tc);
 
     TCase *tv = tcase_create("certificates");

@@ -152,6 +152,10 @@ const char *es_tls_keydecode_text(enum es_tls_keydecode st);
 /* SSL objects of this set made by SSL_new so far, and taken from its pool. */
 uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set);
 uint64_t es_tls_ctxset_ssl_reused(const struct es_tls_ctxset *set);
+/* Send buffers this set has allocated: a probe borrows one only while it has
+ * bytes to send, so this is the most probes that were sending at once, not
+ * the number waiting. */
+size_t es_tls_ctxset_send_buffers(const struct es_tls_ctxset *set);
 /* Chain verifications this set has actually run (cache misses). */
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set);
 
