@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -632,7 +633,16 @@ struct certc_entry {
     char cert_key[24], cert_sig[64];
 };
 
+/* One per worker (engine.c), used by that worker's thread only. It has its
+ * own OpenSSL library context: OpenSSL 3.0 takes the read lock of the
+ * library context several hundred times per handshake (every algorithm
+ * fetch, name lookup and provider-side parameter), plus the locks of its name
+ * map and method store, and bumps reference counts of the fetched methods;
+ * in the default context those are process-wide, so every core would write
+ * the same cache lines on every handshake. In the worker's own context they
+ * are the worker's. */
 struct es_tls_ctxset {
+    OSSL_LIB_CTX *libctx;
     const struct es_variant *variants;
     size_t nvariants;
     SSL_CTX **ctx; /* by variant; variants that differ only in SNI share one */
@@ -868,12 +878,12 @@ static bool same_ctx_config(const struct es_variant *a, const struct es_variant 
            (a->hello == ES_HELLO_PQ) == (b->hello == ES_HELLO_PQ); /* pq: a padding extension */
 }
 
-static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *opts, char *err,
-                         size_t errlen)
+static SSL_CTX *make_ctx(OSSL_LIB_CTX *libctx, const struct es_variant *v,
+                         const struct es_tls_opts *opts, char *err, size_t errlen)
 {
     char why[160];
     err_clear();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
     if (!ctx) {
         snprintf(err, errlen, "variant %s: cannot create an SSL_CTX: %s", v->name,
                  ossl_reason(why, sizeof why));
@@ -935,6 +945,36 @@ static bool pq_ready(const struct es_tls_ctxset *set, size_t i)
     return false;
 }
 
+/* The set's own library context (see struct es_tls_ctxset): the same
+ * configuration file as OpenSSL's default context (OPENSSL_CONF, else
+ * OpenSSL's default path; providers and properties set there apply alike),
+ * and, as there, the default provider when the file activates none. */
+static OSSL_LIB_CTX *worker_libctx(char *err, size_t errlen)
+{
+    char why[160];
+    err_clear();
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    if (!libctx) {
+        snprintf(err, errlen, "cannot create an OpenSSL library context (out of memory)");
+        return NULL;
+    }
+    char *conf = CONF_get1_default_config_file();
+    if (conf && access(conf, R_OK) == 0 && !OSSL_LIB_CTX_load_config(libctx, conf)) {
+        snprintf(err, errlen, "OpenSSL configuration %s: %s", conf, ossl_reason(why, sizeof why));
+        OPENSSL_free(conf);
+        OSSL_LIB_CTX_free(libctx);
+        return NULL;
+    }
+    OPENSSL_free(conf);
+    /* FIPS mode switched on in the default context by the program, not by
+     * the file (edgeshake never does; a test does): the same here. */
+    if (EVP_default_properties_is_fips_enabled(NULL) &&
+        !EVP_default_properties_is_fips_enabled(libctx))
+        (void)EVP_default_properties_enable_fips(libctx, 1);
+    err_clear();
+    return libctx;
+}
+
 struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_t nvariants,
                                         const struct es_tls_opts *opts, char *err, size_t errlen)
 {
@@ -945,6 +985,8 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
     set->h2_check = opts->h2_check;
     set->http_path = opts->http_path;
     set->ctx = es_xcalloc(nvariants, sizeof *set->ctx);
+    if (!(set->libctx = worker_libctx(err, errlen)))
+        goto fail;
     if (opts->keylog) {
         if (!keylog_acquire(opts->keylog, err, errlen))
             goto fail;
@@ -955,7 +997,7 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
             if (same_ctx_config(&variants[i], &variants[j]) && SSL_CTX_up_ref(set->ctx[j]))
                 set->ctx[i] = set->ctx[j];
         }
-        if (!set->ctx[i] && !(set->ctx[i] = make_ctx(&variants[i], opts, err, errlen)))
+        if (!set->ctx[i] && !(set->ctx[i] = make_ctx(set->libctx, &variants[i], opts, err, errlen)))
             goto fail;
         if (variants[i].hello == ES_HELLO_PQ && set->ctx[i] != (i ? set->ctx[i - 1] : NULL) &&
             !pq_ready(set, i) && es_hello_pq_install(set->ctx[i], err, errlen) < 0)
@@ -976,7 +1018,7 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
             es_die(ES_EXIT_RUNTIME, "out of memory allocating an xxh3 state");
     }
     set->certc = es_xcalloc(CERTC_SIZE, sizeof *set->certc);
-    set->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    set->sha256 = EVP_MD_fetch(set->libctx, "SHA256", NULL);
     set->namebio = BIO_new(BIO_s_mem());
     if (!set->namebio || !set->sha256) {
         snprintf(err, errlen, "cannot create a memory BIO or fetch SHA-256 (out of memory)");
@@ -1012,6 +1054,7 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set)
     free(set->certc);
     if (set->keylog)
         keylog_release();
+    OSSL_LIB_CTX_free(set->libctx); /* after everything made from it */
     free(set);
 }
 
