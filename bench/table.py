@@ -139,6 +139,9 @@ def main():
           f"{met(t2[0] / base[0] <= 1.1)} at <= 1.1x),")
         p(f"    {t2[1]:.0f} vs {base[1]:.0f} handshakes/s ({t2[1] / base[1]:.2f}x; nginx has one "
           f"worker on a 2-core machine, so the server bounds -t 2)")
+    for f in read_tagged("lockprof.txt", "lockprof", 4):
+        p(f"    lock profile of -t 2 (bench/lockprof.c): {f[2]} lock operations per handshake on "
+          f"{f[1]} locks both workers take (process-wide), of {f[3]} in all")
 
     scale = {r[0]: r[1:] for r in read("scale.txt")}
     if {"nodelay", "delay", "baseline"} <= scale.keys():
