@@ -184,8 +184,21 @@ static void *monitor_main(void *arg)
     double rate = 0;
     bool have_rate = false, printed = false;
     while (atomic_load(&eng->nfinished) < eng->nworkers) {
-        struct timespec ts = {0, 50 * 1000000};
-        nanosleep(&ts, NULL);
+        /* 50 ms naps, cut short by the last worker's end (each run of enum's
+         * rounds would otherwise wait out the nap) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&eng->mu);
+        if (atomic_load(&eng->nfinished) < eng->nworkers)
+            pthread_cond_timedwait(&eng->cv, &eng->mu, &until);
+        pthread_mutex_unlock(&eng->mu);
+        if (atomic_load(&eng->nfinished) >= eng->nworkers)
+            break;
         uint64_t now = es_now_ns();
         if (now - last_sample < 1000000000u)
             continue;
@@ -218,17 +231,19 @@ static void make_workers(struct es_engine *eng, uint64_t threads, uint64_t concu
     if (threads < 1)
         threads = 1;
     unsigned nt = (unsigned)threads;
-    uint64_t per_edge = (uint64_t)p->nvariants * p->cfg->repeat;
     uint64_t *hint = es_xcalloc(nt, sizeof *hint);
     if (edges && p->spread) {
-        uint64_t total = per_edge * nedges;
+        uint64_t total = 0;
+        for (size_t i = 0; i < nedges; i++)
+            total += es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
         if (nt > total)
             nt = total ? (unsigned)total : 1;
         for (unsigned t = 0; t < nt; t++)
             hint[t] = total / nt + (t < total % nt);
     } else if (edges) {
         for (size_t i = 0; i < nedges; i++)
-            hint[es_deal_worker(&edges[i].ip, nt)] += per_edge;
+            hint[es_deal_worker(&edges[i].ip, nt)] +=
+                es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
     }
     eng->ndeal = nt;
     eng->route = es_xcalloc(nt, sizeof *eng->route);
@@ -547,8 +562,8 @@ static int feed_wait(struct es_engine *eng)
 int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n)
 {
     const struct es_engine_params *p = &eng->p;
-    uint64_t per_edge = (uint64_t)p->nvariants * p->cfg->repeat;
     for (size_t i = 0; i < n; i++) {
+        uint64_t per_edge = es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
         if (feed_stopped(eng)) {
             batch_flush(eng);
             return -1;
@@ -654,7 +669,9 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
 {
     const struct es_config *cfg = p->cfg;
     memset(res, 0, sizeof *res);
-    uint64_t planned = (uint64_t)p->nedges * p->nvariants * cfg->repeat;
+    uint64_t planned = 0;
+    for (size_t i = 0; i < p->nedges; i++)
+        planned += es_edge_probes(&p->edges[i], p->nvariants, cfg->repeat);
     char msg[512];
     if (es_engine_check_uring(msg, sizeof msg) != 0) {
         fail_msg(res, msg);

@@ -587,6 +587,9 @@ void *eng_worker_main(void *arg)
         worker_loop(w);
     release_unstarted(w);
     eng_worker_free(w);
+    pthread_mutex_lock(&eng->mu); /* wakes the monitor (engine.c) */
     atomic_fetch_add(&eng->nfinished, 1);
+    pthread_cond_broadcast(&eng->cv);
+    pthread_mutex_unlock(&eng->mu);
     return NULL;
 }

@@ -733,7 +733,7 @@ static const struct {
     const char *name;
     const char *expect;
 } edge_opts[] = {
-    [OPT_CERT] = {"cert", "cert=NAME[:expired|:future|:wrong|:selfsigned]"},
+    [OPT_CERT] = {"cert", "cert=NAME[:expired|:future|:wrong|:selfsigned|:expiring]"},
     [OPT_KEY] = {"key", "key=ecdsa|rsa"},
     [OPT_TLS] = {"tls", "tls=VERSION[,VERSION...] with versions 1.0, 1.1, 1.2, 1.3"},
     [OPT_CIPHERS] = {"ciphers", "ciphers=STRING, an OpenSSL cipher list"},
@@ -757,12 +757,12 @@ static const struct {
                                       "(a leading - is slow)"},
 };
 
-static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned"};
-static const enum es_lab_certkind cert_kind_vals[] = {ES_CERT_EXPIRED, ES_CERT_FUTURE,
-                                                      ES_CERT_WRONG, ES_CERT_SELFSIGNED};
+static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned", "expiring"};
+static const enum es_lab_certkind cert_kind_vals[] = {
+    ES_CERT_EXPIRED, ES_CERT_FUTURE, ES_CERT_WRONG, ES_CERT_SELFSIGNED, ES_CERT_EXPIRING};
 static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3"};
 static const unsigned tls_version_bits[] = {ES_TLS_1_0, ES_TLS_1_1, ES_TLS_1_2, ES_TLS_1_3};
-static const char *const edge_faults[] = {"refuse", "blackhole", "reset",     "garbage", "http",
+static const char *const edge_faults[] = {"refuse", "blackhole", "reset",     "garbage",   "http",
                                           "drip",   "close",     "hugechain", "sni_router"};
 static const enum es_lab_fault edge_fault_vals[] = {
     ES_FAULT_REFUSE, ES_FAULT_BLACKHOLE, ES_FAULT_RESET,     ES_FAULT_GARBAGE,   ES_FAULT_HTTP,

@@ -2,6 +2,7 @@
  * reporttab.h for the map): read, judge hosts, judge the fleet, compare with
  * a baseline, write, and decide the exit status (--fail-on). */
 #include "edgeshake/report.h"
+#include "edgeshake/reportdrift.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ void es_report_judge(struct es_report_input *in, struct es_findings *fs)
         es_report_count(in, fs);
         return;
     }
+    if (in->expiry_days)
+        r->expiry_days = in->expiry_days;
     rt_mark_flaky(r);
     rh_judge_hosts(r, fs);
     rf_judge_fleet(r, fs);
@@ -91,7 +94,8 @@ static void parse_fail_on(const char *list, bool baseline, struct fail_on *fo)
         int k = es_finding_kind_parse(list, n);
         if (k < 0)
             es_usage_error("--fail-on: unknown kind '%.*s'; expected node, region, vantage, "
-                           "variant, intermittent, cert, h2, dns, down, or new[:KIND,...]",
+                           "variant, intermittent, cert, h2, dns, down, hello, http, clock, "
+                           "expiry, weak, drift, or new[:KIND,...]",
                            (int)n, list);
         fo->kinds |= 1u << k;
         list += n + (list[n] == ',');
@@ -148,7 +152,7 @@ int es_report_main(const struct es_config *cfg)
     enum es_report_format fmt = es_report_format_pick(cfg->format, path);
     struct es_findings base = {0};
     if (baseline && rb_load(cfg->baseline.v, cfg->baseline.n, (unsigned)cfg->min_repeat,
-                            cfg->skip_bad_rows, &base, err, sizeof err) < 0) {
+                            (unsigned)cfg->expiry_days, cfg->skip_bad_rows, &base, err, sizeof err) < 0) {
         es_warn("--baseline: %s", err);
         es_findings_free(&base);
         return ES_EXIT_USAGE;
@@ -157,17 +161,29 @@ int es_report_main(const struct es_config *cfg)
     struct es_findings fs = {0};
     es_report_input_init(&in, (unsigned)cfg->min_repeat);
     in.by_host = cfg->by_host || baseline; /* folded findings match the baseline too */
-    if (es_report_read(&in, cfg->args.v, cfg->args.n, cfg->skip_bad_rows, &fs, err, sizeof err) <
-        0) {
+    in.expiry_days = (unsigned)cfg->expiry_days;
+    /* enum files go to the drift rules (reportdrift.h), the rest are scan files */
+    struct es_drift *drift = es_drift_new();
+    const char **scan = es_xcalloc(cfg->args.n + 1, sizeof *scan);
+    size_t nscan = 0;
+    if (es_drift_take(drift, cfg->args.v, cfg->args.n, scan, &nscan, err, sizeof err) < 0 ||
+        es_report_read(&in, scan, nscan, cfg->skip_bad_rows, &fs, err, sizeof err) < 0) {
         es_warn("%s%s", err,
                 cfg->skip_bad_rows || strstr(err, "read error")
                     ? ""
                     : " (--skip-bad-rows counts and skips bad rows)");
         es_report_input_free(&in);
         es_findings_free(&base);
+        es_drift_free(drift);
+        free(scan);
         return ES_EXIT_USAGE;
     }
     es_report_judge(&in, &fs);
+    if (es_drift_edges(drift)) {
+        es_drift_judge(drift, &fs, in.rows);
+        es_findings_sort(&fs);
+        es_report_count(&in, &fs);
+    }
     if (baseline) {
         rb_mark(&fs, &base);
         if (!cfg->by_host)
@@ -187,7 +203,9 @@ int es_report_main(const struct es_config *cfg)
     if (hit)
         tell_fired(cfg->fail_on, &fs, &fo);
     es_findings_free(&fs);
+    es_drift_free(drift);
     es_report_input_free(&in);
+    free(scan); /* the input keeps the file list until it is freed */
     if (rc < 0)
         return ES_EXIT_RUNTIME;
     return hit ? ES_EXIT_FINDINGS : ES_EXIT_OK;

@@ -17,18 +17,43 @@ static const char *kind_class(enum es_finding_kind k)
     return k == ES_FINDING_REGION ? "node" : es_finding_kind_name(k);
 }
 
+/* The failure as the identity sees it: clock and expiry findings without
+ * their numbers ("clock 3600 s ahead" -> "clock s ahead", "expires in 9
+ * days" -> "expires in days"): the skew reads a second differently from one
+ * scan to the next, and the days left shrink every day, while the problem
+ * stays the same one. Malloc'd. */
+static char *identity_failure(const struct es_finding *f)
+{
+    struct es_sb b = {0};
+    bool strip = f->kind == ES_FINDING_CLOCK || f->kind == ES_FINDING_EXPIRY;
+    for (const char *p = f->failure; *p; p++) {
+        if (strip && *p >= '0' && *p <= '9') {
+            while (p[1] == ' ' && p[2] >= '0' && p[2] <= '9')
+                p++;
+            if (p[1] == ' ')
+                p++; /* "in 9 days" -> "in days" */
+            continue;
+        }
+        es_sb_addn(&b, p, 1);
+    }
+    return b.s ? es_sb_take(&b) : es_xstrdup("");
+}
+
 char *rb_identity(const struct es_finding *f)
 {
     struct es_sb b = {0};
     const char *kind = kind_class(f->kind);
+    char *failure = identity_failure(f);
     if (f->fleet) {
         const char *subject = f->kind == ES_FINDING_DNS       ? f->failing_resolvers
                               : f->kind == ES_FINDING_VARIANT ? f->variant
                                                               : f->failing_ips;
-        es_sb_printf(&b, "fleet|%s|%s|%s", kind, subject, f->failure);
+        es_sb_printf(&b, "fleet|%s|%s|%s", kind, subject, failure);
+        free(failure);
         return es_sb_take(&b);
     }
-    es_sb_printf(&b, "host|%s|%s|%d|%s|", kind, f->host, f->port, f->failure);
+    es_sb_printf(&b, "host|%s|%s|%d|%s|", kind, f->host, f->port, failure);
+    free(failure);
     switch (f->kind) {
     case ES_FINDING_INTERMITTENT: break; /* which attempts failed is chance */
     case ES_FINDING_DNS: es_sb_add(&b, f->failing_resolvers); break;
@@ -175,8 +200,8 @@ static int read_report_json(FILE *f, const char *path, struct es_findings *base,
     return rc;
 }
 
-int rb_load(const char *const *files, size_t nfiles, unsigned min_repeat, bool skip_bad,
-            struct es_findings *base, char *err, size_t errlen)
+int rb_load(const char *const *files, size_t nfiles, unsigned min_repeat, unsigned expiry_days,
+            bool skip_bad, struct es_findings *base, char *err, size_t errlen)
 {
     const char **scans = es_xcalloc(nfiles ? nfiles : 1, sizeof *scans);
     size_t nscans = 0;
@@ -198,6 +223,7 @@ int rb_load(const char *const *files, size_t nfiles, unsigned min_repeat, bool s
         struct es_report_input in;
         es_report_input_init(&in, min_repeat);
         in.by_host = true;
+        in.expiry_days = expiry_days;
         rc = es_report_read(&in, scans, nscans, skip_bad, base, err, errlen);
         if (!rc) {
             es_report_judge(&in, base);

@@ -10,7 +10,10 @@ static const char *const kind_names[ES_FINDING_NKINDS] = {
     [ES_FINDING_VANTAGE] = "vantage", [ES_FINDING_NODE] = "node",
     [ES_FINDING_VARIANT] = "variant", [ES_FINDING_CERT] = "cert",
     [ES_FINDING_H2] = "h2",           [ES_FINDING_INTERMITTENT] = "intermittent",
-    [ES_FINDING_DNS] = "dns",
+    [ES_FINDING_DNS] = "dns",         [ES_FINDING_DRIFT] = "drift",
+    [ES_FINDING_HELLO] = "hello",     [ES_FINDING_HTTP] = "http",
+    [ES_FINDING_CLOCK] = "clock",     [ES_FINDING_EXPIRY] = "expiry",
+    [ES_FINDING_WEAK] = "weak",
 };
 
 const char *es_finding_kind_name(enum es_finding_kind kind)

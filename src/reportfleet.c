@@ -23,6 +23,7 @@ enum grp {
     G_VARIANT, /* a variant fails on every edge */
     G_DNS,     /* a resolver fails */
     G_CERTIP,  /* an edge IP serves certificates that fail verification (one per host) */
+    G_KIND,    /* an edge IP and a hello, http, clock, expiry or weak problem */
 };
 
 struct ev {
@@ -120,6 +121,25 @@ static void collect(const struct rt_report *r, const struct es_findings *fs, str
                 uint64_t sha = hi >= 0 ? r->his[hi].sha : 0;
                 x.ip = f->_ips[k];
                 x.a = sha ? sha : x.ip; /* no certificate seen: per edge */
+                push(e, x);
+            }
+            break;
+        case ES_FINDING_HELLO:
+        case ES_FINDING_HTTP:
+        case ES_FINDING_CLOCK:
+        case ES_FINDING_EXPIRY:
+        case ES_FINDING_WEAK:
+            /* by edge, kind and failure; clock and expiry without their
+             * numbers (an edge's skew and days left read a little
+             * differently from one host to the next) */
+            x.grp = G_KIND;
+            x.failure = es_finding_kind_name(f->kind);
+            x.what = f->kind == ES_FINDING_EXPIRY  ? "expires"
+                     : f->kind != ES_FINDING_CLOCK ? f->failure
+                     : strstr(f->failure, "ahead") ? "clock ahead"
+                                                   : "clock behind";
+            for (size_t k = 0; k < f->_nips; k++) {
+                x.a = x.ip = f->_ips[k];
                 push(e, x);
             }
             break;
@@ -479,6 +499,104 @@ static void cert_finding(struct ctx *c, const struct ev *run, size_t n, struct e
                                      host->port, host->name);
 }
 
+/* An edge's hello, http, clock, expiry or weak problem across its hosts. */
+static void kind_finding(struct ctx *c, const struct ev *run, size_t n, struct es_finding *f)
+{
+    const struct rt_report *r = c->r;
+    uint32_t ip = run[0].ip, sample;
+    const struct es_finding *first = &c->fs->v[run[0].fi];
+    f->kind = first->kind;
+    f->sample_hosts = samples(r, run, n, &sample);
+    for (size_t i = 0; i < n; i++)
+        if (run[i].host == sample)
+            first = &c->fs->v[run[i].fi];
+    free(f->failure);
+    f->failure = es_xstrdup(first->failure);
+    f->failing_ips = es_xstrdup(rt_ip(r, ip));
+    f->_ips = es_xmalloc(sizeof *f->_ips);
+    f->_ips[0] = ip;
+    f->_nips = 1;
+    f->hosts_total = c->ip_hosts[ip];
+    /* counts on the edge: the failing ones on the run's hosts, all of them */
+    uint64_t res = 0;
+    c->stamp_now++;
+    for (size_t i = 0; i < n; i++)
+        c->stamp[run[i].host] = c->stamp_now;
+    for (size_t j = 0; j < r->nhis; j++) {
+        const struct rt_hi *e = &r->his[j];
+        if (e->ip != ip)
+            continue;
+        bool in = c->stamp[e->host] == c->stamp_now;
+        uint64_t bad = 0, all = 0;
+        switch (f->kind) {
+        case ES_FINDING_HTTP:
+            all = e->httpok + e->httpbad;
+            bad = e->httpbad;
+            break;
+        case ES_FINDING_CLOCK: all = bad = e->has_skew; break;
+        case ES_FINDING_EXPIRY: all = bad = e->nsha ? e->nsha : e->has_days; break;
+        default: /* hello: the failed pq/split attempts; weak: every attempt */
+            for (uint32_t v = r->hosts[e->host].first_hv; v; v = r->hvs[v - 1].next) {
+                bool plain = rt_plain_hello(rt_variant(r, r->hvs[v - 1].variant));
+                for (uint32_t k = r->hvs[v - 1].first_hiv; k; k = r->hivs[k - 1].next) {
+                    const struct rt_hiv *x = &r->hivs[k - 1];
+                    if (x->hi != j)
+                        continue;
+                    all += x->ok + x->fail;
+                    bad += f->kind == ES_FINDING_WEAK ? x->ok + x->fail : plain ? 0 : x->fail;
+                }
+            }
+        }
+        f->attempts += all;
+        if (in) {
+            f->failed += bad;
+            res |= e->resolvers;
+        }
+    }
+    f->failing_resolvers = rt_join_resolvers(r, res);
+    const struct rt_host *host = &r->hosts[sample];
+    const char *ipt = rt_ip(r, ip);
+    char n1[32], n2[32];
+    struct es_sb b = {0};
+    if (f->kind == ES_FINDING_HELLO) {
+        char *x = rr_explain_hello(&ipt, 1, rh_hello_shapes(r, first));
+        es_sb_printf(&b, "%s (for %s of the %s hosts it serves)", x,
+                     num(n1, sizeof n1, f->hosts_failing), num(n2, sizeof n2, f->hosts_total));
+        free(x);
+        f->repro = rh_hello_repro(r, first, sample, ip);
+    } else {
+        es_sb_printf(&b, "%s: %s for %s of the %s hosts it serves: ", ipt, f->failure,
+                     num(n1, sizeof n1, f->hosts_failing), num(n2, sizeof n2, f->hosts_total));
+        switch (f->kind) {
+        case ES_FINDING_HTTP: {
+            const char *tok = f->failure + 5; /* after "http " */
+            char t[48];
+            snprintf(t, sizeof t, "%s%s", strcmp(tok, "no response") ? "status " : "", tok);
+            es_sb_add(&b, rr_explain_http(t));
+            f->repro = rr_repro_http(host->name, host->port, ipt);
+            break;
+        }
+        case ES_FINDING_CLOCK:
+            es_sb_add(&b, "the node's clock is wrong (its Date header): a node without working "
+                          "time sync; certificates it checks, tokens and cookies it issues and "
+                          "its caches and logs are off by as much");
+            f->repro = rr_repro_clock(host->name, host->port, ipt);
+            break;
+        case ES_FINDING_EXPIRY:
+            es_sb_add(&b, "the certificates this node serves are about to expire: a renewal "
+                          "that did not reach it");
+            f->repro = rr_repro_cert(host->name, host->port, ipt, "-enddate");
+            break;
+        default:
+            es_sb_add(&b, rr_explain_weak(f->failure));
+            f->repro = strncmp(f->failure, "DHE ", 4)
+                           ? rr_repro_cert(host->name, host->port, ipt, "-text")
+                           : rr_repro_dhe(host->name, host->port, ipt);
+        }
+    }
+    f->explain = es_sb_take(&b);
+}
+
 static void variant_finding(struct ctx *c, const struct ev *run, size_t n, struct es_finding *f)
 {
     const struct rt_report *r = c->r;
@@ -602,6 +720,13 @@ static void make_runs(struct ctx *c, struct evs *e, size_t from, struct es_findi
             case G_CERT:
             case G_CERTIP: cert_finding(c, run, n, f); break;
             case G_VARIANT: variant_finding(c, run, n, f); break;
+            case G_KIND:
+                kind_finding(c, run, n, f);
+                if (f->kind == ES_FINDING_HELLO) {
+                    f->_variants = union_variants(c->r, c->fs, run, n);
+                    f->variant = f->_variants;
+                }
+                break;
             case G_DNS: dns_finding(c, run, n, f); break;
             }
             if (run[0].grp == G_DNS) {

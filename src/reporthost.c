@@ -203,6 +203,13 @@ static void judge_failure(const struct rt_report *r, const struct rt_hv *hv, str
     const char *vname = rt_variant(r, hv->variant)->name;
     struct es_finding *f;
     uint64_t failres = 0;
+    if (!strcmp(rt_sig(r, x->sig)->error, "dh_key_too_small")) {
+        bool named = true; /* the `weak` finding names these edges */
+        for (size_t i = 0; i < nf && named; i++)
+            named = r->his[r->hivs[fail[i]].hi].weakkx != 0;
+        if (named)
+            return;
+    }
     for (size_t i = 0; i < nf; i++)
         failres |= r->his[r->hivs[fail[i]].hi].resolvers;
     if (!np && !nk) {
@@ -285,6 +292,7 @@ static void judge_h2(const struct rt_report *r, const struct rt_hv *hv, struct e
 struct scratch {
     uint32_t *fail, *pass, *flaky, *dep;
     size_t cap;
+    bool scanner_clock; /* the scanner's clock is wrong: no per-edge clock findings */
 };
 
 /* node / region / variant / vantage / intermittent / h2 for one (host, port,
@@ -381,6 +389,8 @@ const struct rt_hv *rh_sample_hv(const struct rt_report *r, const struct rt_host
     return best;
 }
 
+static uint32_t tag_expiry(const struct rt_report *r, const struct rt_hi *e);
+
 /* cert: verification failures per token, and edges serving different leaves. */
 static void judge_cert(const struct rt_report *r, uint32_t h, struct es_findings *fs)
 {
@@ -474,6 +484,19 @@ static void judge_cert(const struct rt_report *r, uint32_t h, struct es_findings
             res |= e->resolvers;
         }
     }
+    /* The odd ones out all about to expire: a renewal that missed them,
+     * which the `expiry` finding names (with the dates). */
+    bool expiring = nfi > 0;
+    for (uint32_t i = host->first_hi; i && expiring; i = r->his[i - 1].next) {
+        const struct rt_hi *e = &r->his[i - 1];
+        if (e->sha && !e->vfail && e->sha != shas[major])
+            expiring = tag_expiry(r, e) >= 2;
+    }
+    if (expiring) {
+        free(fids);
+        free(pids);
+        return;
+    }
     struct es_finding *f = add_finding(fs, ES_FINDING_CERT, r, h, "");
     struct es_sb b = {0};
     es_sb_printf(&b, "%zu different certificates", nshas);
@@ -490,6 +513,414 @@ static void judge_cert(const struct rt_report *r, uint32_t h, struct es_findings
     f->attempts = all;
     f->explain = es_xstrdup("edges serve different (valid) certificates: a rotation in progress "
                             "or nodes with separate certificate stores");
+}
+
+/* ---- issue #16: http, clock, expiry, weak (per edge of the host) ---- */
+
+/* Attempts on the (host, ip) entry hi of host h, every variant. */
+static uint64_t hi_attempts(const struct rt_report *r, const struct rt_host *host, uint32_t hi)
+{
+    uint64_t n = 0;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
+        for (uint32_t k = r->hvs[v - 1].first_hiv; k; k = r->hivs[k - 1].next)
+            if (r->hivs[k - 1].hi == hi)
+                n += r->hivs[k - 1].ok + r->hivs[k - 1].fail;
+    return n;
+}
+
+/* A finding on the edges of host h that `is` picks (by tag), the others
+ * that `has` data for passing; returns it with failing_ips, passing_ips,
+ * failing/passing resolvers set and *first = the lowest failing ip. */
+typedef uint32_t (*hi_tag_fn)(const struct rt_report *r, const struct rt_hi *e);
+static struct es_finding *edge_set(const struct rt_report *r, uint32_t h, struct es_findings *fs,
+                                   enum es_finding_kind kind, hi_tag_fn tag, uint32_t want,
+                                   uint32_t *first)
+{
+    const struct rt_host *host = &r->hosts[h];
+    uint32_t *ids = es_xcalloc(host->nips, sizeof *ids), *pids = es_xcalloc(host->nips, 4);
+    size_t n = 0, np = 0;
+    uint64_t res = 0, okres = 0;
+    *first = 0;
+    for (uint32_t j = host->first_hi; j; j = r->his[j - 1].next) {
+        const struct rt_hi *e = &r->his[j - 1];
+        uint32_t t = tag(r, e);
+        if (t == want) {
+            ids[n++] = e->ip;
+            res |= e->resolvers;
+            if (!*first || ip_less(r, e->ip, *first))
+                *first = e->ip;
+        } else if (t == 1) {
+            pids[np++] = e->ip;
+            okres |= e->resolvers;
+        }
+    }
+    struct es_finding *f = add_finding(fs, kind, r, h, "");
+    rh_set_ips(r, f, ids, n);
+    np = rh_sort_ips(r, pids, np);
+    struct es_sb b = {0};
+    for (size_t k = 0; k < np; k++)
+        es_sb_printf(&b, "%s%s", k ? ";" : "", rt_ip(r, pids[k]));
+    f->passing_ips = es_sb_take(&b);
+    f->failing_resolvers = rt_join_resolvers(r, res);
+    f->passing_resolvers = rt_join_resolvers(r, okres & ~res);
+    free(ids);
+    free(pids);
+    return f;
+}
+
+/* Tags: 0 = no data, 1 = passing, else a failure (token id + 2, ...). */
+static uint32_t tag_http(const struct rt_report *r, const struct rt_hi *e)
+{
+    (void)r;
+    if (e->httpbad && !e->httpok)
+        return (uint32_t)e->httptok + 2;
+    return e->httpok && !e->httpbad ? 1 : 0;
+}
+
+/* http: edges whose every --http-check got no answer or a 5xx, one finding
+ * per status. */
+static void judge_http(const struct rt_report *r, uint32_t h, struct es_findings *fs)
+{
+    const struct rt_host *host = &r->hosts[h];
+    uint32_t done[16];
+    size_t ndone = 0;
+    for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
+        uint32_t t = tag_http(r, &r->his[i - 1]);
+        bool seen = t < 2;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == t;
+        if (seen || ndone == ES_ARRAY_LEN(done))
+            continue;
+        done[ndone++] = t;
+        uint32_t ip;
+        struct es_finding *f = edge_set(r, h, fs, ES_FINDING_HTTP, tag_http, t, &ip);
+        const char *tok = rt_token(r, (uint16_t)(t - 2));
+        struct es_sb b = {0};
+        es_sb_printf(&b, "http %s", !strncmp(tok, "status ", 7) ? tok + 7 : tok);
+        f->failure = es_sb_take(&b);
+        for (uint32_t j = host->first_hi; j; j = r->his[j - 1].next) {
+            const struct rt_hi *e = &r->his[j - 1];
+            f->attempts += e->httpok + e->httpbad;
+            if (tag_http(r, e) == t)
+                f->failed += e->httpbad;
+        }
+        f->explain = es_xstrdup(rr_explain_http(tok));
+        f->repro = rr_repro_http(host->name, host->port, rt_ip(r, ip));
+    }
+}
+
+enum { CLOCK_MAX_S = 60, CLOCK_SAME_S = 5 };
+
+static uint32_t tag_clock(const struct rt_report *r, const struct rt_hi *e)
+{
+    (void)r;
+    if (!e->has_skew)
+        return 0;
+    if (e->skew > CLOCK_MAX_S || e->skew < -CLOCK_MAX_S)
+        return e->ip + 2; /* one finding per edge */
+    return 1;
+}
+
+static char *clock_failure(int32_t skew)
+{
+    struct es_sb b = {0};
+    es_sb_printf(&b, "clock %lld s %s", (long long)(skew < 0 ? -(int64_t)skew : skew),
+                 skew < 0 ? "behind" : "ahead");
+    return es_sb_take(&b);
+}
+
+/* clock: an edge whose Date is off by more than CLOCK_MAX_S (one finding per
+ * edge: two edges off are off by their own amounts). */
+static void judge_clock(const struct rt_report *r, uint32_t h, struct es_findings *fs)
+{
+    const struct rt_host *host = &r->hosts[h];
+    for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
+        const struct rt_hi *e = &r->his[i - 1];
+        uint32_t t = tag_clock(r, e);
+        if (t < 2)
+            continue;
+        uint32_t ip;
+        struct es_finding *f = edge_set(r, h, fs, ES_FINDING_CLOCK, tag_clock, t, &ip);
+        f->failure = clock_failure(e->skew);
+        f->failed = f->attempts = 1;
+        struct es_sb b = {0};
+        es_sb_printf(&b,
+                     "the Date this edge sends is %lld s %s of the scanner's clock%s: a node "
+                     "without working time sync; certificates it checks, tokens and cookies it "
+                     "issues and its caches and logs are off by as much",
+                     (long long)(e->skew < 0 ? -(int64_t)e->skew : e->skew),
+                     e->skew < 0 ? "behind" : "ahead",
+                     *f->passing_ips ? ", while the other edges agree with it" : "");
+        f->explain = es_sb_take(&b);
+        f->repro = rr_repro_clock(host->name, host->port, rt_ip(r, ip));
+    }
+}
+
+/* Whether the scanner's own clock is wrong: every edge that sent a Date (two
+ * addresses or more) is off by more than CLOCK_MAX_S, the same way, within
+ * CLOCK_SAME_S of each other. Then one fleet finding says so, and no edge
+ * gets a clock finding. */
+static bool judge_scanner_clock(const struct rt_report *r, struct es_findings *fs)
+{
+    int32_t lo = 0, hi = 0;
+    uint32_t ip0 = 0;
+    bool two = false;
+    uint64_t n = 0, hosts = 0;
+    for (size_t h = 0; h < r->nhosts; h++) {
+        bool seen = false;
+        for (uint32_t j = r->hosts[h].first_hi; j; j = r->his[j - 1].next) {
+            const struct rt_hi *e = &r->his[j - 1];
+            if (!e->has_skew)
+                continue;
+            if (!n++) {
+                lo = hi = e->skew;
+                ip0 = e->ip;
+            }
+            lo = e->skew < lo ? e->skew : lo;
+            hi = e->skew > hi ? e->skew : hi;
+            two |= e->ip != ip0;
+            seen = true;
+        }
+        hosts += seen;
+    }
+    bool off = (lo > CLOCK_MAX_S || hi < -CLOCK_MAX_S) && (int64_t)hi - lo <= CLOCK_SAME_S;
+    if (!two || !off)
+        return false;
+    struct es_finding *f = es_findings_add(fs);
+    f->kind = ES_FINDING_CLOCK;
+    f->fleet = true;
+    f->host = "*";
+    int64_t mid = ((int64_t)lo + hi) / 2;
+    struct es_sb b = {0};
+    /* skew = the edge's Date - our clock: edges ahead means we are behind */
+    es_sb_printf(&b, "scanner clock %lld s %s", (long long)(mid < 0 ? -mid : mid),
+                 mid < 0 ? "ahead" : "behind");
+    f->failure = es_sb_take(&b);
+    f->failed = f->attempts = n;
+    f->hosts_failing = hosts;
+    f->hosts_total = r->nhosts;
+    es_sb_printf(&b,
+                 "every edge that sent a Date (%llu, on %llu hosts) is %lld to %lld s %s this "
+                 "machine: the scanner's own clock is wrong, not the edges' (check it first: "
+                 "`timedatectl`, `chronyc tracking`); with a wrong clock certificates are also "
+                 "verified against the wrong time",
+                 (unsigned long long)n, (unsigned long long)hosts,
+                 (long long)(mid < 0 ? -(int64_t)hi : lo), (long long)(mid < 0 ? -(int64_t)lo : hi),
+                 mid < 0 ? "behind" : "ahead of");
+    f->explain = es_sb_take(&b);
+    f->repro = es_xstrdup("date -u; timedatectl status");
+    return true;
+}
+
+static uint32_t expiry_days_of(const struct rt_report *r)
+{
+    return r->expiry_days;
+}
+
+static uint32_t tag_expiry(const struct rt_report *r, const struct rt_hi *e)
+{
+    if (!e->has_days || e->days < 0)
+        return 0; /* an expired certificate is a `cert` finding (verify expired) */
+    if ((uint32_t)e->days <= expiry_days_of(r))
+        return (uint32_t)e->days + 2;
+    return 1;
+}
+
+/* expiry: edges whose certificate ends within --expiry-days, one finding per
+ * number of days left (one certificate, usually). */
+static void judge_expiry(const struct rt_report *r, uint32_t h, struct es_findings *fs)
+{
+    const struct rt_host *host = &r->hosts[h];
+    uint32_t done[16];
+    size_t ndone = 0;
+    for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
+        uint32_t t = tag_expiry(r, &r->his[i - 1]);
+        bool seen = t < 2;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == t;
+        if (seen || ndone == ES_ARRAY_LEN(done))
+            continue;
+        done[ndone++] = t;
+        uint32_t ip;
+        struct es_finding *f = edge_set(r, h, fs, ES_FINDING_EXPIRY, tag_expiry, t, &ip);
+        unsigned days = t - 2;
+        struct es_sb b = {0};
+        if (days == 0)
+            es_sb_add(&b, "expires within a day");
+        else
+            es_sb_printf(&b, "expires in %u day%s", days, days == 1 ? "" : "s");
+        f->failure = es_sb_take(&b);
+        int32_t until = 0;
+        for (uint32_t j = host->first_hi; j; j = r->his[j - 1].next) {
+            const struct rt_hi *e = &r->his[j - 1];
+            uint32_t et = tag_expiry(r, e);
+            if (et)
+                f->attempts += e->nsha ? e->nsha : 1;
+            if (et == t)
+                f->failed += e->nsha ? e->nsha : 1;
+            if (et == 1 && e->until && (!until || e->until < until))
+                until = e->until;
+        }
+        es_sb_printf(&b, "the certificate on %s", f->failing_ips);
+        for (char *p = b.s + strlen("the certificate on "); (p = strchr(p, ';'));)
+            *p = ',';
+        es_sb_printf(&b, " %s", f->failure);
+        if (*f->passing_ips && until) {
+            char day[16];
+            rr_format_day(day, sizeof day, until);
+            es_sb_printf(&b,
+                         "; the other edges serve one valid until %s: a renewal that did not "
+                         "reach these nodes",
+                         day);
+        } else if (*f->passing_ips) {
+            es_sb_add(&b, "; the other edges serve one valid for longer: a renewal that did not "
+                          "reach these nodes");
+        } else {
+            es_sb_add(&b, ", on every edge: renew it before clients refuse it");
+        }
+        f->explain = es_sb_take(&b);
+        f->repro = rr_repro_cert(host->name, host->port, rt_ip(r, ip), "-enddate");
+    }
+}
+
+static uint32_t tag_weakkx(const struct rt_report *r, const struct rt_hi *e)
+{
+    (void)r;
+    return e->weakkx ? (uint32_t)e->weakkx + 2 : 0;
+}
+
+static uint32_t tag_weakkey(const struct rt_report *r, const struct rt_hi *e)
+{
+    (void)r;
+    return e->weakkey ? (uint32_t)e->weakkey + 2 : e->has_days ? 1 : 0;
+}
+
+/* weak: DHE below 2048 bits, certificate keys below policy; one finding per
+ * weakness. Edges that showed another key exchange are not "passing": a
+ * TLS 1.3 ECDHE handshake says nothing about the node's DHE. */
+static void judge_weak(const struct rt_report *r, uint32_t h, struct es_findings *fs)
+{
+    const struct rt_host *host = &r->hosts[h];
+    for (int pass = 0; pass < 2; pass++) {
+        hi_tag_fn tag = pass ? tag_weakkey : tag_weakkx;
+        uint32_t done[8];
+        size_t ndone = 0;
+        for (uint32_t i = host->first_hi; i; i = r->his[i - 1].next) {
+            uint32_t t = tag(r, &r->his[i - 1]);
+            bool seen = t < 2;
+            for (size_t k = 0; k < ndone && !seen; k++)
+                seen = done[k] == t;
+            if (seen || ndone == ES_ARRAY_LEN(done))
+                continue;
+            done[ndone++] = t;
+            uint32_t ip;
+            struct es_finding *f = edge_set(r, h, fs, ES_FINDING_WEAK, tag, t, &ip);
+            const char *tok = rt_token(r, (uint16_t)(t - 2));
+            f->failure = es_xstrdup(tok);
+            for (uint32_t j = host->first_hi; j; j = r->his[j - 1].next) {
+                uint64_t a = hi_attempts(r, host, j - 1);
+                f->attempts += a;
+                if (tag(r, &r->his[j - 1]) == t)
+                    f->failed += a;
+            }
+            f->explain = es_xstrdup(rr_explain_weak(tok));
+            f->repro = pass ? rr_repro_cert(host->name, host->port, rt_ip(r, ip), "-text")
+                            : rr_repro_dhe(host->name, host->port, rt_ip(r, ip));
+        }
+    }
+}
+
+/* ---- hello: a node finding that only split or pq ClientHellos show ---- */
+
+/* Whether the variants of f (every variant of the host when "") are all
+ * --hello pq or split; *shapes gets RR_HELLO_* bits. */
+unsigned rh_hello_shapes(const struct rt_report *r, const struct es_finding *f)
+{
+    const struct rt_host *host = &r->hosts[f->_host - 1];
+    unsigned shapes = 0;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        const struct rt_variant *var = rt_variant(r, r->hvs[v - 1].variant);
+        bool in = !*f->variant;
+        size_t len = strlen(var->name);
+        for (const char *p = f->variant; *p && !in;) {
+            size_t n = strcspn(p, ";");
+            in = n == len && !memcmp(p, var->name, n);
+            p += n + (p[n] == ';');
+        }
+        if (!in)
+            continue;
+        if (rt_plain_hello(var))
+            return 0;
+        shapes |= !strcmp(var->hello, "split") ? RR_HELLO_SPLIT : RR_HELLO_PQ;
+    }
+    return shapes;
+}
+
+/* Whether edge ip passed every plain-hello variant of the host it was
+ * probed with (one at least). */
+static bool plain_passes(const struct rt_report *r, const struct rt_host *host, uint32_t ip)
+{
+    unsigned n = 0;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        if (!rt_plain_hello(rt_variant(r, r->hvs[v - 1].variant)))
+            continue;
+        for (uint32_t k = r->hvs[v - 1].first_hiv; k; k = r->hivs[k - 1].next) {
+            const struct rt_hiv *x = &r->hivs[k - 1];
+            if (r->his[x->hi].ip != ip)
+                continue;
+            if (x->fail || !x->ok)
+                return false;
+            n++;
+        }
+    }
+    return n > 0;
+}
+
+char *rh_hello_repro(const struct rt_report *r, const struct es_finding *f, uint32_t h, uint32_t ip)
+{
+    const struct rt_host *host = &r->hosts[h];
+    const struct rt_hv *best = NULL;
+    for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next) {
+        const struct rt_hv *hv = &r->hvs[v - 1];
+        const struct rt_variant *var = rt_variant(r, hv->variant);
+        if (rt_plain_hello(var))
+            continue;
+        int64_t hi = rt_hi_find(r, h, ip);
+        bool failed = false;
+        for (uint32_t k = hv->first_hiv; k && !failed; k = r->hivs[k - 1].next)
+            failed = (int64_t)r->hivs[k - 1].hi == hi && r->hivs[k - 1].fail;
+        if (failed && (!best || strcmp(var->name, rt_variant(r, best->variant)->name) < 0))
+            best = hv;
+    }
+    (void)f;
+    if (!best)
+        return es_xstrdup("");
+    const struct rt_variant *var = rt_variant(r, best->variant);
+    return rr_repro_hello(var, host->name, rt_ip(r, ip), host->port, var->hello);
+}
+
+/* A node, region or variant finding whose variants are all pq or split, on
+ * edges that pass every plain ClientHello: a `hello` finding. */
+static void to_hello(const struct rt_report *r, struct es_finding *f)
+{
+    if (f->kind != ES_FINDING_NODE && f->kind != ES_FINDING_REGION && f->kind != ES_FINDING_VARIANT)
+        return;
+    unsigned shapes = rh_hello_shapes(r, f);
+    if (!shapes || !f->_nips)
+        return;
+    const struct rt_host *host = &r->hosts[f->_host - 1];
+    for (size_t i = 0; i < f->_nips; i++)
+        if (!plain_passes(r, host, f->_ips[i]))
+            return;
+    f->kind = ES_FINDING_HELLO;
+    const char **ips = es_xcalloc(f->_nips, sizeof *ips);
+    for (size_t i = 0; i < f->_nips; i++)
+        ips[i] = rt_ip(r, f->_ips[i]);
+    free(f->explain);
+    f->explain = rr_explain_hello(ips, f->_nips, shapes);
+    free(ips);
+    free(f->repro);
+    f->repro = rh_hello_repro(r, f, f->_host - 1, f->_ips[0]);
 }
 
 /* ---- dns and down ---- */
@@ -625,6 +1056,11 @@ static void judge_host(const struct rt_report *r, uint32_t h, struct es_findings
     for (uint32_t v = host->first_hv; v; v = r->hvs[v - 1].next)
         judge_hv(r, v - 1, fs, sc);
     judge_cert(r, h, fs);
+    judge_expiry(r, h, fs);
+    judge_http(r, h, fs);
+    if (!sc->scanner_clock)
+        judge_clock(r, h, fs);
+    judge_weak(r, h, fs);
 }
 
 /* ---- one finding per problem, not per variant ---- */
@@ -632,7 +1068,8 @@ static void judge_host(const struct rt_report *r, uint32_t h, struct es_findings
 static bool per_variant(enum es_finding_kind k)
 {
     return k == ES_FINDING_NODE || k == ES_FINDING_REGION || k == ES_FINDING_VARIANT ||
-           k == ES_FINDING_H2 || k == ES_FINDING_INTERMITTENT || k == ES_FINDING_VANTAGE;
+           k == ES_FINDING_HELLO || k == ES_FINDING_H2 || k == ES_FINDING_INTERMITTENT ||
+           k == ES_FINDING_VANTAGE;
 }
 
 static int merge_cmp(const void *a, const void *b)
@@ -731,9 +1168,12 @@ static void merge_variants(struct es_findings *fs, size_t from)
 void rh_judge_hosts(const struct rt_report *r, struct es_findings *fs)
 {
     struct scratch sc = {0};
+    sc.scanner_clock = judge_scanner_clock(r, fs);
     for (size_t h = 0; h < r->nhosts; h++) {
         size_t from = fs->n;
         judge_host(r, (uint32_t)h, fs, &sc);
+        for (size_t i = from; i < fs->n; i++) /* before merging: node and region are one */
+            to_hello(r, &fs->v[i]);
         merge_variants(fs, from);
     }
     free(sc.fail);

@@ -120,6 +120,14 @@ static void text_fleet_counts(FILE *f, const struct es_finding *x)
                      : x->kind == ES_FINDING_CERT    ? "hosts these edges serve"
                                                      : "hosts it serves";
     struct es_sb s = {0};
+    if (x->kind == ES_FINDING_CLOCK && !*x->failing_ips) { /* the scanner's own clock */
+        es_sb_printf(&s, "%s: every edge that sent a Date (%s edges of %s of the %s hosts)",
+                     x->failure, num(c, sizeof c, x->failed), num(a, sizeof a, x->hosts_failing),
+                     num(b, sizeof b, x->hosts_total));
+        text_wrap(f, "", s.s, 4);
+        es_sb_free(&s);
+        return;
+    }
     es_sb_printf(&s, "%s: fails for %s of the %s %s", x->failure,
                  num(a, sizeof a, x->hosts_failing), num(b, sizeof b, x->hosts_total), of);
     if (x->kind != ES_FINDING_DNS)
@@ -136,6 +144,12 @@ static void text_fleet(FILE *f, const struct es_finding *x, const char *kc, cons
     case ES_FINDING_DNS: es_sb_printf(&s, "resolver %s", x->failing_resolvers); break;
     case ES_FINDING_VARIANT: es_sb_printf(&s, "variant %s", x->variant); break;
     case ES_FINDING_CERT: es_sb_printf(&s, "certificate on %s", x->failing_ips); break;
+    case ES_FINDING_CLOCK:
+        if (!*x->failing_ips) {
+            es_sb_add(&s, "the scanner's own clock");
+            break;
+        }
+        /* fall through */
     default:
         es_sb_add(&s, x->failing_ips);
         if (x->port)

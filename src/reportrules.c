@@ -294,3 +294,146 @@ char *rr_repro_dig(const char *host, const char *label, const char *addr)
     rr_sb_word(&b, label);
     return es_sb_take(&b);
 }
+
+/* ---- issue #16: hello, http, clock, expiry, weak ---- */
+
+char *rr_explain_hello(const char *const *ips, size_t nips, unsigned shapes)
+{
+    struct es_sb b = {0};
+    for (size_t i = 0; i < nips; i++)
+        es_sb_printf(&b, "%s%s", i == 0 ? "" : i + 1 == nips ? " and " : ", ", ips[i]);
+    const char *what = shapes == (RR_HELLO_PQ | RR_HELLO_SPLIT) ? "split or post-quantum-size"
+                       : shapes == RR_HELLO_SPLIT               ? "split"
+                                                                : "post-quantum-size";
+    es_sb_printf(&b,
+                 " %s only with %s ClientHellos: a middlebox or SNI router in front of %s reads "
+                 "one TCP segment; clients with post-quantum key exchange will fail here",
+                 nips == 1 ? "fails" : "fail", what, nips == 1 ? "it" : "them");
+    return es_sb_take(&b);
+}
+
+/* HOST@IP, with [] around an IPv6 address */
+static void sb_target(struct es_sb *b, const char *host, const char *ip)
+{
+    char t[400];
+    snprintf(t, sizeof t, strchr(ip, ':') ? "%s@[%s]" : "%s@%s", host, ip);
+    rr_sb_word(b, t);
+}
+
+char *rr_repro_hello(const struct rt_variant *v, const char *host, const char *ip, int port,
+                     const char *shape)
+{
+    struct es_sb b = {0};
+    es_sb_add(&b, "edgeshake scan");
+    sb_target(&b, host, ip);
+    es_sb_printf(&b, " -p %d", port);
+    if (v->tls && (!strcmp(v->tls, "1.2") || !strcmp(v->tls, "1.3") || !strcmp(v->tls, "1.1") ||
+                   !strcmp(v->tls, "1.0")))
+        es_sb_printf(&b, " --tls %s", v->tls);
+    if (v->alpn && *v->alpn) {
+        es_sb_add(&b, " --alpn");
+        rr_sb_word(&b, v->alpn);
+    }
+    if (v->sni && *v->sni) { /* not the host name: none, or a fixed NAME */
+        es_sb_add(&b, " --sni");
+        rr_sb_word(&b, v->sni);
+    }
+    es_sb_printf(&b, " --hello %s --hello plain", shape);
+    return es_sb_take(&b);
+}
+
+const char *rr_explain_http(const char *token)
+{
+    static const struct text_rule t[] = {
+        {"status 525", "the CDN could not complete TLS with the origin (525: SSL handshake "
+                       "failed); the edge's own TLS works, its connection to the origin does not"},
+        {"status 526", "the CDN could not complete TLS with the origin (526: the origin's "
+                       "certificate is invalid); the edge's own TLS works, its connection to the "
+                       "origin does not"},
+        {"status 502", "the edge could not get a valid answer from the origin (502 bad "
+                       "gateway): the origin behind this node is down or unreachable"},
+        {"status 504", "the edge timed out waiting for the origin (504 gateway timeout)"},
+        {"status 503", "the node is overloaded or in maintenance (503 service unavailable)"},
+        {"status 500", "an internal error on the node or its origin (500)"},
+        {"no response", "the handshake completed but the GET got no HTTP answer (EOF, reset, "
+                        "timeout or not HTTP): the service behind the TLS terminator is broken"},
+    };
+    return lookup(t, ES_ARRAY_LEN(t), token,
+                  "a server error on these edges while others answer: the node or its origin "
+                  "is broken");
+}
+
+static char *curl(const char *host, int port, const char *ip, const char *tail)
+{
+    struct es_sb b = {0};
+    char ep[400];
+    es_sb_add(&b, "curl -sS -o /dev/null -D - --resolve");
+    snprintf(ep, sizeof ep, strchr(ip, ':') ? "%s:%d:[%s]" : "%s:%d:%s", host, port, ip);
+    rr_sb_word(&b, ep);
+    snprintf(ep, sizeof ep, "https://%s:%d/", host, port);
+    rr_sb_word(&b, ep);
+    es_sb_add(&b, tail);
+    return es_sb_take(&b);
+}
+
+char *rr_repro_http(const char *host, int port, const char *ip)
+{
+    return curl(host, port, ip, " -k");
+}
+
+char *rr_repro_clock(const char *host, int port, const char *ip)
+{
+    return curl(host, port, ip, " -k | grep -i '^date:'; date -u");
+}
+
+char *rr_repro_cert(const char *host, int port, const char *ip, const char *x509_flags)
+{
+    struct es_sb b = {0};
+    char ep[128];
+    es_sb_add(&b, "openssl s_client -connect");
+    snprintf(ep, sizeof ep, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+    rr_sb_word(&b, ep);
+    es_sb_add(&b, " -servername");
+    rr_sb_word(&b, host);
+    es_sb_printf(&b, " </dev/null 2>/dev/null | openssl x509 -noout %s", x509_flags);
+    return es_sb_take(&b);
+}
+
+char *rr_repro_dhe(const char *host, int port, const char *ip)
+{
+    struct es_sb b = {0};
+    char ep[128];
+    es_sb_add(&b, "openssl s_client -connect");
+    snprintf(ep, sizeof ep, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+    rr_sb_word(&b, ep);
+    es_sb_add(&b, " -servername");
+    rr_sb_word(&b, host);
+    es_sb_add(&b, " -tls1_2 -cipher 'DHE:@SECLEVEL=0' </dev/null 2>&1 | grep 'Temp Key'");
+    return es_sb_take(&b);
+}
+
+const char *rr_explain_weak(const char *failure)
+{
+    if (!strncmp(failure, "DHE ", 4))
+        return "the node offers Diffie-Hellman key exchange with a prime below 2048 bits "
+               "(Logjam, CVE-2015-4000): current clients refuse it (OpenSSL's dh_key_too_small) "
+               "and a state-level attacker can break it; configure a 2048-bit group (ffdhe2048) "
+               "or ECDHE only";
+    return "the certificate's key is below policy (RSA and DSA keys need 2048 bits, EC keys "
+           "224): browsers and current OpenSSL refuse it; reissue it with a larger key";
+}
+
+void rr_format_day(char *out, size_t len, int32_t day)
+{
+    /* civil from days (proleptic Gregorian) */
+    int64_t z = (int64_t)day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    snprintf(out, len, "%04lld-%02u-%02u", (long long)(y + (m <= 2)), m, d);
+}

@@ -36,16 +36,28 @@ enum col {
     C_STAGE,
     C_RESOLVER_ADDR,
     C_HTTP_STATUS,
+    C_HELLO,
+    C_KX_GROUP,
+    C_KX_BITS,
+    C_CERT_KEY,
+    C_CERT_DAYS,
+    C_CLOCK_SKEW,
+    C_TIME,
     NCOL
 };
 /* Every column has its name: a missing initialiser would be a NULL name. */
-_Static_assert(NCOL == 22, "col_names lists every enum col");
+_Static_assert(NCOL == 29, "col_names lists every enum col");
 static const char *const col_names[NCOL] = {
-    "host",          "port",        "ip",           "resolver",        "sni",
-    "variant",       "tls_offered", "alpn_offered", "ciphers_offered", "groups_offered",
-    "status",        "error",       "alert",        "alert_name",      "verify",
-    "cert_sha256",   "h2",          "vantage",      "alert_from",      "stage",
-    "resolver_addr", "http_status",
+    "host",           "port",         "ip",
+    "resolver",       "sni",          "variant",
+    "tls_offered",    "alpn_offered", "ciphers_offered",
+    "groups_offered", "status",       "error",
+    "alert",          "alert_name",   "verify",
+    "cert_sha256",    "h2",           "vantage",
+    "alert_from",     "stage",        "resolver_addr",
+    "http_status",    "hello",        "kx_group",
+    "kx_bits",        "cert_key",     "cert_days_left",
+    "clock_skew_s",   "time",
 };
 static const bool col_required[NCOL] = {
     [C_HOST] = true,    [C_PORT] = true,   [C_IP] = true,    [C_RESOLVER] = true,
@@ -534,6 +546,7 @@ static uint32_t variant_get(struct rt_report *r, const struct es_scanread *in, c
         v->ciphers = es_intern(r->pool, F(C_CIPHERS_OFFERED));
         v->groups = es_intern(r->pool, F(C_GROUPS_OFFERED));
         v->sni = strcmp(F(C_SNI), host) ? es_intern(r->pool, F(C_SNI)) : NULL;
+        v->hello = es_intern(r->pool, *F(C_HELLO) ? F(C_HELLO) : "plain");
     }
     r->last_variant = id;
     return id;
@@ -590,6 +603,76 @@ const char *rt_sni(const struct rt_report *r, const struct rt_hv *hv)
 {
     const struct rt_variant *v = rt_variant(r, hv->variant);
     return v->sni ? v->sni : r->hosts[hv->host].name;
+}
+
+/* A whole number, optionally negative, within [min, max]. */
+static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    bool neg = *s == '-';
+    uint64_t u;
+    if (!es_parse_u64(s + neg, 0, (uint64_t)INT64_MAX, &u))
+        return false;
+    int64_t v = neg ? -(int64_t)u : (int64_t)u;
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The day of an RFC 3339 time ("2026-05-04T..."), 0 when it is not one. */
+static int32_t row_day(const char *t)
+{
+    unsigned y, m, d;
+    char tail;
+    if (sscanf(t, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 4 || tail != 'T' || m < 1 || m > 12 ||
+        d < 1 || d > 31 || y < 1971)
+        return 0;
+    return (int32_t)days_from_civil(y, m, d);
+}
+
+/* A key exchange below 2048 bits: a DHE prime (kx_group dh1024, ffdhe*,
+ * modp_*). Writes "DHE 1024 bits" into out; false when it is not weak. */
+static bool weak_kx(const char *group, const char *bits, char *out, size_t len)
+{
+    uint64_t b;
+    if (strncmp(group, "dh", 2) && strncmp(group, "ffdhe", 5) && strncmp(group, "modp", 4))
+        return false;
+    if (!es_parse_u64(bits, 1, 1u << 20, &b) || b >= 2048)
+        return false;
+    snprintf(out, len, "DHE %u bits", (unsigned)b);
+    return true;
+}
+
+/* A certificate key below policy: RSA (and RSA-PSS, DSA) below 2048 bits,
+ * EC below 224. cert_key is the type and the size in one word ("rsa1024"). */
+static bool weak_key(const char *key, char *out, size_t len)
+{
+    size_t n = strcspn(key, "0123456789");
+    uint64_t b;
+    if (!n || !key[n] || !es_parse_u64(key + n, 1, 1u << 20, &b))
+        return false;
+    const char *type = NULL;
+    if ((n == 3 && !memcmp(key, "rsa", 3)) || (n == 6 && !memcmp(key, "rsapss", 6)))
+        type = b < 2048 ? "RSA" : NULL;
+    else if (n == 3 && !memcmp(key, "dsa", 3))
+        type = b < 2048 ? "DSA" : NULL;
+    else if (n == 2 && !memcmp(key, "ec", 2))
+        type = b < 224 ? "EC" : NULL;
+    if (!type)
+        return false;
+    snprintf(out, len, "%s %u-bit key", type, (unsigned)b);
+    return true;
 }
 
 /* Adds one row. Returns false (with err) for a row that makes no sense. */
@@ -693,7 +776,10 @@ static bool add_row(struct rt_report *r, const struct es_scanread *in, char *err
         }
         /* --http-check: no response or a 5xx (the heat map shows it) */
         uint64_t code;
-        if (es_parse_u64(F(C_HTTP_STATUS), 0, 999, &code) && (code == 0 || code >= 500)) {
+        /* no answer after a failed HTTP/2 check is the `h2` finding's */
+        bool h2bad = *h2 && strcmp(h2, "ok");
+        if (h2bad) {
+        } else if (es_parse_u64(F(C_HTTP_STATUS), 0, 999, &code) && (code == 0 || code >= 500)) {
             if (hiv->httpfail < UINT16_MAX)
                 hiv->httpfail++;
             if (!hi->httptok) {
@@ -702,9 +788,33 @@ static bool add_row(struct rt_report *r, const struct es_scanread *in, char *err
                     snprintf(t, sizeof t, "status %u", (unsigned)code);
                 hi->httptok = token_id(r, t);
             }
+            hi->httpbad++;
+        } else if (*F(C_HTTP_STATUS)) {
+            hi->httpok++;
         }
-        return true;
+        int64_t skew;
+        if (!hi->has_skew &&
+            parse_i64(F(C_CLOCK_SKEW), -(INT64_C(1) << 31) + 1, (INT64_C(1) << 31) - 1, &skew)) {
+            hi->skew = (int32_t)skew;
+            hi->has_skew = 1;
+        }
+        int64_t days;
+        if (parse_i64(F(C_CERT_DAYS), -1000000, 1000000, &days) &&
+            (!hi->has_days || days < hi->days)) {
+            hi->days = (int32_t)days;
+            int32_t day = row_day(F(C_TIME));
+            hi->until = day ? day + (int32_t)days : 0;
+            hi->has_days = 1;
+        }
+        char wk[48];
+        if (!hi->weakkey && weak_key(F(C_CERT_KEY), wk, sizeof wk))
+            hi->weakkey = token_id(r, wk);
     }
+    char wk[48];
+    if (!hi->weakkx && weak_kx(F(C_KX_GROUP), F(C_KX_BITS), wk, sizeof wk))
+        hi->weakkx = token_id(r, wk); /* also where OpenSSL refused it (dh_key_too_small) */
+    if (ok)
+        return true;
     hiv->fail++;
     if (!hiv->sig)
         hiv->sig =
@@ -718,6 +828,7 @@ void rt_init(struct rt_report *r, unsigned min_repeat)
     memset(r, 0, sizeof *r);
     r->pool = es_intern_new();
     r->min_repeat = min_repeat;
+    r->expiry_days = 21;
     r->hostmask = 1023;
     r->hostslots = es_xcalloc(r->hostmask + 1, sizeof *r->hostslots);
     r->hostcache = es_xcalloc(HOSTCACHE, sizeof *r->hostcache);

@@ -689,6 +689,49 @@ void es_row_header(struct es_rowbuf *buf, enum es_format fmt)
     }
 }
 
+/* ---- rows of other files in the same encoding (enum rows) ---------------- */
+
+static void generic_sep(struct es_rowbuf *b, enum es_format fmt, const char *key, bool first)
+{
+    if (fmt == ES_FORMAT_JSONL) {
+        putc1(b, first ? '{' : ',');
+        json_str(b, key, strlen(key));
+        putc1(b, ':');
+    } else if (!first) {
+        putc1(b, ',');
+    }
+}
+
+void es_cell_str(struct es_rowbuf *b, enum es_format fmt, const char *key, const char *s,
+                 bool first)
+{
+    reserve(b, strlen(key) + 8);
+    generic_sep(b, fmt, key, first);
+    if (s && *s)
+        (fmt == ES_FORMAT_JSONL ? json_str : csv_str)(b, s, strlen(s));
+    else if (fmt == ES_FORMAT_JSONL)
+        put(b, "null", 4);
+}
+
+void es_cell_num(struct es_rowbuf *b, enum es_format fmt, const char *key, long v, bool first)
+{
+    reserve(b, strlen(key) + 32);
+    generic_sep(b, fmt, key, first);
+    if (v >= 0)
+        b->len += fmt_u64(b->data + b->len, (uint64_t)v);
+    else if (fmt == ES_FORMAT_JSONL)
+        put(b, "null", 4);
+}
+
+void es_cell_end(struct es_rowbuf *b, enum es_format fmt)
+{
+    reserve(b, 2);
+    if (fmt == ES_FORMAT_JSONL)
+        putc1(b, '}');
+    putc1(b, '\n');
+    b->rows++;
+}
+
 /* ---- the writer -------------------------------------------------------- */
 
 /* Batches queued at most; a submitter blocks beyond that. With 64 KB

@@ -133,7 +133,7 @@ static void expect_bad(const char *const *argv, const char *stdin_text, int want
 /* ------------------------------------------------------------------------ */
 /* Every flag with a bad value.                                              */
 
-enum base { B_SCAN, B_REPORT, B_BENCH, B_LAB, B_DEMO };
+enum base { B_SCAN, B_REPORT, B_BENCH, B_LAB, B_DEMO, B_ENUM };
 
 struct flagcase {
     enum base base; /* the subcommand, and the valid arguments around the flag */
@@ -141,7 +141,7 @@ struct flagcase {
     const char *msg; /* must appear in the message; names the flag */
 };
 
-static const char *const commands[] = {"scan", "report", "bench", "lab", "demo"};
+static const char *const commands[] = {"scan", "report", "bench", "lab", "demo", "enum"};
 
 static const struct flagcase flagcases[] = {
     /* scan: targets */
@@ -219,6 +219,8 @@ static const struct flagcase flagcases[] = {
     {B_REPORT, "--output", "", "--output: expected FILE, got an empty value"},
     {B_REPORT, "--format", "pdf", "--format: expected one of text|csv|json|html, got 'pdf'"},
     {B_REPORT, "--min-repeat", "0", "--min-repeat: expected N, a whole number from 1 to 1000000"},
+    {B_REPORT, "--expiry-days", "0", "--expiry-days: expected N, a whole number from 1 to 3650"},
+    {B_REPORT, "--expiry-days", "3w", "--expiry-days: expected N, a whole number from 1 to 3650"},
     {B_REPORT, "--fail-on", "bogus", "--fail-on: unknown kind 'bogus'"},
     {B_REPORT, "--fail-on", "node,,cert", "--fail-on: unknown kind ''"},
     {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got an empty value"},
@@ -250,6 +252,28 @@ static const struct flagcase flagcases[] = {
     {B_DEMO, "--out", "", "--out: expected DIR, got an empty value"},
     {B_DEMO, "--out", "-q", "--out: expected DIR, got '-q', which looks like an option"},
     {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got '-o', which looks like"},
+    /* enum: the options it shares with scan, and its own */
+    {B_ENUM, "--input", "/nonexistent/targets", "-i cannot open /nonexistent/targets"},
+    {B_ENUM, "--edges", "/nonexistent/edges", "--edges cannot open /nonexistent/edges"},
+    {B_ENUM, "--port", "0", "--port: expected N, a whole number from 1 to 65535, got '0'"},
+    {B_ENUM, "--resolver", "eu", "-r 'eu'"},
+    {B_ENUM, "--family", "5", "--family: expected one of 4|6|both, got '5'"},
+    {B_ENUM, "--timeout", "0", "--timeout: expected MS, a whole number from 1 to 3600000"},
+    {B_ENUM, "--connect-timeout", "6000", "--connect-timeout 6000 is larger than --timeout 5000"},
+    {B_ENUM, "--dns-timeout", "x", "--dns-timeout: expected MS"},
+    {B_ENUM, "--dns-retries", "21", "--dns-retries: expected N, a whole number from 0 to 20"},
+    {B_ENUM, "--concurrency", "0", "--concurrency: expected N"},
+    {B_ENUM, "--threads", "0", "--threads: expected N"},
+    {B_ENUM, "--rate", "-5", "--rate: expected N"},
+    {B_ENUM, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
+    {B_ENUM, "--output", "", "--output: expected FILE, got an empty value"},
+    {B_ENUM, "--format", "html", "--format: expected one of csv|jsonl, got 'html'"},
+    {B_ENUM, "--shard", "4/4", "--shard 4/4"},
+    {B_ENUM, "--shards", "0", "--shards: expected N, a whole number from 1 to 1000000"},
+    {B_ENUM, "--vantage", "eu\nwest", "--vantage: control character 0x0a at byte 2"},
+    {B_ENUM, "--per-host=yes", "name.test", "--per-host takes no value, got 'yes'"},
+    {B_ENUM, "--groups", "X25519:P-999", "--groups: unknown group 'P-999'; expected names from X25519:P-256"},
+    {B_ENUM, "--tls", "1.2", "option '--tls' is not an option of enum"},
 };
 
 /* argv for a flag case: the command, the flag and value, the valid rest. */
@@ -273,6 +297,14 @@ static size_t flag_argv(const struct flagcase *c, const char **argv)
     case B_BENCH: argv[n++] = TARGET; break;
     case B_LAB: argv[n++] = spec_file; break;
     case B_DEMO: break;
+    case B_ENUM: /* as scan: an enumeration that went on would send */
+        argv[n++] = "-r";
+        argv[n++] = RESOLVER;
+        argv[n++] = "--dns-timeout";
+        argv[n++] = "200";
+        argv[n++] = "name.test";
+        argv[n++] = TARGET;
+        break;
     }
     argv[n] = NULL;
     return n;
@@ -355,6 +387,10 @@ START_TEST(test_output_unwritable)
                           TARGET, NULL};
     expect_bad(scan, NULL, 1, "cannot write /nonexistent/dir/out.csv: No such file or directory",
                "scan -o");
+    const char *enumr[] = {"enum", "-o", "/nonexistent/dir/out.csv", "-r", RESOLVER, "name.test",
+                           TARGET, NULL};
+    expect_bad(enumr, NULL, 1, "cannot write /nonexistent/dir/out.csv: No such file or directory",
+               "enum -o");
     const char *report[] = {"report", "-o", "/nonexistent/dir/out.txt", scan_file, NULL};
     expect_bad(report, NULL, 1, "cannot write /nonexistent/dir/out.txt: No such file or directory",
                "report -o");

@@ -335,13 +335,16 @@ START_TEST(test_cert_name_default)
                                     "edge 127.0.0.8:1\n"
                                     "edge 127.0.0.7:1\n"
                                     "edge 127.0.0.9:2 cert=explicit.test\n"
-                                    "edge 127.0.0.6:1 cert=:selfsigned\n");
+                                    "edge 127.0.0.6:1 cert=:selfsigned\n"
+                                    "edge 127.0.0.5:1 cert=x.test:expiring\n");
     ck_assert_str_eq(s->edges[0].cert_name, "a.test");
     ck_assert_str_eq(s->edges[1].cert_name, "b.test");
     ck_assert_str_eq(s->edges[2].cert_name, "c.test");
     ck_assert_str_eq(s->edges[3].cert_name, "explicit.test");
     ck_assert_str_eq(s->edges[4].cert_name, "edge.lab.test");
     ck_assert_int_eq(s->edges[4].cert_kind, ES_CERT_SELFSIGNED);
+    ck_assert_str_eq(s->edges[5].cert_name, "x.test");
+    ck_assert_int_eq(s->edges[5].cert_kind, ES_CERT_EXPIRING);
     es_labspec_free(s);
 }
 END_TEST
@@ -594,7 +597,7 @@ static const struct bad_case bad_cases[] = {
      "t.lab:1: ", "bad value 'dsa' for edge option 'key'; expected key=ecdsa|rsa"},
     {E "cert=shop.test:stale\n", 0, "t.lab:1: ",
      "bad value 'shop.test:stale' for edge option 'cert'; expected "
-     "cert=NAME[:expired|:future|:wrong|:selfsigned]"},
+     "cert=NAME[:expired|:future|:wrong|:selfsigned|:expiring]"},
     {E "cert=shop.test:\n", 0, "t.lab:1: ", "bad value 'shop.test:' for edge option 'cert'"},
     {E "cert=\n", 0, "t.lab:1: ", "bad value '' for edge option 'cert'"},
     {E "cert=bad..name\n", 0,

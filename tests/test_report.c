@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "edgeshake/report.h"
+#include "edgeshake/reportbase.h"
 #include "testlib.h"
 
 static const char *header =
@@ -712,6 +713,79 @@ START_TEST(test_fail_on_and_formats)
 }
 END_TEST
 
+/* The kinds of issue #16 from hand-written rows with their columns: a weak
+ * certificate key, a split-only failure (hello), two skewed clocks that
+ * disagree (two edge findings, not the scanner's clock), and no `http`
+ * finding for a check that died with the HTTP/2 check (the `h2` finding's). */
+START_TEST(test_issue16_rules)
+{
+    static const char text[] =
+        "host,port,ip,resolver,variant,hello,status,error,verify,cert_sha256,h2,http_status,"
+        "clock_skew_s,kx_group,kx_bits,cert_key,cert_days_left,time\n"
+        "w.test,443,127.0.0.1,eu,tls1.3/h2/sni,plain,ok,,ok,aa,,,,X25519,253,rsa1024,90,"
+        "2026-01-01T00:00:00.000Z\n"
+        "w.test,443,127.0.0.2,eu,tls1.3/h2/sni,plain,ok,,ok,aa,,,,X25519,253,rsa2048,90,"
+        "2026-01-01T00:00:00.000Z\n"
+        "s.test,443,127.0.0.3,eu,tls1.3/h2/sni,plain,ok,,ok,bb,,,,,,,,\n"
+        "s.test,443,127.0.0.3,eu,tls1.3/h2/sni/split,split,tls_error,connection_reset,,,,,,,,,,\n"
+        "s.test,443,127.0.0.4,eu,tls1.3/h2/sni,plain,ok,,ok,bb,,,,,,,,\n"
+        "s.test,443,127.0.0.4,eu,tls1.3/h2/sni/split,split,ok,,ok,bb,,,,,,,,\n"
+        "c.test,443,127.0.0.5,eu,tls1.3/h2/sni,plain,ok,,ok,cc,,200,100,,,,,\n"
+        "c.test,443,127.0.0.6,eu,tls1.3/h2/sni,plain,ok,,ok,cc,,200,-100,,,,,\n"
+        "c.test,443,127.0.0.7,eu,tls1.3/h2/sni,plain,ok,,ok,cc,,200,0,,,,,\n"
+        "h.test,443,127.0.0.8,eu,tls1.3/h2/sni,plain,ok,,ok,dd,eof,0,,,,,,\n"
+        "h.test,443,127.0.0.9,eu,tls1.3/h2/sni,plain,ok,,ok,dd,ok,0,,,,,,\n"
+        "h.test,443,127.0.0.10,eu,tls1.3/h2/sni,plain,ok,,ok,dd,ok,200,,,,,,\n";
+    char *csv = findings_csv(text, 2);
+    char *c = cut(csv, 7);
+    ck_assert_str_eq(c, "clock,c.test,443,,clock 100 s ahead,127.0.0.5,127.0.0.7\n"
+                        "clock,c.test,443,,clock 100 s behind,127.0.0.6,127.0.0.7\n"
+                        "h2,h.test,443,tls1.3/h2/sni,h2 eof,127.0.0.8,127.0.0.9;127.0.0.10\n"
+                        "http,h.test,443,,http no response,127.0.0.9,127.0.0.10\n"
+                        "hello,s.test,443,tls1.3/h2/sni/split,connection_reset,127.0.0.3,"
+                        "127.0.0.4\n"
+                        "weak,w.test,443,,RSA 1024-bit key,127.0.0.1,127.0.0.2\n");
+    ck_assert(strstr(csv, "127.0.0.3 fails only with split ClientHellos: a middlebox"));
+    /* (no tls_offered, alpn_offered columns here: no --tls, --alpn) */
+    ck_assert(strstr(csv, "edgeshake scan s.test@127.0.0.3 -p 443 --hello split --hello plain"));
+    free(c);
+    free(csv);
+}
+END_TEST
+
+/* --baseline identity: the numbers of clock and expiry findings are not
+ * part of it (a skew reads a second differently, days left shrink); the
+ * failure of other kinds is. */
+START_TEST(test_identity_without_numbers)
+{
+    char a[] = "clock 3600 s ahead", b[] = "clock 3601 s ahead", c[] = "clock 3600 s behind",
+         d[] = "expires in 9 days", e[] = "expires in 8 days", w1[] = "DHE 1024 bits",
+         w2[] = "DHE 1536 bits", ips[] = "127.0.0.1", empty[] = "";
+    struct es_finding f = {.kind = ES_FINDING_CLOCK,
+                           .host = "x.test",
+                           .port = 443,
+                           .variant = "",
+                           .failing_ips = ips,
+                           .failing_resolvers = empty,
+                           .hosts_failing = 1,
+                           .hosts_total = 1};
+    char *ids[7];
+    char *fail[] = {a, b, c, d, e, w1, w2};
+    for (size_t i = 0; i < 7; i++) {
+        f.kind = i < 3 ? ES_FINDING_CLOCK : i < 5 ? ES_FINDING_EXPIRY : ES_FINDING_WEAK;
+        f.failure = fail[i];
+        ids[i] = rb_identity(&f);
+    }
+    ck_assert_str_eq(ids[0], ids[1]);
+    ck_assert_str_ne(ids[0], ids[2]);
+    ck_assert_str_eq(ids[3], ids[4]);
+    ck_assert_str_ne(ids[5], ids[6]);
+    ck_assert_str_eq(ids[0], "host|clock|x.test|443|clock s ahead||127.0.0.1");
+    for (size_t i = 0; i < 7; i++)
+        free(ids[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report");
@@ -731,6 +805,8 @@ int main(void)
     tcase_add_test(tc, test_repro_resolver_addr_and_legacy_tls);
     tcase_add_test(tc, test_fleet_fold);
     tcase_add_test(tc, test_fleet_transient);
+    tcase_add_test(tc, test_issue16_rules);
+    tcase_add_test(tc, test_identity_without_numbers);
     suite_add_tcase(s, tc);
     TCase *io = tcase_create("io");
     tcase_add_loop_test(io, test_bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));

@@ -17,6 +17,7 @@ enum es_command {
     ES_CMD_BENCH = 1u << 2,
     ES_CMD_LAB = 1u << 3,
     ES_CMD_DEMO = 1u << 4,
+    ES_CMD_ENUM = 1u << 5,
 };
 
 /* A repeatable option's values, in command-line order. */
@@ -53,8 +54,12 @@ struct es_config {
     const char *keylog;
     bool progress, quiet, dry_run;
 
+    /* enum */
+    bool per_host;
+
     /* report */
     uint64_t min_repeat;
+    uint64_t expiry_days; /* --expiry-days: `expiry` findings within this many days */
     const char *fail_on;
     bool skip_bad_rows;
     bool by_host;                /* --by-host: list the host findings fleet findings fold */

@@ -137,7 +137,7 @@ enum es_engine_status {
 };
 
 struct es_engine_result {
-    uint64_t planned;     /* edges x variants x repeat */
+    uint64_t planned;     /* edges x variants x repeat (see only_variant) */
     uint64_t rows;        /* rows handed to the writer (or on_row) */
     uint64_t ok, failed;  /* rows with status ok / any other status */
     uint64_t not_run;     /* planned - rows: probes that never started (interrupted) */
@@ -175,7 +175,8 @@ struct es_engine_result {
  *
  * es_engine_wait(eng, res) joins the workers, prints the summary, checks
  * rows == planned and frees the engine (eng is gone afterwards). planned =
- * sum over the added edges of variants x repeat. Returns what es_engine_run
+ * sum over the added edges of variants x repeat (repeat for an edge with
+ * only_variant: enum's explicit probes, probe-t.h). Returns what es_engine_run
  * returns and fills *res the same way. */
 struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_engine_result *res);
 int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n);

@@ -36,6 +36,7 @@ enum es_lab_certkind {
     ES_CERT_FUTURE,     /* notBefore in the future */
     ES_CERT_WRONG,      /* a valid leaf for another name ("wrong.NAME.invalid") */
     ES_CERT_SELFSIGNED, /* leaf for the name, signed by itself */
+    ES_CERT_EXPIRING,   /* valid now, notAfter in 9.5 days (cert_days_left 9) */
 };
 
 enum es_lab_keykind { ES_KEY_ECDSA = 0, ES_KEY_RSA };

@@ -25,11 +25,17 @@ enum es_finding_kind {
     ES_FINDING_REGION,
     ES_FINDING_VANTAGE,
     ES_FINDING_NODE,
+    ES_FINDING_HELLO, /* an edge fails only with --hello pq or split */
     ES_FINDING_VARIANT,
     ES_FINDING_CERT,
+    ES_FINDING_EXPIRY, /* a certificate expires within --expiry-days */
     ES_FINDING_H2,
+    ES_FINDING_HTTP, /* --http-check: no response or 5xx on some edges */
     ES_FINDING_INTERMITTENT,
+    ES_FINDING_CLOCK, /* an edge's clock (or the scanner's) is off by more than 60 s */
+    ES_FINDING_WEAK,  /* DHE below 2048 bits, a certificate key below policy */
     ES_FINDING_DNS,
+    ES_FINDING_DRIFT, /* from enum files: reportdrift.h */
     ES_FINDING_NKINDS,
 };
 
@@ -94,7 +100,8 @@ struct es_report_input {
     const char *const *files; /* the names es_report_read was given (borrowed), for */
     size_t nnames;            /* the runs of their FILE.meta.json (meta.h) */
     /* options of es_report_judge, set after es_report_input_init */
-    bool by_host; /* keep the host findings a fleet finding explains (folded = true) */
+    bool by_host;         /* keep the host findings a fleet finding explains (folded = true) */
+    unsigned expiry_days; /* --expiry-days: `expiry` within this many days (0 = 21) */
     /* the summary, filled by es_report_judge */
     size_t nfleet, nhost_findings; /* shown findings of each scope (not fixed) */
     uint64_t fleet_hosts;          /* host failures the fleet findings cover */

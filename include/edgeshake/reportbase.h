@@ -23,8 +23,8 @@ char *rb_identity(const struct es_finding *f);
  * files written by `report --format json` are read back; the others are scan
  * files, judged together like the report's own files (with the folded host
  * findings kept). Returns 0, or -1 with "FILE: ..." in err. */
-int rb_load(const char *const *files, size_t nfiles, unsigned min_repeat, bool skip_bad,
-            struct es_findings *base, char *err, size_t errlen);
+int rb_load(const char *const *files, size_t nfiles, unsigned min_repeat, unsigned expiry_days,
+            bool skip_bad, struct es_findings *base, char *err, size_t errlen);
 
 /* Sets change on every finding of fs ("new" or "persisting") and moves the
  * findings of base that fs lacks to the end of fs with change "fixed". base

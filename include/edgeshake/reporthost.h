@@ -25,4 +25,11 @@ const struct rt_hv *rh_sample_hv(const struct rt_report *r, const struct rt_host
 /* The ip ids, sorted by address, deduplicated; returns the count. */
 size_t rh_sort_ips(const struct rt_report *r, uint32_t *ids, size_t n);
 
+/* The RR_HELLO_* shapes of host finding f's variants when they are all
+ * --hello pq or split (0 when one is plain). */
+unsigned rh_hello_shapes(const struct rt_report *r, const struct es_finding *f);
+/* The edgeshake command that reproduces host h's hello failure on ip. Malloc'd. */
+char *rh_hello_repro(const struct rt_report *r, const struct es_finding *f, uint32_t h,
+                     uint32_t ip);
+
 #endif

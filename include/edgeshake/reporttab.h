@@ -16,7 +16,7 @@
  *
  *   host  (host, port)              56 bytes
  *   hv    (host, port, variant)     28 bytes
- *   hi    (host, port, ip)          48 bytes
+ *   hi    (host, port, ip)          80 bytes
  *   hiv   (host, port, ip, variant) 36 bytes
  *
  * which is about 80 bytes per distinct (host, ip, variant) for a host with 4
@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "edgeshake/intern.h"
 #include "edgeshake/report.h"
@@ -96,12 +97,19 @@ struct rt_hi { /* (host, port, ip) */
     uint16_t httptok;   /* the first failed --http-check ("status 525"), token id */
     uint64_t sha;       /* xxh3 of the first cert_sha256, 0 = none */
     uint64_t resolvers;
+    /* issue #16's columns (the kinds http, clock, expiry, weak) */
+    uint32_t httpok, httpbad; /* --http-check: a status below 500; none or 5xx */
+    int32_t skew;             /* clock_skew_s of the first row that had one */
+    int32_t days;             /* the fewest cert_days_left seen */
+    int32_t until;            /* the day (since 1970) that certificate ends, 0 = unknown */
+    uint16_t weakkx, weakkey; /* "DHE 1024 bits", "RSA 1024-bit key" (token ids), 0 = none */
+    uint8_t has_skew, has_days;
 };
 
 struct rt_hiv { /* (host, port, ip, variant) */
     uint32_t hv, hi, next;
     uint32_t ok, fail, h2ok, h2fail;
-    uint16_t sig;    /* first failure (id in r->sigs), 0 = none */
+    uint16_t sig;      /* first failure (id in r->sigs), 0 = none */
     uint16_t h2tok;    /* first h2 failure (token id), 0 = none */
     uint16_t httpfail; /* --http-check: no response or 5xx (heat map only; saturates) */
     uint8_t vantage;   /* the one vantage seen, or RT_MULTI: counts in r->hivv */
@@ -118,7 +126,8 @@ struct rt_sig {
 /* What a variant offers (from its first row). */
 struct rt_variant {
     const char *name, *tls, *alpn, *ciphers, *groups;
-    const char *sni; /* NULL: the host name; else what was sent ("none", NAME) */
+    const char *sni;   /* NULL: the host name; else what was sent ("none", NAME) */
+    const char *hello; /* ClientHello shape: "plain" (also for files without it), "pq", "split" */
 };
 
 struct rt_report {
@@ -169,6 +178,7 @@ struct rt_report {
     uint64_t rows, planned, bad_rows;
     size_t nfiles;
     unsigned min_repeat;
+    unsigned expiry_days; /* --expiry-days (21) */
 };
 
 void rt_init(struct rt_report *r, unsigned min_repeat);
@@ -177,6 +187,12 @@ void rt_free(struct rt_report *r);
 /* Streams files into the tables (es_report_read's contract). */
 int rt_read(struct rt_report *r, const char *const *files, size_t nfiles, bool skip_bad, char *err,
             size_t errlen);
+
+/* Whether variant v is a plain ClientHello (not --hello pq or split). */
+static inline bool rt_plain_hello(const struct rt_variant *v)
+{
+    return !strcmp(v->hello, "plain");
+}
 
 /* Intermittence belongs to the node: sets hi->flaky_sig (docs/findings.md). */
 void rt_mark_flaky(struct rt_report *r);
