@@ -144,6 +144,18 @@ const char *es_tls_keydecode_text(enum es_tls_keydecode st);
  * a result is reused. */
 #define ES_TLS_VERIFY_CACHE_SIZE  4096
 #define ES_TLS_VERIFY_CACHE_TTL_S 600
+/* Idle SSL objects a set keeps for its next probes (es_tlsprobe_end resets
+ * one with SSL_clear and keeps it, instead of SSL_free; es_tlsprobe_start
+ * takes one for the same SSL_CTX before making a new one). Nothing of the
+ * last connection is carried over: see ssl_give in tlsprobe.c. */
+#define ES_TLS_SSL_POOL 64
+/* SSL objects of this set made by SSL_new so far, and taken from its pool. */
+uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set);
+uint64_t es_tls_ctxset_ssl_reused(const struct es_tls_ctxset *set);
+/* Send buffers this set has allocated: a probe borrows one only while it has
+ * bytes to send, so this is the most probes that were sending at once, not
+ * the number waiting. */
+size_t es_tls_ctxset_send_buffers(const struct es_tls_ctxset *set);
 /* Chain verifications this set has actually run (cache misses). */
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set);
 
@@ -173,7 +185,8 @@ enum es_tls_want {
  * them without waiting, then close. Later calls of input/eof/reset/timeout
  * are no-ops that return ES_TLS_DONE. */
 
-/* Starts a probe: new SSL for variant p->variant with SNI by mode; produces
+/* Starts a probe: an SSL for variant p->variant (reset from the set's pool,
+ * or new) with SNI by mode; produces
  * the ClientHello (see es_tlsprobe_pending). The probe memory is owned by the
  * caller (es_tlsprobe_size() bytes, e.g. in a slot pool). Returns ES_TLS_WANT_IO,
  * or ES_TLS_DONE on a local failure. */
@@ -239,7 +252,8 @@ enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns);
  * failed, or to a post_handshake alert). Strings point into tp or are static
  * and stay valid until es_tlsprobe_end. Only after ES_TLS_DONE. */
 void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row);
-/* Frees the SSL and everything the probe holds; tp may then be started again. */
+/* Ends the probe: its SSL goes back to the set's pool, reset (ES_TLS_SSL_POOL),
+ * or is freed; tp may then be started again. */
 void es_tlsprobe_end(struct es_tlsprobe *tp);
 
 #endif
