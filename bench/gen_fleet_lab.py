@@ -11,7 +11,10 @@ a correct report must find (for tests and benchmarks; docs/lab.md is the format)
   --per-region K edges each region returns for a host (default "2,1,1": eu
                  gives 2, us 1, ap 1; one number = the same for every region)
   --bad LIST     bad nodes, comma-separated kinds from: refuse tls12 expired
-                 alpn_strict blackhole sni_strict (default
+                 alpn_strict blackhole sni_strict, and for issue #16's report
+                 kinds sni_router (hello), http525 (http), skew (clock: one
+                 hour ahead), dh1024 (weak; every edge then has an RSA key,
+                 since DHE needs one), expiring (expiry: 9 days left) (default
                  "refuse,tls12,expired,alpn_strict"); bad node i is edge i*7+3
                  of the region i mod R
   --net A.B      the /16 the fleet lives in (default 127.240); edges are
@@ -41,6 +44,11 @@ BAD_OPTS = {
     "expired": "cert=*.fleet.test:expired",
     "alpn_strict": "alpn=http/1.1 alpn_strict=yes",
     "sni_strict": "sni=strict",
+    "sni_router": "fault=sni_router",
+    "http525": "http_status=525",
+    "skew": "clock_skew=3600",
+    "dh1024": "dh=1024",
+    "expiring": "cert=*.fleet.test:expiring",
 }
 REGIONS = ["eu", "us", "ap"]
 
@@ -111,10 +119,11 @@ def main():
                     only[e] += 1
             parts.append(f"{labels[r]}={','.join(picked)}")
         out.append(f"host {name} {' '.join(parts)}\n")
+    key = " key=rsa" if "dh1024" in bad_kinds else ""
     for e in edges:
         opts = BAD_OPTS[bad[e][0]] if e in bad else ""
         cert = "" if "cert=" in opts else " cert=*.fleet.test"
-        out.append(f"edge {e}:{a.port}{cert}{(' ' + opts) if opts else ''}\n")
+        out.append(f"edge {e}:{a.port}{cert}{key}{(' ' + opts) if opts else ''}\n")
     with open(a.spec, "w") as f:
         f.writelines(out)
 

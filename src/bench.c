@@ -308,9 +308,9 @@ static pid_t lab_spawn(const char *spec, const char *state, const char *logpath)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    /* ES_LAB_BIN: the binary to run the lab with, for runs under a wrapper
-     * such as valgrind, where /proc/self/exe is the wrapper. */
-    const char *bin = getenv("ES_LAB_BIN");
+    /* ES_LAB_BIN (a test hook, util.h): the binary to run the lab with, for
+     * runs under a wrapper such as valgrind, where /proc/self/exe is the wrapper. */
+    const char *bin = es_test_env("ES_LAB_BIN");
     if (!bin || !*bin)
         bin = "/proc/self/exe";
     execl(bin, "edgeshake", "lab", spec, "--state", state, (char *)NULL);
@@ -690,6 +690,9 @@ int es_bench_main(const struct es_config *cfg)
     const char *tls[1] = {cfg->bench_tls ? cfg->bench_tls : "1.3"};
     static const char *const alpn[1] = {"none"};
     run.tls = (struct es_strlist){.v = tls, .n = 1};
+    const char *hello[1] = {cfg->bench_hello ? cfg->bench_hello : "plain"};
+    run.hello = (struct es_strlist){.v = hello, .n = 1};
+    run.http_check = NULL;
     run.alpn = (struct es_strlist){.v = (const char **)alpn, .n = 1};
     memset(&run.sni, 0, sizeof run.sni);
     memset(&run.ciphers, 0, sizeof run.ciphers);

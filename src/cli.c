@@ -27,6 +27,8 @@ enum argtype {
     ARG_CHOICE, /* one of `choices` ("a|b|c") */
     ARG_LIST,   /* repeatable string; values collected in order */
     ARG_LISTCHOICE,
+    ARG_OPTPATH, /* an optional request path: --opt, --opt=/P or --opt /P (a word
+                    that starts with '/'); given alone it takes `def` */
 };
 
 struct option {
@@ -48,6 +50,7 @@ struct option {
 #define BENCH    ES_CMD_BENCH
 #define LAB      ES_CMD_LAB
 #define DEMO     ES_CMD_DEMO
+#define ENUM     ES_CMD_ENUM
 #define F(field) offsetof(struct es_config, field)
 
 /* Rows leave trailing fields out (zero); -Wmissing-field-initializers would
@@ -56,14 +59,15 @@ struct option {
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct option options[] = {
     /* scan: targets */
-    {"input", 'i', ARG_STR, SCAN, F(input_file), "FILE", NULL,
+    {"input", 'i', ARG_STR, SCAN | ENUM, F(input_file), "FILE", NULL,
      "read targets from FILE, one per line ('-' = stdin)"},
-    {"edges", 0, ARG_STR, SCAN, F(edges_file), "FILE", NULL,
+    {"edges", 0, ARG_STR, SCAN | ENUM, F(edges_file), "FILE", NULL,
      "also probe every host against every IP/CIDR in FILE"},
-    {"port", 'p', ARG_UINT, SCAN, F(port), "N", "443", "port for targets without one", 1, 65535},
-    {"resolver", 'r', ARG_LIST, SCAN, F(resolvers), "LABEL=ADDR[:PORT][,ecs=SUBNET]", NULL,
+    {"port", 'p', ARG_UINT, SCAN | ENUM, F(port), "N", "443", "port for targets without one", 1,
+     65535},
+    {"resolver", 'r', ARG_LIST, SCAN | ENUM, F(resolvers), "LABEL=ADDR[:PORT][,ecs=SUBNET]", NULL,
      "add a resolver; repeatable; answers keep its label", 0, 0, NULL, "system = /etc/resolv.conf"},
-    {"family", 0, ARG_CHOICE, SCAN, F(family), "4|6|both", "4",
+    {"family", 0, ARG_CHOICE, SCAN | ENUM, F(family), "4|6|both", "4",
      "address families to resolve and probe", 0, 0, "4|6|both"},
     /* scan: the variant matrix */
     {"tls", 0, ARG_LISTCHOICE, SCAN, F(tls), "V", NULL,
@@ -81,53 +85,80 @@ static const struct option options[] = {
     {"repeat", 0, ARG_UINT, SCAN, F(repeat), "N", "1", "attempts per (host, ip, variant)", 1, 1000},
     {"h2-check", 0, ARG_FLAG, SCAN, F(h2_check), NULL, NULL,
      "after ALPN h2, send the HTTP/2 preface and wait for the server's SETTINGS"},
+    {"http-check", 0, ARG_OPTPATH, SCAN, F(http_check), "[PATH]", "/",
+     "after the handshake, one GET PATH (default /) over the negotiated protocol: status, Server, "
+     "clock skew from Date, h3 in Alt-Svc; implies --h2-check on h2",
+     0, 0, NULL, "off"},
+    {"hello", 0, ARG_LISTCHOICE, SCAN, F(hello), "SHAPE", NULL,
+     "ClientHello shape: plain, pq (post-quantum size, SNI past 1,400 bytes, two TCP segments) "
+     "or split (two segments cut before the SNI); repeatable, one variant each",
+     0, 0, "plain|pq|split", "plain"},
     /* scan: verification and deadlines */
     {"ca-file", 0, ARG_STR, SCAN, F(ca_file), "FILE", NULL,
      "trust store for verification (recorded, never fatal)", 0, 0, NULL, "system store"},
     {"no-verify", 0, ARG_FLAG, SCAN, F(no_verify), NULL, NULL,
      "do not verify certificates (verify column = off)"},
-    {"timeout", 0, ARG_UINT, SCAN, F(timeout_ms), "MS", "5000",
+    {"timeout", 0, ARG_UINT, SCAN | ENUM, F(timeout_ms), "MS", "5000",
      "whole-probe deadline: connect + handshake + h2 check", 1, 3600000},
-    {"connect-timeout", 0, ARG_UINT, SCAN, F(connect_timeout_ms), "MS", NULL,
+    {"connect-timeout", 0, ARG_UINT, SCAN | ENUM, F(connect_timeout_ms), "MS", NULL,
      "connect deadline, at most the --timeout", 1, 3600000, NULL, "the --timeout"},
-    {"dns-timeout", 0, ARG_UINT, SCAN, F(dns_timeout_ms), "MS", "2000", "per-try DNS deadline", 1,
-     600000},
-    {"dns-retries", 0, ARG_UINT, SCAN, F(dns_retries), "N", "2", "DNS retries per resolver", 0, 20},
+    {"dns-timeout", 0, ARG_UINT, SCAN | ENUM, F(dns_timeout_ms), "MS", "2000",
+     "per-try DNS deadline", 1, 600000},
+    {"dns-retries", 0, ARG_UINT, SCAN | ENUM, F(dns_retries), "N", "2", "DNS retries per resolver",
+     0, 20},
     /* scan: the engine */
-    {"concurrency", 'c', ARG_UINT, SCAN, F(concurrency), "N", "1000",
+    {"concurrency", 'c', ARG_UINT, SCAN | ENUM, F(concurrency), "N", "1000",
      "probes in flight, all workers together", 1, 1000000},
-    {"threads", 't', ARG_UINT, SCAN, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
+    {"threads", 't', ARG_UINT, SCAN | ENUM, F(threads), "N", NULL, "worker threads", 1, 1024, NULL,
      "online cores"},
-    {"rate", 0, ARG_UINT, SCAN, F(rate), "N", "0",
+    {"rate", 0, ARG_UINT, SCAN | ENUM, F(rate), "N", "0",
      "new connections per second, all workers (0 = no limit)", 0, 100000000},
-    {"per-ip", 0, ARG_UINT, SCAN, F(per_ip), "N", "8",
+    {"per-ip", 0, ARG_UINT, SCAN | ENUM, F(per_ip), "N", "8",
      "probes in flight per edge IP (0 = no limit)", 0, 1000000},
     /* scan: output */
     {"output", 'o', ARG_STR, SCAN, F(output), "FILE", "-",
      "output file ('-' = stdout); FILE.zst is zstd-compressed; FILE.meta.json beside it "
      "records the run"},
-    {"format", 0, ARG_CHOICE, SCAN, F(format), "csv|jsonl", NULL, "output format", 0, 0,
+    {"output", 'o', ARG_STR, ENUM, F(output), "FILE", "-",
+     "output file ('-' = stdout; one row per edge, written at the end)"},
+    {"format", 0, ARG_CHOICE, SCAN | ENUM, F(format), "csv|jsonl", NULL, "output format", 0, 0,
      "csv|jsonl", "from the -o suffix, else csv"},
-    {"shard", 0, ARG_STR, SCAN, F(shard), "I/N", NULL, "keep hosts with xxh3(host) mod N == I", 0,
-     0, NULL, "0/1"},
-    {"shards", 0, ARG_UINT, SCAN, F(shards), "N", NULL,
+    {"shard", 0, ARG_STR, SCAN | ENUM, F(shard), "I/N", NULL,
+     "keep hosts with xxh3(host) mod N == I", 0, 0, NULL, "0/1"},
+    {"shards", 0, ARG_UINT, SCAN | ENUM, F(shards), "N", NULL,
      "shard count; I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID", 1, 1000000},
-    {"vantage", 0, ARG_STR, SCAN, F(vantage), "LABEL", NULL, "written in every row", 0, 0, NULL,
-     "hostname"},
+    {"vantage", 0, ARG_STR, SCAN | ENUM, F(vantage), "LABEL", NULL, "written in every row", 0, 0,
+     NULL, "hostname"},
     {"keylog", 0, ARG_STR, SCAN, F(keylog), "FILE", NULL, "NSS key log for Wireshark (mode 0600)"},
-    {"progress", 0, ARG_FLAG, SCAN, F(progress), NULL, NULL, "status line on stderr once a second",
-     0, 0, NULL, "when stderr is a TTY"},
-    {"quiet", 'q', ARG_FLAG, SCAN | DEMO, F(quiet), NULL, NULL, "no status line, no summary"},
-    {"dry-run", 0, ARG_FLAG, SCAN, F(dry_run), NULL, NULL,
+    {"progress", 0, ARG_FLAG, SCAN | ENUM, F(progress), NULL, NULL,
+     "status line on stderr once a second", 0, 0, NULL, "when stderr is a TTY"},
+    {"quiet", 'q', ARG_FLAG, SCAN | DEMO | ENUM, F(quiet), NULL, NULL,
+     "no status line, no summary"},
+    {"dry-run", 0, ARG_FLAG, SCAN | ENUM, F(dry_run), NULL, NULL,
      "resolve and plan, connect to nothing: one row per planned probe"},
+    /* enum */
+    {"per-host", 0, ARG_FLAG, ENUM, F(per_host), NULL, NULL,
+     "enumerate every (host, port, ip) in full; by default names on one (ip, port) whose first "
+     "answer and certificate match share one enumeration"},
+    {"groups", 0, ARG_LIST, ENUM, F(groups), "LIST", NULL,
+     "the key-exchange groups to look for (X25519:P-256:...; repeatable); the others are "
+     "never offered",
+     0, 0, NULL, "all ten: X25519, P-256, X448, P-521, P-384, ffdhe2048-8192"},
     /* report */
     {"output", 'o', ARG_STR, REPORT, F(output), "FILE", "-", "output file ('-' = stdout)"},
     {"format", 0, ARG_CHOICE, REPORT, F(format), "text|csv|json|html", NULL, "output format", 0, 0,
-     "text|csv|json|html", "text on a TTY, else csv"},
+     "text|csv|json|html", "from the -o suffix, else text"},
     {"min-repeat", 0, ARG_UINT, REPORT, F(min_repeat), "N", "2",
      "attempts needed before calling a probe intermittent", 1, 1000000},
-    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]", NULL,
-     "exit 3 when findings of these kinds exist"},
+    {"expiry-days", 0, ARG_UINT, REPORT, F(expiry_days), "N", "21",
+     "an `expiry` finding for certificates that expire within N days", 1, 3650},
+    {"fail-on", 0, ARG_STR, REPORT, F(fail_on), "KIND[,KIND]|new[:KIND,...]", NULL,
+     "exit 3 when findings of these kinds exist (new: only new ones, with --baseline)"},
+    {"baseline", 0, ARG_LIST, REPORT, F(baseline), "FILE", NULL,
+     "an earlier scan file or `report --format json`: mark findings new, persisting, fixed; "
+     "repeatable"},
+    {"by-host", 0, ARG_FLAG, REPORT, F(by_host), NULL, NULL,
+     "also list the host findings that fleet findings fold"},
     {"skip-bad-rows", 0, ARG_FLAG, REPORT, F(skip_bad_rows), NULL, NULL,
      "count and skip malformed rows instead of stopping"},
     /* bench: its own rows where the words differ from scan's (no rows, no
@@ -153,6 +184,8 @@ static const struct option options[] = {
     {"duration", 0, ARG_UINT, BENCH, F(duration_s), "S", NULL, "run for S seconds instead of -n", 1,
      86400},
     {"tls", 0, ARG_CHOICE, BENCH, F(bench_tls), "V", "1.3", "TLS version", 0, 0, "1.2|1.3"},
+    {"hello", 0, ARG_CHOICE, BENCH, F(bench_hello), "SHAPE", "plain",
+     "ClientHello shape (see scan --help): plain, pq or split", 0, 0, "plain|pq|split"},
     {"format", 0, ARG_CHOICE, BENCH, F(format), "text|csv|json", "text", "output format", 0, 0,
      "text|csv|json"},
     /* lab */
@@ -160,7 +193,8 @@ static const struct option options[] = {
      "write ca.crt, scan.args and, last, ready into DIR"},
     /* demo */
     {"out", 0, ARG_STR, DEMO, F(out_dir), "DIR", NULL,
-     "write scan.csv, report.txt and report.html into DIR", 0, 0, NULL, "a new temporary dir"},
+     "write scan.csv, enum.csv, report.txt and report.html into DIR", 0, 0, NULL,
+     "a new temporary dir"},
 };
 
 #pragma GCC diagnostic pop
@@ -182,6 +216,8 @@ static const struct command commands[] = {
     {ES_CMD_LAB, "lab", "SPEC [--state DIR]", "run the simulated CDN (TLS edges + DNS resolvers)",
      1, 1},
     {ES_CMD_DEMO, "demo", "[--out DIR]", "start the built-in lab, scan it, print the report", 0, 0},
+    {ES_CMD_ENUM, "enum", "[TARGET...] [options]",
+     "what each edge accepts: versions, ciphers, groups, ALPN", 0, SIZE_MAX},
 };
 
 static const struct command *current;
@@ -227,6 +263,24 @@ static void strlist_add(struct es_strlist *l, const char *v)
     l->v[l->n++] = v;
 }
 
+/* A request path: '/' then printable ASCII without spaces, at most 1024
+ * bytes (it goes into a request line and an HTTP/2 :path as it is). */
+static void check_path(const struct option *o, const char *v)
+{
+    size_t n = strlen(v);
+    const char *why = NULL;
+    if (v[0] != '/')
+        why = "it does not start with '/'";
+    else if (n > 1024)
+        why = "it is longer than 1024 bytes";
+    for (size_t i = 0; !why && i < n; i++)
+        if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+            why = "it holds a space, a control character or a non-ASCII byte (percent-encode it)";
+    if (why)
+        es_usage_error("--%s: expected PATH, a request path like /health, got '%.64s%s': %s",
+                       o->name, v, n > 64 ? "..." : "", why);
+}
+
 /* Stores one value of option o into cfg, or exits 2 naming the option. */
 static void set_value(struct es_config *cfg, const struct option *o, const char *v)
 {
@@ -260,6 +314,10 @@ static void set_value(struct es_config *cfg, const struct option *o, const char 
             es_usage_error("--%s: expected %s, got an empty value", o->name, o->arg);
         strlist_add((struct es_strlist *)field, v);
         return;
+    case ARG_OPTPATH:
+        check_path(o, v);
+        *(const char **)field = v;
+        return;
     }
 }
 
@@ -282,7 +340,7 @@ static void check_not_option(const struct option *o, const char *v)
 /* Cross-option checks that the table cannot express. */
 static void check_deadlines(const struct es_config *cfg)
 {
-    if (!(cfg->cmd & (ES_CMD_SCAN | ES_CMD_BENCH)) || !cfg->connect_timeout_ms)
+    if (!(cfg->cmd & (ES_CMD_SCAN | ES_CMD_BENCH | ES_CMD_ENUM)) || !cfg->connect_timeout_ms)
         return;
     if (cfg->connect_timeout_ms > cfg->timeout_ms)
         es_usage_error("--connect-timeout %llu is larger than --timeout %llu: the whole-probe "
@@ -329,7 +387,7 @@ static void apply_defaults(struct es_config *cfg)
     for (size_t i = 0; i < ES_ARRAY_LEN(options); i++) {
         const struct option *o = &options[i];
         if ((o->commands & current->cmd) && o->def && o->type != ARG_LIST &&
-            o->type != ARG_LISTCHOICE)
+            o->type != ARG_LISTCHOICE && o->type != ARG_OPTPATH)
             set_value(cfg, o, o->def);
     }
 }
@@ -357,7 +415,7 @@ void es_cli_parse(int argc, char **argv, struct es_config *cfg)
         if (!strcmp(word, commands[i].name))
             current = &commands[i];
     if (!current)
-        es_usage_error("unknown command '%s'; expected scan, report, bench, lab or demo "
+        es_usage_error("unknown command '%s'; expected scan, report, bench, lab, demo or enum "
                        "(see edgeshake --help)",
                        word);
     cfg->cmd = current->cmd;
@@ -402,6 +460,12 @@ void es_cli_parse(int argc, char **argv, struct es_config *cfg)
                 unknown(shown, other);
             if (a[2])
                 inline_val = a + 2;
+        }
+        if (o->type == ARG_OPTPATH) {
+            if (!inline_val && i + 1 < argc && argv[i + 1][0] == '/')
+                inline_val = argv[++i];
+            set_value(cfg, o, inline_val ? inline_val : o->def);
+            continue;
         }
         if (o->type == ARG_FLAG) {
             if (inline_val)
@@ -454,8 +518,10 @@ static void wrap(FILE *f, const char *text, int col, int indent)
 
 void es_cli_free(struct es_config *cfg)
 {
-    struct es_strlist *lists[] = {&cfg->args, &cfg->resolvers, &cfg->tls,          &cfg->alpn,
-                                  &cfg->sni,  &cfg->ciphers,   &cfg->ciphersuites, &cfg->groups};
+    struct es_strlist *lists[] = {&cfg->args,         &cfg->resolvers, &cfg->tls,
+                                  &cfg->alpn,         &cfg->sni,       &cfg->ciphers,
+                                  &cfg->ciphersuites, &cfg->groups,    &cfg->hello,
+                                  &cfg->baseline};
     for (size_t i = 0; i < ES_ARRAY_LEN(lists); i++) {
         free(lists[i]->v);
         lists[i]->v = NULL;

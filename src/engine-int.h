@@ -27,7 +27,9 @@
  *    (want == 0); so a CQE can never meet a slot that moved on to another
  *    probe, and the generation check in dispatch() is a second line of defence.
  *  - Every probe writes exactly one row (row_done), except a probe abandoned
- *    because the scan was interrupted before it got going (BACKOFF at stop).
+ *    at a stop: interrupted before it got going (BACKOFF at stop), or still
+ *    in flight when the stop's grace ran out (GRACE_NS; at once on a second
+ *    signal or a failed output). Those count in not_run.
  *  - A slot holds its probe's per-IP place from start to FREE (through
  *    BACKOFF too).
  *  - A slot is in the TLS work queue only in state TLS (enter_closing takes
@@ -68,10 +70,13 @@
 #define DRAIN_HINT    16         /* CQEs from one wait that suggest more deferred completions */
 #define DRAIN_ROUNDS  64         /* io_uring_get_events per drain, at most */
 #define FEED_POLL_NS  2000000ull /* while input may come and slots are free: look every 2 ms */
+#define SINK_POLL_NS  5000000ull /* while the writer's queue is full: offer the rows every 5 ms */
+#define GRACE_NS      1000000000ull /* after a stop, in-flight probes get at most 1 s more */
 #define NIL           UINT32_MAX
 
 #define OPBIT(op)   ((uint16_t)(1u << (op)))
-#define CANCELLABLE (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV))
+#define CANCELLABLE \
+    (OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_SEND) | OPBIT(ES_OP_RECV) | OPBIT(ES_OP_PAUSE))
 
 /* TLS work a slot waits for (slot.tls_work): done in FIFO order, at most
  * TLS_SLICE_NS of it per loop iteration. */
@@ -100,6 +105,7 @@ struct slot {
     uint8_t ncancel;    /* cancels in the ring */
     bool tls_started;   /* es_tlsprobe_start called, es_tlsprobe_end not yet */
     bool row_done;
+    bool abandoned; /* closed without a row at a stop (counted in not_run) */
     bool restart;   /* CLOSING because of local trouble: back off, start again */
     bool peer_gone; /* EOF, reset or deadline: send nothing more */
     bool in_deadlines, in_stalled, in_tlsq, in_wakes;
@@ -169,9 +175,13 @@ struct worker {
 
     uint64_t now_ns, wall0_ms, mono0_ns;
     uint64_t timeout_ns;
-    struct __kernel_timespec cto; /* the connect timeout, linked to every connect */
+    struct __kernel_timespec cto;      /* the connect timeout, linked to every connect */
+    struct __kernel_timespec pause_ts; /* ES_HELLO_PAUSE_MS, for ES_OP_PAUSE */
 
     struct es_rowbuf rows;
+    bool sink_full;    /* the writer's queue was full: start nothing until it takes the rows */
+    uint64_t grace_ns; /* stopping: in-flight probes are abandoned (no row) at this time */
+    bool abandoned;    /* ... and that has been done */
     uint64_t last_submit_ns;
     uint64_t stale; /* CQEs of an earlier generation (should stay 0) */
 
@@ -195,6 +205,7 @@ struct es_engine {
 
     /* Feeding (one thread calls es_engine_add_edges). */
     _Atomic uint64_t planned;  /* probes of every edge added so far */
+    uint64_t planned_run;      /* es_engine_run: the whole plan, added or not (a stop) */
     _Atomic int64_t unstarted; /* probes added and not dealt yet, all workers */
     int64_t bound;             /* add_edges blocks while unstarted >= bound */
     _Atomic bool input_ended;  /* es_engine_end_input was called */
@@ -210,16 +221,27 @@ struct es_engine {
     int go;          /* 0 wait, 1 run, -1 abort */
     _Atomic unsigned nfinished;
     _Atomic int write_err; /* first writer error (positive errno), stops the scan */
+    _Atomic int fatal_err; /* a worker's loop failed (positive errno): stops the scan */
+    char fatal_msg[256];   /* set by the worker that set fatal_err first */
     uint64_t stop_at_ns;   /* p.stop_after_ms as a deadline on es_now_ns(); 0 = none */
 };
 
-/* The signal that asked for a stop (0 = none). Lock-free, so the handler may set it. */
+/* The signal that asked for a stop (0 = none), and whether a second one
+ * came (stop at once). Lock-free, so the handler may set them. */
 extern atomic_int eng_stop_sig;
+extern atomic_bool eng_hard_stop;
+
+/* The run is over for this worker's failures too: the writer failed, or
+ * the loop itself did (fatal, e.g. io_uring_enter). */
+static inline bool eng_failed(const struct es_engine *eng)
+{
+    return atomic_load_explicit(&eng->write_err, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&eng->fatal_err, memory_order_relaxed) != 0;
+}
 
 static inline bool eng_stopping(const struct worker *w)
 {
-    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 ||
-           atomic_load_explicit(&w->eng->write_err, memory_order_relaxed) != 0 ||
+    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 || eng_failed(w->eng) ||
            (w->eng->stop_at_ns && w->now_ns >= w->eng->stop_at_ns);
 }
 
@@ -273,6 +295,7 @@ void eng_on_socket(struct worker *w, struct slot *s, int res);
 void eng_on_connect(struct worker *w, struct slot *s, int res);
 void eng_on_recv(struct worker *w, struct slot *s, int res, unsigned flags);
 void eng_on_send(struct worker *w, struct slot *s, int res);
+void eng_on_pause(struct worker *w, struct slot *s, int res);
 /* s's --timeout has passed. */
 void eng_on_deadline(struct worker *w, struct slot *s);
 /* The wake time of s (the head of the wake list) has come. */
@@ -281,8 +304,13 @@ void eng_on_wake(struct worker *w, struct slot *s);
 void eng_settle(struct worker *w, struct slot *s);
 /* The TLS work of one loop iteration (TLS_SLICE_NS at most). */
 void eng_tls_work(struct worker *w);
-/* Hands the worker's rows to the writer. */
+/* Offers the worker's rows to the writer without waiting; when its queue is
+ * full, keeps them and sets w->sink_full (the worker starts nothing new). */
 void eng_rows_submit(struct worker *w);
+/* Hands over what is left, waiting for the writer (the worker's end). */
+void eng_rows_submit_last(struct worker *w);
+/* Closes s's probe without a row (a stop): it counts as not run. */
+void eng_probe_abandon(struct worker *w, struct slot *s);
 
 /* ---- engine_worker.c -------------------------------------------------------- */
 
@@ -293,7 +321,14 @@ void eng_slot_free(struct worker *w, struct slot *s);
 void eng_rec_release(struct es_edgerec *rec, uint64_t n);
 /* Parks s until the worker's back-off ends. */
 void eng_backoff_push(struct worker *w, struct slot *s);
-/* The worker thread: ring set-up, wait for go, the loop, clean-up. */
+/* Allocates w's slots, TLS probe memory, per-IP gate and queues (the main
+ * thread, before the worker starts: start-up allocation may exit). */
+void eng_worker_alloc(struct worker *w);
+/* Frees what eng_worker_alloc and the ring set-up made (the worker's thread
+ * does it at its end; engine_free for a worker whose thread never ran). */
+void eng_worker_free(struct worker *w);
+/* The worker thread: ring set-up, wait for go, the loop, clean-up. It never
+ * exits the process: failures reach the main thread (setup_err, fatal_err). */
 void *eng_worker_main(void *arg);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,18 +24,73 @@
 #include "edgeshake/util.h"
 
 atomic_int eng_stop_sig;
+atomic_bool eng_hard_stop;
 
-/* ---- the main thread -------------------------------------------------------- */
+/* ---- signals ---------------------------------------------------------------- */
 
+static atomic_int nsignals;
+static volatile sig_atomic_t stop_flag; /* the first signal, for es_engine_stop_flag */
+static bool signals_kept;                  /* es_engine_signals_install: the caller's now */
+static struct sigaction old_int, old_term; /* the engine's own: restored by es_engine_wait */
+
+/* First signal: stop (the probes in flight get GRACE_NS). Second: stop at
+ * once, rows flushed. Third: the default action (the process dies). */
 static void on_signal(int sig)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&eng_stop_sig, &expected, sig)) {
-        /* The second signal: stop at once. */
+    int n = atomic_fetch_add(&nsignals, 1) + 1;
+    if (n == 1) {
+        stop_flag = 1;
+        int expected = 0;
+        atomic_compare_exchange_strong(&eng_stop_sig, &expected, sig);
+    } else if (n == 2) {
+        atomic_store(&eng_hard_stop, true);
+    } else {
         signal(sig, SIG_DFL);
         raise(sig);
     }
 }
+
+static void signals_reset(void)
+{
+    atomic_store(&nsignals, 0);
+    stop_flag = 0;
+    atomic_store(&eng_stop_sig, 0);
+    atomic_store(&eng_hard_stop, false);
+}
+
+static void signals_install(struct sigaction *prev_int, struct sigaction *prev_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, prev_int);
+    sigaction(SIGTERM, &sa, prev_term);
+}
+
+void es_engine_signals_install(void)
+{
+    signals_reset();
+    signals_install(NULL, NULL);
+    signals_kept = true;
+}
+
+int es_engine_interrupted(void)
+{
+    return atomic_load(&eng_stop_sig);
+}
+
+volatile sig_atomic_t *es_engine_stop_flag(void)
+{
+    return &stop_flag;
+}
+
+bool es_engine_stop_now(void)
+{
+    return atomic_load(&eng_hard_stop);
+}
+
+/* ---- the main thread -------------------------------------------------------- */
 
 static uint64_t online_cores(void)
 {
@@ -83,43 +139,80 @@ static struct totals sum_stats(const struct es_engine *eng)
     return t;
 }
 
+#define STATUS_TTY_NS   1000000000ull  /* on a terminal: every second */
+#define STATUS_PLAIN_NS 10000000000ull /* elsewhere (--progress): every 10 s */
+#define RATE_ALPHA      0.3            /* EWMA weight of the newest 1 s sample */
+
+/* The terminal's width, 80 when unknown. */
+static unsigned term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
 static void print_status(const struct es_engine *eng, const struct totals *t, double rate)
 {
-    uint64_t planned = atomic_load(&eng->planned);
-    char eta[32] = "-";
-    if (rate > 0 && t->done < planned && atomic_load(&eng->input_ended)) {
-        uint64_t s = (uint64_t)((double)(planned - t->done) / rate);
-        snprintf(eta, sizeof eta, "%llu:%02llu:%02llu", (unsigned long long)(s / 3600),
-                 (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
-    }
-    fprintf(stderr,
-            "%s%s: %llu/%llu probes (%llu ok, %llu failed), %.0f handshakes/s, %llu in flight, "
-            "ETA %s%s",
-            eng->tty ? "\r" : "", es_progname, (unsigned long long)t->done,
-            (unsigned long long)planned, (unsigned long long)t->ok, (unsigned long long)t->failed,
-            rate, (unsigned long long)t->inflight, eta, eng->tty ? "\033[K" : "\n");
+    struct es_status s = {
+        .done = t->done,
+        .planned = atomic_load(&eng->planned),
+        .ok = t->ok,
+        .failed = t->failed,
+        .inflight = t->inflight,
+        .rate = rate,
+        .planned_final = atomic_load(&eng->input_ended) || eng->planned_run > 0,
+    };
+    if (eng->planned_run > s.planned)
+        s.planned = eng->planned_run;
+    char line[512];
+    es_status_line(line, sizeof line, &s, eng->tty ? term_width() : 0);
+    if (eng->tty)
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }
 
-/* The monitor thread: waits for the workers, printing the status line once a
- * second. */
+/* The monitor thread: waits for the workers; samples their counters once a
+ * second (rate: an EWMA of the samples) and prints the status line. */
 static void *monitor_main(void *arg)
 {
     struct es_engine *eng = arg;
-    uint64_t last_ns = es_now_ns(), last_done = 0;
-    bool printed = false;
+    uint64_t every = eng->tty ? STATUS_TTY_NS : STATUS_PLAIN_NS;
+    uint64_t last_sample = es_now_ns(), last_print = last_sample, last_done = 0;
+    double rate = 0;
+    bool have_rate = false, printed = false;
     while (atomic_load(&eng->nfinished) < eng->nworkers) {
-        struct timespec ts = {0, 50 * 1000000};
-        nanosleep(&ts, NULL);
+        /* 50 ms naps, cut short by the last worker's end (each run of enum's
+         * rounds would otherwise wait out the nap) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&eng->mu);
+        if (atomic_load(&eng->nfinished) < eng->nworkers)
+            pthread_cond_timedwait(&eng->cv, &eng->mu, &until);
+        pthread_mutex_unlock(&eng->mu);
+        if (atomic_load(&eng->nfinished) >= eng->nworkers)
+            break;
         uint64_t now = es_now_ns();
-        if (!eng->progress || now - last_ns < 1000000000u)
+        if (now - last_sample < 1000000000u)
             continue;
         struct totals t = sum_stats(eng);
-        double rate = (double)(t.done - last_done) * 1e9 / (double)(now - last_ns);
+        double inst = (double)(t.done - last_done) * 1e9 / (double)(now - last_sample);
+        rate = have_rate ? RATE_ALPHA * inst + (1 - RATE_ALPHA) * rate : inst;
+        have_rate = true;
+        last_sample = now;
+        last_done = t.done;
+        if (!eng->progress || now - last_print < every - 25000000u)
+            continue;
         print_status(eng, &t, rate);
         printed = true;
-        last_ns = now;
-        last_done = t.done;
+        last_print = now;
     }
     if (printed && eng->tty)
         fputc('\n', stderr);
@@ -138,17 +231,19 @@ static void make_workers(struct es_engine *eng, uint64_t threads, uint64_t concu
     if (threads < 1)
         threads = 1;
     unsigned nt = (unsigned)threads;
-    uint64_t per_edge = (uint64_t)p->nvariants * p->cfg->repeat;
     uint64_t *hint = es_xcalloc(nt, sizeof *hint);
     if (edges && p->spread) {
-        uint64_t total = per_edge * nedges;
+        uint64_t total = 0;
+        for (size_t i = 0; i < nedges; i++)
+            total += es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
         if (nt > total)
             nt = total ? (unsigned)total : 1;
         for (unsigned t = 0; t < nt; t++)
             hint[t] = total / nt + (t < total % nt);
     } else if (edges) {
         for (size_t i = 0; i < nedges; i++)
-            hint[es_deal_worker(&edges[i].ip, nt)] += per_edge;
+            hint[es_deal_worker(&edges[i].ip, nt)] +=
+                es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
     }
     eng->ndeal = nt;
     eng->route = es_xcalloc(nt, sizeof *eng->route);
@@ -204,8 +299,11 @@ static void free_inboxes(struct es_engine *eng)
 static void engine_free(struct es_engine *eng)
 {
     free_inboxes(eng);
-    for (unsigned i = 0; i < eng->nworkers; i++)
+    for (unsigned i = 0; i < eng->nworkers; i++) {
+        if (!eng->workers[i].started)
+            eng_worker_free(&eng->workers[i]);
         es_tls_ctxset_free(eng->workers[i].tls);
+    }
     free(eng->workers);
     free(eng->route);
     free(eng->batch_head);
@@ -217,7 +315,7 @@ static void engine_free(struct es_engine *eng)
 
 static void test_flags(struct es_engine *eng)
 {
-    const char *v = getenv("ES_TEST_ENGINE");
+    const char *v = es_test_env("ES_TEST_ENGINE");
     if (!v)
         return;
     eng->test_nodefer = strstr(v, "nodefer") != NULL;
@@ -299,7 +397,15 @@ static void summary(const struct totals *t, double secs, bool quiet)
     fputc('\n', stderr);
 }
 
-static struct sigaction old_int, old_term; /* restored by es_engine_wait */
+/* Puts back the handlers from before es_engine_start, unless the caller owns
+ * them (es_engine_signals_install). */
+static void signals_restore(void)
+{
+    if (signals_kept)
+        return;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+}
 
 static struct es_engine *engine_start(const struct es_engine_params *p,
                                       struct es_engine_result *res, const struct es_edge *edges,
@@ -334,6 +440,7 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         .ca_file = cfg->ca_file,
         .no_verify = cfg->no_verify,
         .h2_check = cfg->h2_check,
+        .http_path = cfg->http_check,
         .keylog = cfg->keylog,
     };
     for (unsigned i = 0; i < eng->nworkers; i++) {
@@ -347,13 +454,14 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
         }
     }
 
-    atomic_store(&eng_stop_sig, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    for (unsigned i = 0; i < eng->nworkers; i++)
+        eng_worker_alloc(&eng->workers[i]);
+    /* A signal before the start (es_engine_signals_install) is kept: the
+     * workers then start nothing. */
+    if (!signals_kept) {
+        signals_reset();
+        signals_install(&old_int, &old_term);
+    }
 
     eng->t0_ns = es_now_ns();
     double rate = (double)cfg->rate;
@@ -363,8 +471,7 @@ static struct es_engine *engine_start(const struct es_engine_params *p,
     int err = start_workers(eng, &thread_err);
     if (err) {
         join_all(eng);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        signals_restore();
         if (thread_err)
             snprintf(msg, sizeof msg, "cannot start %u worker threads: %s", eng->nworkers,
                      strerror(-err));
@@ -393,8 +500,7 @@ struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_en
 /* True when the engine will start no more probes. */
 static bool feed_stopped(const struct es_engine *eng)
 {
-    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 ||
-           atomic_load_explicit(&eng->write_err, memory_order_relaxed) != 0 ||
+    return atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0 || eng_failed(eng) ||
            (eng->stop_at_ns && es_now_ns() >= eng->stop_at_ns) ||
            atomic_load(&eng->nfinished) >= eng->nworkers;
 }
@@ -456,8 +562,8 @@ static int feed_wait(struct es_engine *eng)
 int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n)
 {
     const struct es_engine_params *p = &eng->p;
-    uint64_t per_edge = (uint64_t)p->nvariants * p->cfg->repeat;
     for (size_t i = 0; i < n; i++) {
+        uint64_t per_edge = es_edge_probes(&edges[i], p->nvariants, p->cfg->repeat);
         if (feed_stopped(eng)) {
             batch_flush(eng);
             return -1;
@@ -500,13 +606,14 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     char msg[512];
     es_engine_end_input(eng);
     join_all(eng);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    signals_restore();
     memset(res, 0, sizeof *res);
     res->elapsed_s = (double)(es_now_ns() - eng->t0_ns) / 1e9;
     res->threads = eng->nworkers;
     res->concurrency = eng->concurrency;
     res->planned = atomic_load(&eng->planned);
+    if (eng->planned_run > res->planned)
+        res->planned = eng->planned_run; /* es_engine_run stopped before adding it all */
 
     struct totals t = sum_stats(eng);
     res->rows = t.rows;
@@ -517,11 +624,20 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
     summary(&t, res->elapsed_s, cfg->quiet);
 
     int write_err = atomic_load(&eng->write_err);
+    int fatal = atomic_load(&eng->fatal_err);
+    char fatal_msg[sizeof eng->fatal_msg];
+    snprintf(fatal_msg, sizeof fatal_msg, "%s", eng->fatal_msg);
     int sig = atomic_load(&eng_stop_sig);
     bool stop_after = eng->stop_at_ns != 0;
     bool no_rows_line = eng->p.no_rows_line;
     engine_free(eng);
     enum es_engine_status st = ES_ENGINE_DONE;
+    if (fatal) {
+        snprintf(msg, sizeof msg, "the engine failed (%s); %llu probes did not run", fatal_msg,
+                 (unsigned long long)res->not_run);
+        fail_msg(res, msg);
+        return ES_ENGINE_FAILED;
+    }
     if (write_err) {
         snprintf(msg, sizeof msg,
                  "stopped: the output cannot be written (%s); %llu probes did not run",
@@ -553,7 +669,9 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
 {
     const struct es_config *cfg = p->cfg;
     memset(res, 0, sizeof *res);
-    uint64_t planned = (uint64_t)p->nedges * p->nvariants * cfg->repeat;
+    uint64_t planned = 0;
+    for (size_t i = 0; i < p->nedges; i++)
+        planned += es_edge_probes(&p->edges[i], p->nvariants, cfg->repeat);
     char msg[512];
     if (es_engine_check_uring(msg, sizeof msg) != 0) {
         fail_msg(res, msg);
@@ -570,10 +688,8 @@ enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_
     struct es_engine *eng = engine_start(p, res, p->edges, p->nedges);
     if (!eng)
         return ES_ENGINE_FAILED;
-    /* Stopped while adding (signal, --duration, failure): what was not
-     * added is still planned, and counts as did-not-run. */
-    if (es_engine_add_edges(eng, p->edges, p->nedges) < 0)
-        atomic_store(&eng->planned, planned);
+    eng->planned_run = planned;
+    es_engine_add_edges(eng, p->edges, p->nedges);
     return es_engine_wait(eng, res);
 }
 

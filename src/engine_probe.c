@@ -62,7 +62,11 @@ void eng_issue(struct worker *w, struct slot *s, enum es_op op)
         s->pending |= OPBIT(ES_OP_CONNECT) | OPBIT(ES_OP_CTIMEOUT);
         return;
     }
-    case ES_OP_SEND: io_uring_prep_send(sqe, s->fd, data, n, MSG_NOSIGNAL); break;
+    case ES_OP_SEND:
+        io_uring_prep_send(sqe, s->fd, data, n,
+                           MSG_NOSIGNAL | (es_tlsprobe_more(s->tp) ? MSG_MORE : 0));
+        break;
+    case ES_OP_PAUSE: io_uring_prep_timeout(sqe, &w->pause_ts, 0, 0); break;
     case ES_OP_RECV:
         if (w->br) {
             io_uring_prep_recv(sqe, s->fd, NULL, RECV_SIZE, 0);
@@ -239,14 +243,20 @@ static uint8_t tq_remove(struct worker *w, struct slot *s)
 
 /* ---- rows -------------------------------------------------------------- */
 
-void eng_rows_submit(struct worker *w)
+static void rows_handover(struct worker *w, bool wait)
 {
     struct es_engine_params const *p = &w->eng->p;
     w->last_submit_ns = w->now_ns;
+    w->sink_full = false;
     if (w->rows.rows == 0 || !p->writer)
         return;
     uint64_t n = w->rows.rows;
-    int r = es_writer_submit(p->writer, &w->rows);
+    int r =
+        wait ? es_writer_submit(p->writer, &w->rows) : es_writer_try_submit(p->writer, &w->rows);
+    if (r == -EAGAIN) {
+        w->sink_full = true; /* the rows wait here; probes in flight go on */
+        return;
+    }
     if (r < 0) {
         int expected = 0;
         atomic_compare_exchange_strong(&w->eng->write_err, &expected, -r);
@@ -255,9 +265,22 @@ void eng_rows_submit(struct worker *w)
     stat_add(&w->st.rows, n);
 }
 
-static double ns_to_ms(uint64_t ns)
+void eng_rows_submit(struct worker *w)
 {
-    return (double)ns / 1e6;
+    rows_handover(w, false);
+}
+
+void eng_rows_submit_last(struct worker *w)
+{
+    rows_handover(w, true);
+}
+
+/* Whole microseconds as ms: the columns have 3 decimals, and with every
+ * time cut down to a whole microsecond (never rounded up) the sum of
+ * connect_ms and handshake_ms stays <= total_ms in the file too. */
+static double us_to_ms(uint64_t us)
+{
+    return (double)us / 1e3;
 }
 
 /* Writes the one row of the probe in slot s. Connect-stage outcomes pass
@@ -270,10 +293,13 @@ static void emit_row(struct worker *w, struct slot *s, const char *status, const
     struct es_row row;
     es_row_plan(&row, eng->vantage, slot_edge(s), v, s->probe.attempt, ip);
     row.time_ms = w->wall0_ms + (s->t0_ns - w->mono0_ns) / 1000000u;
-    row.connect_ms = s->connect_ns ? ns_to_ms(s->connect_ns - s->t0_ns) : -1;
-    row.total_ms = ns_to_ms(w->now_ns - s->t0_ns);
+    /* One clock: the loop's (w->now_ns), which the TLS probe got too. */
+    row.connect_ms = s->connect_ns ? us_to_ms((s->connect_ns - s->t0_ns) / 1000) : -1;
+    row.total_ms = us_to_ms((w->now_ns - s->t0_ns) / 1000);
     if (s->tls_started) {
         es_tlsprobe_fill_row(s->tp, &row);
+        if (row.handshake_ms >= 0)
+            row.handshake_ms = us_to_ms((uint64_t)(row.handshake_ms * 1e3));
     } else {
         row.status = status;
         row.error = error;
@@ -314,6 +340,14 @@ static void enter_closing(struct worker *w, struct slot *s)
     }
     cancel_ops(w, s, cancel);
     eng_settle(w, s);
+}
+
+void eng_probe_abandon(struct worker *w, struct slot *s)
+{
+    dl_remove(w, s);
+    s->abandoned = true;
+    s->peer_gone = true;
+    enter_closing(w, s);
 }
 
 static void finish_connect(struct worker *w, struct slot *s, const char *status, const char *error)
@@ -431,9 +465,9 @@ static enum es_tls_want tls_run(struct worker *w, struct slot *s)
     if (work & TW_INPUT)
         r = es_tlsprobe_step(s->tp, w->now_ns);
     if (r == ES_TLS_WANT_IO && (work & TW_RESET))
-        r = es_tlsprobe_reset(s->tp);
+        r = es_tlsprobe_reset(s->tp, w->now_ns);
     else if (r == ES_TLS_WANT_IO && (work & TW_EOF))
-        r = es_tlsprobe_eof(s->tp);
+        r = es_tlsprobe_eof(s->tp, w->now_ns);
     return r;
 }
 
@@ -463,6 +497,17 @@ void eng_on_connect(struct worker *w, struct slot *s, int res)
         return;
     }
     int err = -res;
+    if (err == ECONNRESET || err == ECONNABORTED) {
+        /* A refusal is ECONNREFUSED: a reset means the server completed the
+         * TCP handshake (accepted) and reset before our connect was reaped.
+         * The same outcome as a reset a moment later, when the ClientHello is
+         * out: tls_error/connection_reset at stage client_hello. */
+        s->connect_ns = w->now_ns;
+        s->state = SLOT_TLS;
+        s->peer_gone = true;
+        finish_connect(w, s, es_tok_tls_error, es_tok_connection_reset);
+        return;
+    }
     if (err == ECANCELED || err == ETIME || err == ETIMEDOUT)
         finish_connect(w, s, es_tok_timeout, es_tok_connect_timeout); /* the linked timeout fired */
     else if (local_trouble(err))
@@ -524,6 +569,10 @@ void eng_on_send(struct worker *w, struct slot *s, int res)
                 eng_issue(w, s, ES_OP_SEND);
             return;
         }
+        /* The first segment of a two-segment ClientHello is out: the rest
+         * after a pause (eng_on_pause). */
+        if (es_tlsprobe_paused(s->tp) && !((s->pending | s->want) & OPBIT(ES_OP_PAUSE)))
+            eng_issue(w, s, ES_OP_PAUSE);
         tls_step(w, s, ES_TLS_WANT_IO);
     } else if (s->state == SLOT_CLOSING) {
         s->peer_gone = true;
@@ -534,6 +583,17 @@ void eng_on_send(struct worker *w, struct slot *s, int res)
         s->peer_gone = true;
         tq_push(w, s, TW_RESET);
     }
+}
+
+/* The pause between the two segments of a --hello pq|split ClientHello is
+ * over (-ETIME) or was cancelled: send the rest. */
+void eng_on_pause(struct worker *w, struct slot *s, int res)
+{
+    (void)res;
+    if (s->state != SLOT_TLS || s->peer_gone)
+        return;
+    es_tlsprobe_resume(s->tp);
+    tls_step(w, s, ES_TLS_WANT_IO);
 }
 
 /* The probe's deadline (--timeout) has passed. */
@@ -560,7 +620,7 @@ void eng_on_deadline(struct worker *w, struct slot *s)
         }
         /* The probe is over at its deadline whatever the TLS probe says. */
         s->peer_gone = true;
-        es_tlsprobe_timeout(s->tp);
+        es_tlsprobe_timeout(s->tp, w->now_ns);
         finish_tls(w, s);
         break;
     case SLOT_CLOSING:
@@ -610,7 +670,7 @@ void eng_probe_start(struct worker *w, struct slot *s)
     s->state = SLOT_SOCKET;
     s->pending = s->want = s->cancelled = 0;
     s->ncancel = 0;
-    s->tls_started = s->row_done = s->restart = s->peer_gone = false;
+    s->tls_started = s->row_done = s->restart = s->peer_gone = s->abandoned = false;
     s->tls_work = 0;
     s->fd = -1;
     s->t0_ns = w->now_ns;

@@ -7,7 +7,7 @@
  * ring for receives; getting an SQE when the SQ may be full; and the worker's
  * wait for completions.
  *
- * The test hook ES_TEST_URING_FAIL (engine.h) lives here. */
+ * The test hook ES_TEST_URING_FAIL (engine.h; only in -Dtest_hooks=true builds) lives here. */
 #include "engine-int.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +27,7 @@
  * and optionally that kernel.io_uring_disabled reads DISABLED. */
 static int test_uring_fail(int *disabled)
 {
-    const char *v = getenv("ES_TEST_URING_FAIL");
+    const char *v = es_test_env("ES_TEST_URING_FAIL");
     if (!v || !*v)
         return 0;
     static const struct {
@@ -65,8 +66,58 @@ static int read_io_uring_disabled(void)
     return v;
 }
 
-void es_uring_explain(int err, int disabled, char *msg, size_t len)
+/* The "Seccomp:" mode of this process, -1 = unknown. */
+static int read_seccomp(void)
 {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    int v = -1;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "Seccomp:", 8) != 0)
+            continue;
+        const char *p = line + 8;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        uint64_t d;
+        line[strcspn(line, "\n")] = '\0';
+        if (es_parse_u64(p, 0, 2, &d))
+            v = (int)d;
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+void es_uring_host_read(struct es_uring_host *h)
+{
+    memset(h, 0, sizeof *h);
+    h->disabled = read_io_uring_disabled();
+    h->seccomp = read_seccomp();
+    struct utsname u;
+    if (uname(&u) == 0) {
+        /* "6.1.0-18-amd64": the leading MAJOR.MINOR */
+        char *end;
+        long major = strtol(u.release, &end, 10);
+        if (end != u.release && *end == '.') {
+            long minor = strtol(end + 1, &end, 10);
+            if (major > 0 && major < 1000 && minor >= 0 && minor < 1000) {
+                h->kernel_major = (int)major;
+                h->kernel_minor = (int)minor;
+            }
+        }
+    }
+}
+
+static bool kernel_has_uring(const struct es_uring_host *h)
+{
+    return h->kernel_major > 5 || (h->kernel_major == 5 && h->kernel_minor >= 19);
+}
+
+void es_uring_explain(int err, const struct es_uring_host *h, char *msg, size_t len)
+{
+    int disabled = h->disabled;
     static const char allow[] =
         "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile";
     if (disabled == 2 && (err == EPERM || err == EACCES)) {
@@ -85,6 +136,13 @@ void es_uring_explain(int err, int disabled, char *msg, size_t len)
                  "docker run --security-opt seccomp=PROFILE.json), and check that "
                  "kernel.io_uring_disabled is 0",
                  strerror(err), allow);
+    } else if (err == ENOSYS && h->seccomp == 2 && kernel_has_uring(h)) {
+        snprintf(msg, len,
+                 "io_uring is hidden by a seccomp filter (io_uring_setup: %s, but Linux %d.%d has "
+                 "it, and this process runs under a seccomp filter, Seccomp: 2): the container's "
+                 "seccomp profile blocks it (Podman's default profile answers ENOSYS, Docker's "
+                 "EPERM): %s (e.g. podman run --security-opt seccomp=PROFILE.json)",
+                 strerror(err), h->kernel_major, h->kernel_minor, allow);
     } else if (err == ENOSYS) {
         snprintf(msg, len,
                  "this system has no io_uring (io_uring_setup: %s): edgeshake needs Linux 5.19 "
@@ -106,9 +164,10 @@ void es_uring_explain(int err, int disabled, char *msg, size_t len)
 
 void eng_explain_setup_error(int err, char *msg, size_t len)
 {
-    int disabled = read_io_uring_disabled();
-    test_uring_fail(&disabled);
-    es_uring_explain(err, disabled, msg, len);
+    struct es_uring_host h;
+    es_uring_host_read(&h);
+    test_uring_fail(&h.disabled);
+    es_uring_explain(err, &h, msg, len);
 }
 
 int es_engine_check_uring(char *msg, size_t len)
@@ -187,7 +246,7 @@ bool eng_bufring_setup(struct worker *w)
     long page = sysconf(_SC_PAGESIZE);
     void *mem = NULL;
     if (posix_memalign(&mem, page > 0 ? (size_t)page : 4096, bytes) != 0)
-        es_die(ES_EXIT_RUNTIME, "out of memory allocating the buffer ring");
+        return false; /* per-slot buffers, or ENOMEM from there */
     memset(mem, 0, bytes);
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof reg);
@@ -198,9 +257,14 @@ bool eng_bufring_setup(struct worker *w)
         free(mem);
         return false;
     }
+    w->bufs = calloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
+    if (!w->bufs) {
+        io_uring_unregister_buf_ring(&w->ring, BGID);
+        free(mem);
+        return false;
+    }
     w->br = mem;
     w->nbufs = n;
-    w->bufs = es_xcalloc(n, RECV_SIZE); /* calloc: untouched pages, defined for valgrind */
     io_uring_buf_ring_init(w->br);
     for (unsigned i = 0; i < n; i++)
         io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * RECV_SIZE, RECV_SIZE, (unsigned short)i,

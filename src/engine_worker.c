@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
 
@@ -146,6 +148,8 @@ static void fill(struct worker *w)
         w->bo_tail = NIL;
         return;
     }
+    if (w->sink_full)
+        return; /* its rows cannot be handed over: start nothing (slow output) */
     while (budget > 0 && w->bo_head != NIL && w->now_ns >= w->hold_until_ns) {
         budget--;
         struct slot *s = &w->slots[w->bo_head];
@@ -229,6 +233,7 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     case ES_OP_SEND: eng_on_send(w, s, cqe->res); break;
     case ES_OP_RECV: eng_on_recv(w, s, cqe->res, cqe->flags); break;
     case ES_OP_CLOSE: s->fd = -1; break;
+    case ES_OP_PAUSE: eng_on_pause(w, s, cqe->res); break;
     case ES_OP_CTIMEOUT:
     case ES_OP_CANCEL:
     case ES_OP_NONE:
@@ -312,6 +317,8 @@ static bool worker_done(const struct worker *w)
 
 static bool has_work_to_start(const struct worker *w)
 {
+    if (w->sink_full)
+        return false;
     return w->bo_head != NIL ||
            (w->free_head != NIL &&
             (w->ready_len > 0 || (!w->blocked && (w->have_peek || w->queue.head != NULL))));
@@ -344,6 +351,13 @@ static uint64_t wait_ns(const struct worker *w)
     if (w->free_head != NIL && !atomic_load_explicit(&w->eng->input_ended, memory_order_relaxed) &&
         wait > FEED_POLL_NS)
         wait = FEED_POLL_NS;
+    if (w->sink_full && wait > SINK_POLL_NS)
+        wait = SINK_POLL_NS;
+    if (w->grace_ns && !w->abandoned) {
+        uint64_t t = w->grace_ns > w->now_ns ? w->grace_ns - w->now_ns : 0;
+        if (t < wait)
+            wait = t;
+    }
     if (w->rows.rows > 0) {
         uint64_t due = w->last_submit_ns + FLUSH_NS;
         uint64_t t = due > w->now_ns ? due - w->now_ns : 0;
@@ -389,6 +403,63 @@ static bool deadline_due(const struct worker *w)
     return w->dl_head != NIL && w->slots[w->dl_head].deadline_ns <= w->now_ns;
 }
 
+/* Closes every probe in flight without a row (a stop whose grace is over). */
+static void abandon_all(struct worker *w)
+{
+    w->abandoned = true;
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if ((s->state == SLOT_SOCKET || s->state == SLOT_CONNECT || s->state == SLOT_TLS) &&
+            !s->row_done)
+            eng_probe_abandon(w, s);
+    }
+}
+
+/* After a stop, the probes in flight get GRACE_NS more to finish with a row
+ * (a signal; stop_after_ms lets them finish); after a second signal or a
+ * failure of the output or the loop, none. */
+static void stop_grace(struct worker *w)
+{
+    if (w->abandoned || !eng_stopping(w))
+        return;
+    struct es_engine *eng = w->eng;
+    bool now = atomic_load_explicit(&eng_hard_stop, memory_order_relaxed) || eng_failed(eng);
+    bool signal = atomic_load_explicit(&eng_stop_sig, memory_order_relaxed) != 0;
+    if (!now && !signal)
+        return; /* stop_after_ms: the probes in flight finish */
+    if (!w->grace_ns)
+        w->grace_ns = w->now_ns + GRACE_NS;
+    if (now || w->now_ns >= w->grace_ns)
+        abandon_all(w);
+}
+
+/* The ring failed: no completion will come any more. Ends every slot's
+ * probe here (TLS state, socket, IP place), without rows. */
+static void drop_all(struct worker *w)
+{
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->state == SLOT_FREE)
+            continue;
+        if (s->tls_started)
+            es_tlsprobe_end(s->tp);
+        s->tls_started = false;
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = -1;
+        eng_slot_free(w, s);
+    }
+}
+
+/* The loop cannot go on: tells the main thread, which reports it. */
+static void loop_failed(struct worker *w, int err, const char *what)
+{
+    struct es_engine *eng = w->eng;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&eng->fatal_err, &expected, err))
+        snprintf(eng->fatal_msg, sizeof eng->fatal_msg, "%s: %s", what, strerror(err));
+}
+
 static void worker_loop(struct worker *w)
 {
     clock_tick(w);
@@ -397,8 +468,10 @@ static void worker_loop(struct worker *w)
     fill(w);
     while (!worker_done(w)) {
         int r = eng_ring_wait(w, wait_ns(w));
-        if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-            es_die(ES_EXIT_RUNTIME, "io_uring_enter: %s", strerror(-r));
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+            loop_failed(w, -r, "io_uring_enter");
+            break;
+        }
         clock_tick(w);
         /* Take in every completion that has happened before judging any
          * deadline: a probe whose connect completed in time is not a
@@ -409,15 +482,18 @@ static void worker_loop(struct worker *w)
         unstall(w);
         expire(w);
         eng_tls_work(w);
+        stop_grace(w);
         take_inbox(w);
         fill(w);
-        if (w->rows.rows > 0 && w->now_ns - w->last_submit_ns >= FLUSH_NS)
+        if (w->rows.rows > 0 && (w->sink_full || w->now_ns - w->last_submit_ns >= FLUSH_NS))
             eng_rows_submit(w);
     }
-    eng_rows_submit(w);
+    if (atomic_load(&w->eng->fatal_err))
+        drop_all(w);
+    eng_rows_submit_last(w);
 }
 
-static void worker_alloc(struct worker *w)
+void eng_worker_alloc(struct worker *w)
 {
     struct es_engine *eng = w->eng;
     const struct es_config *cfg = eng->cfg;
@@ -426,14 +502,11 @@ static void worker_alloc(struct worker *w)
     if (tpsize && w->nslots > SIZE_MAX / tpsize)
         es_die(ES_EXIT_RUNTIME, "too many slots");
     w->tp_mem = es_xcalloc(w->nslots, tpsize);
-    if (!w->br)
-        w->slot_bufs = es_xcalloc(w->nslots, RECV_SIZE);
     w->free_head = NIL;
     for (uint32_t i = w->nslots; i-- > 0;) {
         struct slot *s = &w->slots[i];
         s->fd = -1;
         s->tp = (struct es_tlsprobe *)(void *)(w->tp_mem + (size_t)i * tpsize);
-        s->buf = w->slot_bufs ? w->slot_bufs + (size_t)i * RECV_SIZE : NULL;
         s->dl_prev = s->dl_next = s->st_next = s->tq_prev = s->tq_next = NIL;
         s->wk_prev = s->wk_next = NIL;
         s->q_next = w->free_head;
@@ -455,12 +528,14 @@ static void worker_alloc(struct worker *w)
     uint64_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : cfg->timeout_ms;
     w->cto.tv_sec = (long long)(cto / 1000);
     w->cto.tv_nsec = (long long)(cto % 1000) * 1000000;
+    w->pause_ts.tv_sec = ES_HELLO_PAUSE_MS / 1000;
+    w->pause_ts.tv_nsec = (long long)(ES_HELLO_PAUSE_MS % 1000) * 1000000;
     w->timeout_ns = cfg->timeout_ms * 1000000u;
     w->mono0_ns = es_now_ns();
     w->wall0_ms = es_wall_ms();
 }
 
-static void worker_free(struct worker *w)
+void eng_worker_free(struct worker *w)
 {
     if (w->ring_ok) {
         if (w->br)
@@ -487,9 +562,13 @@ void *eng_worker_main(void *arg)
     struct worker *w = arg;
     struct es_engine *eng = w->eng;
     w->setup_err = eng_ring_setup(w);
-    if (w->setup_err == 0) {
-        eng_bufring_setup(w);
-        worker_alloc(w);
+    if (w->setup_err == 0 && !eng_bufring_setup(w)) {
+        /* No buffer ring: a receive buffer per slot (calloc: no exit() here). */
+        w->slot_bufs = calloc(w->nslots, RECV_SIZE);
+        if (!w->slot_bufs)
+            w->setup_err = -ENOMEM;
+        for (uint32_t i = 0; w->slot_bufs && i < w->nslots; i++)
+            w->slots[i].buf = w->slot_bufs + (size_t)i * RECV_SIZE;
     }
     pthread_mutex_lock(&eng->mu);
     eng->nready++;
@@ -501,7 +580,10 @@ void *eng_worker_main(void *arg)
     if (go > 0)
         worker_loop(w);
     release_unstarted(w);
-    worker_free(w);
+    eng_worker_free(w);
+    pthread_mutex_lock(&eng->mu); /* wakes the monitor (engine.c) */
     atomic_fetch_add(&eng->nfinished, 1);
+    pthread_cond_broadcast(&eng->cv);
+    pthread_mutex_unlock(&eng->mu);
     return NULL;
 }

@@ -10,6 +10,10 @@
  *   accept ─► (fault=close: FIN at once, then close; no state at all)
  *          ├► BLACKHOLE (fault=blackhole: read and discard until EOF / 120 s)
  *          └► HELLO ─ first record complete ─► flaky? RST
+ *               (fault=sni_router: a thread of its own makes the first recv and
+ *               resets when it holds part of a ClientHello without the SNI; see
+ *               "fault=sni_router" below; max_hello=: RST once the record header
+ *               says it is longer)
  *                                            ─► delay? DELAY ─ timer ─┐
  *                                            ─► answer ◄──────────────┘
  *   answer: fault=reset RST; garbage/http: raw bytes, FLUSH; else HANDSHAKE
@@ -18,8 +22,13 @@
  *   client_cert=required and dh= are SSL_CTX settings too: OpenSSL's server
  *   sends the rejection, in TLS 1.3 after the client's Finished, as a
  *   failed handshake of ours: the alert leaves through FLUSH)
- *   HANDSHAKE ─ done ─► ALPN h2? H2_PREFACE ─ SETTINGS ─► OPEN (h2=ok) | FLUSH (broken)
- *                    └► OPEN ─ client data or close_notify ─► close_notify, FLUSH
+ *   HANDSHAKE ─ done ─► ALPN h2? H2: an nghttp2 server session: SETTINGS, and a
+ *                    │       response to every request (h2=broken: close at the
+ *                    │       client's SETTINGS instead) ─ client closes ─► FLUSH
+ *                    └► OPEN ─ an HTTP/1.1 request: the response, close_notify, FLUSH
+ *                            ─ other data or close_notify ─► close_notify, FLUSH
+ *   (responses: http_status= (200), Server: edgeshake-lab, Date off by
+ *   clock_skew= seconds)
  *             ─ failed ─► FLUSH (the alert)
  *   FLUSH ─ output sent ─► DRAIN (write side shut; read until EOF / 5 s) ─► close
  *
@@ -35,9 +44,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -45,6 +58,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <nghttp2/nghttp2.h>
+
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
 
@@ -59,36 +75,29 @@ enum {
     GARBAGE_LEN = 512,
     HUGECHAIN_CERTS = 300, /* fault=hugechain: filler certificates in the chain ... */
     HUGECHAIN_PAD = 8000,  /* ... each with a comment extension this long: ~2.5 MB */
-    H2_PREFACE_LEN = 24,
-    H2_FRAME_HEADER = 9,
-    H2_FRAME_SETTINGS = 4,
     IO_BUF = 16384 + 512,
 };
 
-static const char h2_preface[H2_PREFACE_LEN + 1] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/* An empty SETTINGS frame followed by the ACK of the client's SETTINGS. */
-static const uint8_t h2_settings_and_ack[2 * H2_FRAME_HEADER] = {
-    0, 0, 0, H2_FRAME_SETTINGS, 0, 0, 0, 0, 0, 0, 0, 0, H2_FRAME_SETTINGS, 1, 0, 0, 0, 0,
-};
 static const char http_400[] =
     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-static const char http_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char lab_server[] = "edgeshake-lab";
 
 enum conn_state {
-    CONN_BLACKHOLE,  /* fault=blackhole: never send */
-    CONN_HELLO,      /* collecting the first record of the ClientHello */
-    CONN_DELAY,      /* ClientHello complete; the answer waits for the delay timer */
-    CONN_HANDSHAKE,  /* SSL_do_handshake in progress */
-    CONN_H2_PREFACE, /* ALPN h2: reading the client preface and its SETTINGS */
-    CONN_OPEN,       /* established: wait for the client to talk or close */
-    CONN_FLUSH,      /* send what is queued, then half-close */
-    CONN_DRAIN,      /* write side shut: discard input until EOF or DRAIN_MS */
+    CONN_BLACKHOLE, /* fault=blackhole: never send */
+    CONN_HELLO,     /* collecting the first record of the ClientHello */
+    CONN_DELAY,     /* ClientHello complete; the answer waits for the delay timer */
+    CONN_HANDSHAKE, /* SSL_do_handshake in progress */
+    CONN_H2,        /* ALPN h2: an nghttp2 server session answers requests */
+    CONN_OPEN,      /* established: wait for the client to talk or close */
+    CONN_FLUSH,     /* send what is queued, then half-close */
+    CONN_DRAIN,     /* write side shut: discard input until EOF or DRAIN_MS */
 };
 
 /* What a step asks of the caller: keep the connection, close it, or reset it. */
 enum step { STEP_KEEP, STEP_CLOSE, STEP_RESET };
 
 struct edge;
+struct router;
 
 struct conn {
     struct es_watch watch; /* the socket; arg = this */
@@ -102,12 +111,11 @@ struct conn {
     enum conn_state state;
     uint32_t events; /* registered epoll events */
     uint8_t hello_hdr[5];
-    uint8_t hello_got;   /* bytes of hello_hdr seen */
-    uint16_t hello_left; /* bytes of the first record still to come */
-    bool h2;             /* ALPN h2 was selected */
-    uint8_t h2_got;      /* bytes of preface + first frame header seen */
-    uint8_t h2_hdr[H2_FRAME_HEADER];
-    uint32_t h2_skip; /* payload of that frame still to come */
+    uint8_t hello_got;    /* bytes of hello_hdr seen */
+    uint16_t hello_left;  /* bytes of the first record still to come */
+    bool h2;              /* ALPN h2 was selected */
+    bool h2_settings;     /* CONN_H2: the client's SETTINGS arrived */
+    nghttp2_session *h2s; /* CONN_H2 */
 };
 
 struct edge {
@@ -119,6 +127,7 @@ struct edge {
     struct es_watch listener; /* fd -1 when not bound */
     struct es_timer resume;   /* re-enables accept after EMFILE & co. */
     bool accepting;           /* listener registered on the loop */
+    struct router *router;    /* fault=sni_router: the thread that owns the listener */
 };
 
 struct es_lab_edges {
@@ -167,7 +176,7 @@ static bool is_drip(const struct conn *c)
 static bool edge_does_tls(const struct es_lab_edge *cfg)
 {
     return cfg->fault == ES_FAULT_NONE || cfg->fault == ES_FAULT_DRIP ||
-           cfg->fault == ES_FAULT_HUGECHAIN;
+           cfg->fault == ES_FAULT_HUGECHAIN || cfg->fault == ES_FAULT_SNI_ROUTER;
 }
 
 /* ---- connection lifetime ---------------------------------------------- */
@@ -185,6 +194,7 @@ static void conn_free(struct conn *c, bool reset)
     }
     close(c->watch.fd);
     SSL_free(c->ssl);
+    nghttp2_session_del(c->h2s);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -343,6 +353,8 @@ static void tls_close(struct conn *c)
     c->state = CONN_FLUSH;
 }
 
+static bool h2_begin(struct conn *c);
+
 static enum step st_handshake(struct conn *c)
 {
     assert(c->state == CONN_HANDSHAKE && c->ssl);
@@ -354,7 +366,9 @@ static enum step st_handshake(struct conn *c)
         unsigned len;
         SSL_get0_alpn_selected(c->ssl, &proto, &len);
         c->h2 = len == 2 && memcmp(proto, "h2", 2) == 0;
-        c->state = c->h2 ? CONN_H2_PREFACE : CONN_OPEN;
+        if (c->h2 && !h2_begin(c))
+            return STEP_CLOSE;
+        c->state = c->h2 ? CONN_H2 : CONN_OPEN;
         return STEP_KEEP;
     }
     case TLS_WANT: return STEP_KEEP;
@@ -367,66 +381,127 @@ static enum step st_handshake(struct conn *c)
     return STEP_KEEP;
 }
 
-/* Consumes the client preface and its first frame. Returns 1 once a whole
- * SETTINGS frame was read, 0 when more is needed, -1 on a protocol error.
- * *used is how many bytes of p were consumed. */
-static int h2_parse(struct conn *c, const uint8_t *p, size_t n, size_t *used)
+/* ---- HTTP: what every request gets ------------------------------------ */
+
+static unsigned http_status(const struct conn *c)
 {
-    size_t i = 0;
-    for (; i < n && c->h2_got < H2_PREFACE_LEN + H2_FRAME_HEADER; i++) {
-        if (c->h2_got < H2_PREFACE_LEN) {
-            if (p[i] != (uint8_t)h2_preface[c->h2_got])
-                return -1;
-        } else {
-            c->h2_hdr[c->h2_got - H2_PREFACE_LEN] = p[i];
-        }
-        if (++c->h2_got == H2_PREFACE_LEN + H2_FRAME_HEADER) {
-            if (c->h2_hdr[3] != H2_FRAME_SETTINGS)
-                return -1;
-            c->h2_skip = (uint32_t)c->h2_hdr[0] << 16 | (uint32_t)c->h2_hdr[1] << 8 | c->h2_hdr[2];
-        }
-    }
-    *used = i;
-    if (c->h2_got < H2_PREFACE_LEN + H2_FRAME_HEADER)
-        return 0;
-    size_t take = n - i < c->h2_skip ? n - i : c->h2_skip;
-    c->h2_skip -= (uint32_t)take;
-    *used += take;
-    return c->h2_skip == 0;
+    return c->edge->cfg->http_status ? c->edge->cfg->http_status : 200;
 }
 
-static enum step st_h2_preface(struct conn *c)
+/* The Date header (IMF-fixdate), off by the edge's clock_skew=. */
+static void http_date(const struct conn *c, char *buf, size_t len)
 {
-    assert(c->state == CONN_H2_PREFACE && c->ssl);
+    time_t t = time(NULL) + (time_t)c->edge->cfg->clock_skew_s;
+    struct tm tm;
+    buf[0] = '\0';
+    if (gmtime_r(&t, &tm))
+        strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static const char *reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 525: return "SSL Handshake Failed";
+    case 526: return "Invalid SSL Certificate";
+    default: return "Status";
+    }
+}
+
+/* ---- HTTP/2 through an nghttp2 server session -------------------------- */
+
+static int h2_on_frame(nghttp2_session *s, const nghttp2_frame *f, void *arg)
+{
+    struct conn *c = arg;
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+        c->h2_settings = true;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    char status[16], date[40];
+    snprintf(status, sizeof status, "%u", http_status(c));
+    http_date(c, date, sizeof date);
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
+    const nghttp2_nv nva[] = {NV(":status", status), NV("server", lab_server), NV("date", date),
+                              NV("content-length", "0")};
+#undef NV
+    return nghttp2_submit_response(s, f->hd.stream_id, nva, ES_ARRAY_LEN(nva), NULL) == 0
+               ? 0
+               : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static nghttp2_session_callbacks *h2_callbacks(void)
+{
+    static nghttp2_session_callbacks *cbs; /* the lab is one thread */
+    if (!cbs && nghttp2_session_callbacks_new(&cbs) == 0)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame);
+    return cbs;
+}
+
+/* Starts the server session: our SETTINGS (h2=broken: nothing, ever). */
+static bool h2_begin(struct conn *c)
+{
+    nghttp2_session_callbacks *cbs = h2_callbacks();
+    if (!cbs || nghttp2_session_server_new(&c->h2s, cbs, c) != 0)
+        return false;
+    if (!c->edge->cfg->h2_broken &&
+        nghttp2_submit_settings(c->h2s, NGHTTP2_FLAG_NONE, NULL, 0) != 0)
+        return false;
+    return true;
+}
+
+/* What the session has to send, into the SSL. */
+static bool h2_output(struct conn *c)
+{
+    const uint8_t *d;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(c->h2s, &d)) > 0) {
+        ERR_clear_error();
+        if (SSL_write(c->ssl, d, (int)n) <= 0) {
+            ERR_clear_error();
+            return false;
+        }
+    }
+    return n == 0;
+}
+
+static enum step st_h2(struct conn *c)
+{
+    assert(c->state == CONN_H2 && c->ssl && c->h2s);
     uint8_t *buf = c->edge->owner->app;
     for (;;) {
         ERR_clear_error();
         int rc = SSL_read(c->ssl, buf, IO_BUF);
         switch (tls_result(c->ssl, rc)) {
         case TLS_DONE: break;
-        case TLS_WANT: return STEP_KEEP;
-        case TLS_CLOSED:
+        case TLS_WANT: return h2_output(c) ? STEP_KEEP : STEP_CLOSE;
+        case TLS_CLOSED: tls_close(c); return STEP_KEEP;
         case TLS_FAILED: ERR_clear_error(); return STEP_CLOSE;
         }
-        size_t used;
-        int r = h2_parse(c, buf, (size_t)rc, &used);
-        if (r < 0) {
+        if (nghttp2_session_mem_recv(c->h2s, buf, (size_t)rc) < 0) {
             c->state = CONN_FLUSH; /* not HTTP/2: close without a word */
             return STEP_KEEP;
         }
-        if (r == 0)
-            continue;
-        if (c->edge->cfg->h2_broken) {
+        if (c->edge->cfg->h2_broken && c->h2_settings) {
             c->state = CONN_FLUSH; /* EOF instead of SETTINGS */
             return STEP_KEEP;
         }
-        ERR_clear_error();
-        if (SSL_write(c->ssl, h2_settings_and_ack, sizeof h2_settings_and_ack) <= 0) {
-            ERR_clear_error();
+        if (!h2_output(c))
             return STEP_CLOSE;
+        if (!nghttp2_session_want_read(c->h2s) && !nghttp2_session_want_write(c->h2s)) {
+            tls_close(c); /* the client said GOAWAY and has its answers */
+            return STEP_KEEP;
         }
-        c->state = CONN_OPEN; /* the rest of what the client sends is discarded */
-        return STEP_KEEP;
     }
 }
 
@@ -439,6 +514,21 @@ static bool looks_like_http_request(const uint8_t *p, size_t n)
             return true;
     }
     return false;
+}
+
+static void http1_respond(struct conn *c)
+{
+    char date[40], resp[256];
+    unsigned st = http_status(c);
+    http_date(c, date, sizeof date);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %u %s\r\nServer: %s\r\nDate: %s\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n",
+                     st, reason_phrase(st), lab_server, date);
+    ERR_clear_error();
+    if (n > 0 && (size_t)n < sizeof resp)
+        SSL_write(c->ssl, resp, n);
+    ERR_clear_error();
 }
 
 static enum step st_open(struct conn *c)
@@ -454,12 +544,8 @@ static enum step st_open(struct conn *c)
         case TLS_CLOSED: tls_close(c); return STEP_KEEP;
         case TLS_FAILED: ERR_clear_error(); return STEP_CLOSE;
         }
-        if (c->h2)
-            continue; /* after our SETTINGS: discard frames until the client leaves */
-        if (looks_like_http_request(buf, (size_t)rc)) {
-            ERR_clear_error();
-            SSL_write(c->ssl, http_200, sizeof http_200 - 1);
-        }
+        if (looks_like_http_request(buf, (size_t)rc))
+            http1_respond(c);
         tls_close(c);
         return STEP_KEEP;
     }
@@ -473,7 +559,7 @@ static enum step conn_advance(struct conn *c)
         enum step s = STEP_KEEP;
         switch (c->state) {
         case CONN_HANDSHAKE: s = st_handshake(c); break;
-        case CONN_H2_PREFACE: s = st_h2_preface(c); break;
+        case CONN_H2: s = st_h2(c); break;
         case CONN_OPEN: s = st_open(c); break;
         case CONN_BLACKHOLE:
         case CONN_HELLO:
@@ -516,6 +602,7 @@ static enum step conn_answer(struct conn *c)
     case ES_FAULT_NONE:
     case ES_FAULT_DRIP:
     case ES_FAULT_HUGECHAIN:
+    case ES_FAULT_SNI_ROUTER:
         if (!c->ssl)
             return STEP_CLOSE;
         c->state = CONN_HANDSHAKE;
@@ -564,7 +651,11 @@ static enum step st_hello(struct conn *c, const uint8_t *p, size_t n)
             return STEP_CLOSE;
         BIO_write(SSL_get_rbio(c->ssl), p, (int)n);
     }
-    if (!hello_feed(c, p, n))
+    bool whole = hello_feed(c, p, n);
+    if (e->cfg->max_hello && c->hello_got == sizeof c->hello_hdr &&
+        sizeof c->hello_hdr + (size_t)(c->hello_hdr[3] << 8 | c->hello_hdr[4]) > e->cfg->max_hello)
+        return STEP_RESET;
+    if (!whole)
         return STEP_KEEP;
     if (e->cfg->flaky_pct && rng_next(e->owner) % 100 < e->cfg->flaky_pct)
         return STEP_RESET;
@@ -588,7 +679,7 @@ static enum step conn_input(struct conn *c, const uint8_t *p, size_t n)
             BIO_write(SSL_get_rbio(c->ssl), p, (int)n);
         return STEP_KEEP;
     case CONN_HANDSHAKE:
-    case CONN_H2_PREFACE:
+    case CONN_H2:
     case CONN_OPEN: BIO_write(SSL_get_rbio(c->ssl), p, (int)n); return conn_advance(c);
     case CONN_BLACKHOLE:
     case CONN_FLUSH:
@@ -636,7 +727,7 @@ static void on_conn_idle(struct es_loop *loop, struct es_timer *t)
     conn_free(t->arg, false);
 }
 
-static void conn_new(struct edge *e, int fd)
+static struct conn *conn_new(struct edge *e, int fd)
 {
     struct es_lab_edges *E = e->owner;
     if (e->cfg->fault == ES_FAULT_CLOSE) {
@@ -647,12 +738,12 @@ static void conn_new(struct edge *e, int fd)
          * its unread ClientHello follows. */
         shutdown(fd, SHUT_WR);
         close(fd);
-        return;
+        return NULL;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
-        return;
+        return NULL;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -664,7 +755,7 @@ static void conn_new(struct edge *e, int fd)
     if (es_loop_add(E->loop, &c->watch, c->events) < 0) {
         close(fd);
         free(c);
-        return;
+        return NULL;
     }
     c->next = E->conns;
     if (E->conns)
@@ -673,6 +764,173 @@ static void conn_new(struct edge *e, int fd)
     bool blackhole = e->cfg->fault == ES_FAULT_BLACKHOLE;
     c->state = blackhole ? CONN_BLACKHOLE : CONN_HELLO;
     conn_deadline(c, blackhole ? BLACKHOLE_MS : IDLE_MS);
+    return c;
+}
+
+/* ---- fault=sni_router: the first segment, read by a thread of its own ----
+ *
+ * A naive SNI router reads the ClientHello from the first TCP segment. On
+ * loopback a scanner's two segments are kept apart only by its pause
+ * (ES_HELLO_PAUSE_MS), and the lab's loop, busy with other handshakes, could
+ * come to the socket after both arrived and read them as one. So the
+ * listener of a router edge belongs to a thread that does nothing else:
+ * accept, one recv per connection as soon as it is readable, and the
+ * verdict (reset, or hand the connection and the bytes to the loop through
+ * a queue and an eventfd). The thread never touches OpenSSL or the loop. */
+
+struct routed {
+    struct routed *next;
+    int fd;
+    size_t len;
+    uint8_t data[];
+};
+
+struct router {
+    struct edge *edge;
+    pthread_t thread;
+    int epfd, evfd;
+    struct es_watch wake; /* evfd on the lab's loop */
+    pthread_mutex_t mu;
+    struct routed *head, **tail; /* handed over, not yet taken by the loop */
+    atomic_bool stop;
+};
+
+static void router_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+}
+
+/* The first recv of a connection: the verdict. */
+static void router_first(struct router *r, int fd, uint8_t *buf)
+{
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+    ssize_t n = recv(fd, buf, IO_BUF, 0);
+    struct es_hello_info info;
+    if (n <= 0) {
+        close(fd);
+        return;
+    }
+    if (es_hello_parse(buf, (size_t)n, &info) == ES_HELLO_PARTIAL && info.name_len == 0) {
+        router_reset(fd); /* a ClientHello cut before its name: cannot route it */
+        return;
+    }
+    struct routed *it = malloc(sizeof *it + (size_t)n);
+    if (!it) {
+        close(fd);
+        return;
+    }
+    it->next = NULL;
+    it->fd = fd;
+    it->len = (size_t)n;
+    memcpy(it->data, buf, (size_t)n);
+    pthread_mutex_lock(&r->mu);
+    *r->tail = it;
+    r->tail = &it->next;
+    pthread_mutex_unlock(&r->mu);
+    uint64_t one = 1;
+    (void)!write(r->evfd, &one, sizeof one);
+}
+
+static void *router_main(void *arg)
+{
+    struct router *r = arg;
+    int lfd = r->edge->listener.fd;
+    uint8_t *buf = malloc(IO_BUF);
+    struct epoll_event ev[64];
+    while (buf && !atomic_load(&r->stop)) {
+        int n = epoll_wait(r->epfd, ev, (int)ES_ARRAY_LEN(ev), 100);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.fd != lfd) {
+                router_first(r, ev[i].data.fd, buf);
+                continue;
+            }
+            int fd;
+            while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                struct epoll_event cev = {.events = EPOLLIN, .data.fd = fd};
+                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &cev) < 0)
+                    close(fd);
+            }
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* On the loop: connections the router let through become ordinary ones,
+ * their first bytes already read. */
+static void on_routed(struct es_loop *loop, struct es_watch *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct router *r = w->arg;
+    uint64_t cnt;
+    (void)!read(r->evfd, &cnt, sizeof cnt);
+    pthread_mutex_lock(&r->mu);
+    struct routed *it = r->head;
+    r->head = NULL;
+    r->tail = &r->head;
+    pthread_mutex_unlock(&r->mu);
+    while (it) {
+        struct routed *next = it->next;
+        struct conn *c = conn_new(r->edge, it->fd);
+        if (c)
+            conn_settle(c, conn_input(c, it->data, it->len));
+        free(it);
+        it = next;
+    }
+}
+
+static int router_start(struct edge *e)
+{
+    struct router *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->edge = e;
+    r->tail = &r->head;
+    pthread_mutex_init(&r->mu, NULL);
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.fd = e->listener.fd};
+    r->wake = (struct es_watch){.fd = r->evfd, .fn = on_routed, .arg = r};
+    int rc = 0;
+    if (r->epfd < 0 || r->evfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, e->listener.fd, &lev) < 0)
+        rc = -errno;
+    else if ((rc = es_loop_add(e->owner->loop, &r->wake, EPOLLIN)) == 0 &&
+             (rc = -pthread_create(&r->thread, NULL, router_main, r)) != 0)
+        es_loop_del(e->owner->loop, &r->wake);
+    if (rc < 0) {
+        if (r->epfd >= 0)
+            close(r->epfd);
+        if (r->evfd >= 0)
+            close(r->evfd);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return rc;
+    }
+    e->router = r;
+    return 0;
+}
+
+static void router_stop(struct edge *e)
+{
+    struct router *r = e->router;
+    if (!r)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    es_loop_del(e->owner->loop, &r->wake);
+    for (struct routed *it = r->head, *next; it; it = next) {
+        next = it->next;
+        close(it->fd);
+        free(it);
+    }
+    close(r->epfd); /* connections still waiting for their first byte: closed at exit */
+    close(r->evfd);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    e->router = NULL;
 }
 
 /* ---- listeners --------------------------------------------------------- */
@@ -741,6 +999,8 @@ static int edge_listen(struct edge *e)
         return rc;
     }
     e->listener.fd = fd;
+    if (e->cfg->fault == ES_FAULT_SNI_ROUTER)
+        return router_start(e); /* the listener is the router thread's */
     rc = es_loop_add(e->owner->loop, &e->listener, EPOLLIN);
     if (rc < 0)
         return rc;
@@ -1051,6 +1311,7 @@ void es_lab_edges_free(struct es_lab_edges *E)
         conn_free(E->conns, false);
     for (size_t i = 0; i < E->nedges; i++) {
         struct edge *e = &E->edges[i];
+        router_stop(e);
         if (e->accepting)
             es_loop_del(E->loop, &e->listener);
         es_timer_cancel(E->loop, &e->resume);

@@ -723,6 +723,9 @@ enum edge_opt {
     OPT_SUBJECT_O,
     OPT_CLIENT_CERT,
     OPT_DH,
+    OPT_MAX_HELLO,
+    OPT_HTTP_STATUS,
+    OPT_CLOCK_SKEW,
 };
 
 /* Indexed by enum edge_opt; `expect` is the form shown when a value is bad. */
@@ -730,7 +733,7 @@ static const struct {
     const char *name;
     const char *expect;
 } edge_opts[] = {
-    [OPT_CERT] = {"cert", "cert=NAME[:expired|:future|:wrong|:selfsigned]"},
+    [OPT_CERT] = {"cert", "cert=NAME[:expired|:future|:wrong|:selfsigned|:expiring]"},
     [OPT_KEY] = {"key", "key=ecdsa|rsa"},
     [OPT_TLS] = {"tls", "tls=VERSION[,VERSION...] with versions 1.0, 1.1, 1.2, 1.3"},
     [OPT_CIPHERS] = {"ciphers", "ciphers=STRING, an OpenSSL cipher list"},
@@ -743,22 +746,27 @@ static const struct {
     [OPT_H2] = {"h2", "h2=ok|broken"},
     [OPT_DELAY] = {"delay", "delay=MS, a whole number from 0 to 600000"},
     [OPT_FLAKY] = {"flaky", "flaky=P, a percentage from 0 to 100"},
-    [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
+    [OPT_FAULT] = {"fault", "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain|"
+                            "sni_router"},
     [OPT_SUBJECT_O] = {"subject_o", "subject_o=TEXT, percent-encoded (%XX), 1 to 64 bytes"},
     [OPT_CLIENT_CERT] = {"client_cert", "client_cert=required|optional|none"},
     [OPT_DH] = {"dh", "dh=1024|2048 (the DHE prime's bits)"},
+    [OPT_MAX_HELLO] = {"max_hello", "max_hello=BYTES, a whole number from 64 to 65536"},
+    [OPT_HTTP_STATUS] = {"http_status", "http_status=N, an HTTP status from 100 to 599"},
+    [OPT_CLOCK_SKEW] = {"clock_skew", "clock_skew=S, seconds from -315360000 to 315360000 "
+                                      "(a leading - is slow)"},
 };
 
-static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned"};
-static const enum es_lab_certkind cert_kind_vals[] = {ES_CERT_EXPIRED, ES_CERT_FUTURE,
-                                                      ES_CERT_WRONG, ES_CERT_SELFSIGNED};
+static const char *const cert_kinds[] = {"expired", "future", "wrong", "selfsigned", "expiring"};
+static const enum es_lab_certkind cert_kind_vals[] = {
+    ES_CERT_EXPIRED, ES_CERT_FUTURE, ES_CERT_WRONG, ES_CERT_SELFSIGNED, ES_CERT_EXPIRING};
 static const char *const tls_versions[] = {"1.0", "1.1", "1.2", "1.3"};
 static const unsigned tls_version_bits[] = {ES_TLS_1_0, ES_TLS_1_1, ES_TLS_1_2, ES_TLS_1_3};
-static const char *const edge_faults[] = {"refuse", "blackhole", "reset", "garbage",
-                                          "http",   "drip",      "close", "hugechain"};
+static const char *const edge_faults[] = {"refuse", "blackhole", "reset",     "garbage",   "http",
+                                          "drip",   "close",     "hugechain", "sni_router"};
 static const enum es_lab_fault edge_fault_vals[] = {
-    ES_FAULT_REFUSE, ES_FAULT_BLACKHOLE, ES_FAULT_RESET, ES_FAULT_GARBAGE,
-    ES_FAULT_HTTP,   ES_FAULT_DRIP,      ES_FAULT_CLOSE, ES_FAULT_HUGECHAIN};
+    ES_FAULT_REFUSE, ES_FAULT_BLACKHOLE, ES_FAULT_RESET,     ES_FAULT_GARBAGE,   ES_FAULT_HTTP,
+    ES_FAULT_DRIP,   ES_FAULT_CLOSE,     ES_FAULT_HUGECHAIN, ES_FAULT_SNI_ROUTER};
 static const char *const yes_no[] = {"no", "yes"};
 static const char *const sni_modes[] = {"any", "strict"};
 static const char *const h2_modes[] = {"ok", "broken"};
@@ -876,6 +884,8 @@ static bool opt_word(struct parser *p, enum edge_opt o, const char *const *words
     return true;
 }
 
+#define CLOCK_SKEW_MAX_S 315360000u /* ten years */
+
 static bool opt_number(struct parser *p, enum edge_opt o, const char *value, uint64_t max,
                        unsigned *out)
 {
@@ -992,6 +1002,22 @@ static bool edge_option(struct parser *p, struct es_lab_edge *e, enum edge_opt o
             return false;
         e->dh_bits = k ? 2048 : 1024;
         return true;
+    case OPT_MAX_HELLO:
+        if (!opt_number(p, o, value, 65536, &e->max_hello) || e->max_hello < 64)
+            return bad_value(p, o, value);
+        return true;
+    case OPT_HTTP_STATUS:
+        if (!opt_number(p, o, value, 599, &e->http_status) || e->http_status < 100)
+            return bad_value(p, o, value);
+        return true;
+    case OPT_CLOCK_SKEW: {
+        bool neg = value[0] == '-';
+        unsigned s;
+        if (!opt_number(p, o, value + neg, CLOCK_SKEW_MAX_S, &s))
+            return bad_value(p, o, value);
+        e->clock_skew_s = neg ? -(long)s : (long)s;
+        return true;
+    }
     }
     return false;
 }
@@ -1031,7 +1057,7 @@ static bool edge_options(struct parser *p, struct es_lab_edge *e)
             return fail(p, p->line,
                         "unknown edge option '%s'; expected one of cert, key, tls, ciphers, "
                         "ciphersuites, groups, alpn, alpn_strict, sni, h2, delay, flaky, fault, "
-                        "subject_o, client_cert, dh",
+                        "subject_o, client_cert, dh, max_hello, http_status, clock_skew",
                         shown(p, key));
         if (!value)
             return fail(p, p->line, "edge option '%s' has no value; expected %s", key,

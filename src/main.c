@@ -5,6 +5,7 @@
 #include "edgeshake/bench.h"
 #include "edgeshake/cli.h"
 #include "edgeshake/demo.h"
+#include "edgeshake/enum.h"
 #include "edgeshake/lab.h"
 #include "edgeshake/report.h"
 #include "edgeshake/scan.h"
@@ -31,6 +32,7 @@ static int run(const struct es_config *cfg)
         {ES_CMD_BENCH, "edgeshake bench", es_bench_main, true},
         {ES_CMD_LAB, "edgeshake lab", es_lab_main, false},
         {ES_CMD_DEMO, "edgeshake demo", es_demo_main, false},
+        {ES_CMD_ENUM, "edgeshake enum", es_enum_main, true},
     };
     for (size_t i = 0; i < ES_ARRAY_LEN(table); i++)
         if (table[i].cmd == cfg->cmd) {

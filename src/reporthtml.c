@@ -122,8 +122,9 @@ static const char css[] =
     "td.none{background:#f4f4f4}\n"
     ".sw{display:inline-block;width:1.1em;height:1em;vertical-align:middle;"
     "margin:0 .3em 0 .8em}\n"
-    ".k-down,.k-region,.k-node,.k-vantage{color:#b00;font-weight:bold}\n"
-    ".k-variant,.k-cert,.k-h2,.k-intermittent,.k-dns{color:#a60;font-weight:bold}\n"
+    ".k-down,.k-region,.k-node,.k-vantage,.k-hello{color:#b00;font-weight:bold}\n"
+    ".k-variant,.k-cert,.k-h2,.k-intermittent,.k-dns,.k-http,.k-expiry,.k-clock,.k-weak,"
+    ".k-drift{color:#a60;font-weight:bold}\n"
     "code{font-size:11px;word-break:break-all}\n"
     ".f td{max-width:28em}.f td.var{font:11px monospace;max-width:16em;word-break:break-all}\n"
     "details{margin:.3em 0}summary{cursor:pointer;padding:2px 0}\n"
@@ -473,6 +474,8 @@ static const char *subject(const struct es_finding *x)
         return x->failing_ips;
     if (*rh_str(x->failing_resolvers))
         return x->failing_resolvers;
+    if (x->kind == ES_FINDING_CLOCK)
+        return "the scanner"; /* every edge is off the same way */
     return *x->variant ? x->variant : "all";
 }
 
@@ -626,8 +629,8 @@ static void host_findings(FILE *f, const struct rh_groups *gs)
             left_out += g->n - g->rows;
             fprintf(f,
                     "<p class=cap>%s more findings of this group left out (the filter does "
-                    "not see them): <code>edgeshake report --format csv</code> lists every "
-                    "finding.</p>\n",
+                    "not see them): <code>edgeshake report --by-host --format csv</code> lists "
+                    "every finding.</p>\n",
                     num(b1, g->n - g->rows));
         }
         fputs("</details>\n", f);
@@ -635,7 +638,9 @@ static void host_findings(FILE *f, const struct rh_groups *gs)
     if (left_out)
         fprintf(f,
                 "<p class=cap>In all, %s host findings are left out of this page to keep it "
-                "small (at most %d per group, %d in all).</p>\n",
+                "small (at most %d per group, %d in all): <code>edgeshake report --by-host "
+                "--format csv</code> lists them, and the host findings that fleet findings "
+                "fold.</p>\n",
                 num(b1, left_out), RH_GROUP_ROWS_MAX, RH_HOST_ROWS_MAX);
     fputs("</section>\n", f);
 }
@@ -786,7 +791,7 @@ static void heat_maps(FILE *f, struct rh_model *a)
     if (drawn < hosts)
         fprintf(f,
                 "<p class=cap>Heat maps of %s more %s with findings left out: "
-                "<code>edgeshake report --format csv</code> lists their findings.</p>\n",
+                "<code>edgeshake report --by-host --format csv</code> lists their findings.</p>\n",
                 num(b1, hosts - drawn), plural(hosts - drawn, "host", "hosts"));
     fputs("</section>\n", f);
 }

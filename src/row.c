@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/util.h"
 #include "edgeshake/writer.h"
@@ -39,4 +40,5 @@ void es_row_plan(struct es_row *row, const char *vantage, const struct es_edge *
     row->ciphers_offered = v->ciphers_offered;
     row->groups_offered = v->groups_offered;
     row->attempt = (int)attempt;
+    row->hello = es_hello_name(v->hello);
 }

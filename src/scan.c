@@ -61,13 +61,8 @@ struct scan {
     uint64_t nedges;
 };
 
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
+/* SIGINT/SIGTERM are the engine's from the first line of es_scan_main
+ * (es_engine_signals_install); es_engine_stop_flag() is set on the first. */
 
 static void variant_warning(void *ctx, const char *msg)
 {
@@ -269,27 +264,6 @@ static int on_edges_engine(void *arg, const struct es_edge *edges, size_t n)
     return rc;
 }
 
-/* The engine handles SIGINT/SIGTERM from es_engine_start to es_engine_wait;
- * the pipeline must stop reading and resolving too, at once, not only when
- * its next hand-over is refused. So scan's handler runs first and then the
- * engine's (both only set flags). */
-static struct sigaction engine_sa;
-
-static void on_interrupt_engine(int sig)
-{
-    interrupted = 1;
-    if (engine_sa.sa_handler != SIG_DFL && engine_sa.sa_handler != SIG_IGN)
-        engine_sa.sa_handler(sig);
-}
-
-static void chain_engine_signals(void)
-{
-    sigaction(SIGINT, NULL, &engine_sa);
-    struct sigaction sa = {.sa_handler = on_interrupt_engine};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 /* ---- the run ---- */
 
@@ -315,7 +289,7 @@ static struct es_pipeline *pipeline_new(struct scan *s, struct es_target_reader 
         .dns_timeout_ms = (unsigned)cfg->dns_timeout_ms,
         .dns_retries = (unsigned)cfg->dns_retries,
         .progress = cfg->dry_run && !cfg->quiet && (cfg->progress || isatty(STDERR_FILENO)),
-        .stop = &interrupted,
+        .stop = es_engine_stop_flag(),
         .sink =
             {
                 .edges = cfg->dry_run ? on_edges_dry : on_edges_engine,
@@ -369,6 +343,7 @@ static void write_meta(const struct scan *s, uint64_t start_ms, uint64_t planned
 int es_scan_main(const struct es_config *cfg)
 {
     char err[1024];
+    es_engine_signals_install(); /* first: a signal during set-up or DNS is exit 130 */
     uint64_t start_ms = es_wall_ms();
     struct scan s = {.cfg = cfg};
     s.pool = es_intern_new();
@@ -394,11 +369,6 @@ int es_scan_main(const struct es_config *cfg)
     if (!s.writer)
         es_die(ES_EXIT_RUNTIME, "%s", err);
 
-    struct sigaction sa = {.sa_handler = on_interrupt};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
     struct es_engine_result res;
     memset(&res, 0, sizeof res);
     if (!cfg->dry_run) {
@@ -414,7 +384,6 @@ int es_scan_main(const struct es_config *cfg)
             es_writer_close(s.writer, NULL, err, sizeof err);
             return ES_EXIT_RUNTIME;
         }
-        chain_engine_signals();
     }
     int status = ES_EXIT_OK;
     enum es_pipeline_status ps = es_pipeline_run(pl, err, sizeof err);

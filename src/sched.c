@@ -113,17 +113,18 @@ bool es_edgeq_next(struct es_edgeq *q, struct es_probe_ref *out)
             r = q->head;
         }
     }
-    uint64_t attempt = r->seq / q->nvariants;
+    uint32_t nv = r->edge.only_variant ? 1 : q->nvariants; /* probes per attempt */
+    uint64_t attempt = r->seq / nv;
     out->rec = r;
-    out->variant = (uint32_t)(r->seq % q->nvariants);
+    out->variant = r->edge.only_variant ? r->edge.only_variant - 1 : (uint32_t)(r->seq % nv);
     out->attempt = (uint32_t)attempt + 1;
     r->seq += r->stride;
     q->undealt--;
     if (r->seq >= r->total)
         edgeq_unlink_head(q); /* all dealt: its probes hold it now */
-    else if (r->seq / q->nvariants != attempt && r != q->tail)
+    else if (r->seq / nv != attempt && r != q->tail)
         edgeq_append(q, edgeq_unlink_head(q)); /* its next attempt waits its turn */
-    else if (r->seq / q->nvariants != attempt)
+    else if (r->seq / nv != attempt)
         r->requeue = true; /* the only one: it goes on unless others come */
     return true;
 }

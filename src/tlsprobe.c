@@ -6,7 +6,7 @@
  * buffer, so the pointer handed to the engine for a SEND stays valid however
  * much OpenSSL writes meanwhile. The probe walks
  *
- *   TP_IDLE -> TP_HANDSHAKE -> [TP_POST] -> [TP_H2] -> TP_DONE
+ *   TP_IDLE -> TP_HANDSHAKE -> [TP_POST] -> [TP_HTTP] -> TP_DONE
  *
  * and every entry point asserts the state it expects. TP_POST is TLS 1.3's
  * epilogue: a server that asked for a client certificate judges ours (we
@@ -15,7 +15,9 @@
  * session tickets) arrives. The probe waits for the server's first record
  * after the handshake, or until a grace of a few round trips ends
  * (es_tlsprobe_wait_until). Servers that sent no CertificateRequest cannot
- * reject us that way and are not waited for. Alerts and the stage
+ * reject us that way and are not waited for. TP_HTTP is --h2-check and
+ * --http-check: an es_httpcheck (httpcheck.h, HTTP/2 through nghttp2) fed
+ * with what SSL_read gives and drained into SSL_write. Alerts and the stage
  * come from the SSL_CTX's info and message callbacks (never from error
  * text); every SSL call is preceded by ERR_clear_error() and its result goes
  * through es_tls_map_error. */
@@ -34,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -48,6 +51,8 @@
 #define ES_LEGACY_KEY_DECODE 1
 #endif
 
+#include "edgeshake/hello.h"
+#include "edgeshake/httpcheck.h"
 #include "edgeshake/row.h"
 #include "edgeshake/token.h"
 #include "edgeshake/util.h"
@@ -79,7 +84,7 @@ static bool g_keydecode_decided;
 
 static bool test_disabled(void)
 {
-    const char *t = getenv("ES_TEST_TLS");
+    const char *t = es_test_env("ES_TEST_TLS");
     return t && strstr(t, "provider_decode");
 }
 
@@ -158,6 +163,158 @@ static enum es_tls_keydecode decide(void)
     return ES_KEYDECODE_ON;
 }
 
+/* The certificate key decoder itself: OpenSSL's EC one (eckey_pub_decode in
+ * crypto/ec/ec_ameth.c) builds the curve's EC_GROUP from its tables for every
+ * certificate, Montgomery constants included (a third of a certificate's
+ * parse, about 140,000 instructions). Ours takes the group of a named curve
+ * from g_ec_groups, made once at set-up and only read afterwards (EC_KEY_set_group
+ * copies it), and hands everything else (explicit parameters, other curves) to
+ * OpenSSL's. It joins the method table as an application method
+ * (EVP_PKEY_asn1_add0: found before the built-in one, and without the ENGINE
+ * table's global lock), a copy of OpenSSL's EC method but for pub_decode. */
+static const int fast_curves[] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+static EC_GROUP *g_ec_groups[ES_ARRAY_LEN(fast_curves)];
+static int (*g_builtin_pub_decode)(EVP_PKEY *pk, const X509_PUBKEY *pub);
+
+static int fast_ec_pub_decode(EVP_PKEY *pkey, const X509_PUBKEY *pub)
+{
+    const unsigned char *p = NULL;
+    int len = 0, ptype = 0;
+    const void *pval = NULL;
+    X509_ALGOR *alg = NULL;
+    if (!X509_PUBKEY_get0_param(NULL, &p, &len, &alg, pub))
+        return 0;
+    X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+    const EC_GROUP *g = NULL;
+    if (ptype == V_ASN1_OBJECT) {
+        int nid = OBJ_obj2nid(pval);
+        for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves) && !g; i++)
+            if (fast_curves[i] == nid)
+                g = g_ec_groups[i];
+    }
+    if (!g)
+        return g_builtin_pub_decode(pkey, pub);
+    EC_KEY *k = EC_KEY_new();
+    if (!k || !EC_KEY_set_group(k, g)) {
+        EC_KEY_free(k);
+        return 0;
+    }
+    if (!o2i_ECPublicKey(&k, &p, len)) {
+        ERR_raise(ERR_LIB_EC, EC_R_DECODE_ERROR); /* as OpenSSL's own decoder says */
+        EC_KEY_free(k);
+        return 0;
+    }
+    return EVP_PKEY_assign_EC_KEY(pkey, k);
+}
+
+/* Markers for find_public_slots: distinct functions that are never called. */
+static int mark_decode(EVP_PKEY *pk, const X509_PUBKEY *pub)
+{
+    return (void)pk, (void)pub, 0;
+}
+static int mark_encode(X509_PUBKEY *pub, const EVP_PKEY *pk)
+{
+    return (void)pk, (void)pub, 1;
+}
+static int mark_cmp(const EVP_PKEY *a, const EVP_PKEY *b)
+{
+    return (void)a, (void)b, 2;
+}
+static int mark_print(BIO *out, const EVP_PKEY *pk, int indent, ASN1_PCTX *pctx)
+{
+    return (void)out, (void)pk, (void)indent, (void)pctx, 3;
+}
+static int mark_size(const EVP_PKEY *pk)
+{
+    return (void)pk, 4;
+}
+static int mark_bits(const EVP_PKEY *pk)
+{
+    return (void)pk, 5;
+}
+
+typedef void (*any_fn)(void);
+#define PUBLIC_SLOTS 6
+#define SCAN_WORDS   32 /* EVP_PKEY_asn1_set_public's six are within the first 16 in 3.0 */
+
+/* OpenSSL has setters but no getters for a method's public-key functions, and
+ * replacing only pub_decode means passing the other five back in. So this
+ * finds where EVP_PKEY_asn1_set_public stores each one, in a scratch method
+ * given the markers above, and reads OpenSSL's five from a copy of the
+ * built-in method at those places. Only pointer-sized words at offsets that
+ * set_public itself wrote are read. Returns false when the markers are not
+ * found exactly once each (another layout): the fast decoder then stays off. */
+static bool find_public_slots(size_t slot[PUBLIC_SLOTS])
+{
+    EVP_PKEY_ASN1_METHOD *scratch = EVP_PKEY_asn1_new(EVP_PKEY_EC, 0, "EC", NULL);
+    if (!scratch)
+        return false;
+    EVP_PKEY_asn1_set_public(scratch, mark_decode, mark_encode, mark_cmp, mark_print, mark_size,
+                             mark_bits);
+    const any_fn marks[PUBLIC_SLOTS] = {(any_fn)mark_decode, (any_fn)mark_encode,
+                                        (any_fn)mark_cmp,    (any_fn)mark_print,
+                                        (any_fn)mark_size,   (any_fn)mark_bits};
+    size_t found[PUBLIC_SLOTS] = {0};
+    bool ok = true;
+    for (size_t m = 0; m < PUBLIC_SLOTS && ok; m++) {
+        size_t hits = 0;
+        for (size_t w = 0; w < SCAN_WORDS; w++) {
+            any_fn f;
+            memcpy(&f, (const char *)scratch + w * sizeof f, sizeof f);
+            if (f == marks[m])
+                hits++, found[m] = w;
+        }
+        ok = hits == 1 && (m == 0 || found[m] > found[m - 1]);
+    }
+    EVP_PKEY_asn1_free(scratch);
+    if (ok)
+        memcpy(slot, found, sizeof found);
+    return ok;
+}
+
+/* Adds fast_ec_pub_decode (above); false leaves OpenSSL's decoder in place. */
+static bool add_fast_ec_decoder(void)
+{
+    size_t slot[PUBLIC_SLOTS];
+    const EVP_PKEY_ASN1_METHOD *builtin = EVP_PKEY_asn1_find(NULL, EVP_PKEY_EC);
+    if (!builtin || !find_public_slots(slot))
+        return false;
+    for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves); i++) {
+        g_ec_groups[i] = EC_GROUP_new_by_curve_name(fast_curves[i]);
+        if (!g_ec_groups[i])
+            goto fail;
+        EC_GROUP_set_asn1_flag(g_ec_groups[i], OPENSSL_EC_NAMED_CURVE);
+    }
+    EVP_PKEY_ASN1_METHOD *m = EVP_PKEY_asn1_new(EVP_PKEY_EC, 0, "EC", "OpenSSL EC algorithm");
+    if (!m)
+        goto fail;
+    EVP_PKEY_asn1_copy(m, builtin); /* every function of OpenSSL's EC method */
+    any_fn f[PUBLIC_SLOTS];
+    for (size_t i = 0; i < PUBLIC_SLOTS; i++)
+        memcpy(&f[i], (const char *)m + slot[i] * sizeof f[i], sizeof f[i]);
+    g_builtin_pub_decode = (int (*)(EVP_PKEY *, const X509_PUBKEY *))f[0];
+    EVP_PKEY_asn1_set_public(m, fast_ec_pub_decode, (int (*)(X509_PUBKEY *, const EVP_PKEY *))f[1],
+                             (int (*)(const EVP_PKEY *, const EVP_PKEY *))f[2],
+                             (int (*)(BIO *, const EVP_PKEY *, int, ASN1_PCTX *))f[3],
+                             (int (*)(const EVP_PKEY *))f[4], (int (*)(const EVP_PKEY *))f[5]);
+    if (!g_builtin_pub_decode || !EVP_PKEY_asn1_add0(m)) {
+        EVP_PKEY_asn1_free(m);
+        goto fail;
+    }
+    /* The application methods are sorted on their first search: that happens
+     * here, on this thread, before any other thread exists. */
+    if (EVP_PKEY_asn1_find(NULL, EVP_PKEY_EC) != m)
+        es_die(ES_EXIT_RUNTIME, "internal error: the fast EC key decoder was not taken");
+    return true;
+fail:
+    for (size_t i = 0; i < ES_ARRAY_LEN(fast_curves); i++) {
+        EC_GROUP_free(g_ec_groups[i]);
+        g_ec_groups[i] = NULL;
+    }
+    ERR_clear_error();
+    return false;
+}
+
 static enum es_tls_keydecode turn_on(void)
 {
     ENGINE *e = ENGINE_new();
@@ -169,6 +326,7 @@ static enum es_tls_keydecode turn_on(void)
         return ES_KEYDECODE_FAILED;
     }
     g_legacy_engine = e;
+    (void)add_fast_ec_decoder(); /* without it, OpenSSL's decoder builds each group */
     return ES_KEYDECODE_ON;
 }
 #pragma GCC diagnostic pop
@@ -397,23 +555,12 @@ enum tp_state {
     TP_HANDSHAKE, /* ClientHello sent, driving SSL_do_handshake */
     TP_POST,      /* TLS 1.3 after a CertificateRequest: handshake done, waiting for the
                      server's first record or the end of the grace (wait_until_ns) */
-    TP_H2,        /* handshake done, preface sent, waiting for the server's SETTINGS */
+    TP_HTTP,      /* handshake done: the h2 check and/or the GET (httpcheck.h) */
     TP_DONE,      /* outcome decided; only pending bytes and the row are left */
 };
 
-#define OUT_CAP    1024  /* one ClientHello in one SEND, usually */
-#define NAME_CAP   256   /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
-#define H2_MAX_LEN 16384 /* SETTINGS_MAX_FRAME_SIZE default: we never raise it */
-
-struct h2_reader {
-    uint8_t hdr[9];
-    uint8_t hdr_n;
-    bool in_payload;
-    uint8_t type;
-    uint32_t left; /* payload bytes still to come */
-    uint8_t pl[8]; /* GOAWAY: last stream id and error code */
-    uint8_t pl_n;
-};
+#define OUT_CAP  1024 /* one ClientHello in one SEND, usually; lent per send (out_take) */
+#define NAME_CAP 256  /* subject / issuer, RFC 2253, ASCII (high bytes escaped) */
 
 struct es_tlsprobe {
     enum tp_state state;
@@ -449,12 +596,21 @@ struct es_tlsprobe {
     char sha256[65];
     char subject[NAME_CAP], issuer[NAME_CAP];
     char not_before[24], not_after[24];
-    char goaway[24];
-    struct h2_reader h2r;
+    /* --hello pq|split: the first flight goes out in two segments, cut at
+     * `cut` (0 = no cut); tx_read counts bytes taken from wbio */
+    int hello_bytes; /* the ClientHello as sent (its records), -1 = none */
+    uint32_t cut, tx_read;
+    bool cut_passed;
+    bool http_timeout; /* --http-check: the deadline came before the GET */
+    bool http_on;      /* es_httpcheck_start ran: es_httpcheck_end is due */
+    /* TP_HTTP */
+    int http_mode; /* enum es_http_mode; 0 = the check did not run */
+    int64_t http_wall_s;
+    struct es_httpcheck http;
 
     /* bytes for the network, taken from wbio */
     uint16_t out_len, out_off;
-    uint8_t out[OUT_CAP];
+    uint8_t *out; /* OUT_CAP bytes lent by the set while bytes wait to be sent, else NULL */
 };
 
 struct vcache_entry {
@@ -463,11 +619,35 @@ struct vcache_entry {
     uint64_t when_ns;
 };
 
+/* The text columns of one leaf certificate, kept by its DER (see
+ * collect_cert): a fleet serves the same certificate from many edges. */
+#define CERTC_SIZE    64   /* entries, direct-mapped by xxh3 of the DER */
+#define CERTC_DER_MAX 4096 /* longer leaves are not kept */
+struct certc_entry {
+    uint64_t hash;
+    uint32_t len; /* 0 = empty */
+    uint8_t *der; /* CERTC_DER_MAX bytes, allocated when first filled */
+    char sha256[65];
+    char subject[NAME_CAP], issuer[NAME_CAP];
+    char not_before[24], not_after[24];
+    char cert_key[24], cert_sig[64];
+};
+
+/* One per worker (engine.c), used by that worker's thread only. It has its
+ * own OpenSSL library context: OpenSSL 3.0 takes the read lock of the
+ * library context several hundred times per handshake (every algorithm
+ * fetch, name lookup and provider-side parameter), plus the locks of its name
+ * map and method store, and bumps reference counts of the fetched methods;
+ * in the default context those are process-wide, so every core would write
+ * the same cache lines on every handshake. In the worker's own context they
+ * are the worker's. */
 struct es_tls_ctxset {
+    OSSL_LIB_CTX *libctx;
     const struct es_variant *variants;
     size_t nvariants;
     SSL_CTX **ctx; /* by variant; variants that differ only in SNI share one */
     bool no_verify, h2_check, keylog;
+    const char *http_path; /* --http-check, NULL = off */
     X509_STORE *store;
     X509_STORE_CTX *vctx;
     BIO *namebio;
@@ -477,6 +657,12 @@ struct es_tls_ctxset {
     size_t dercap;
     struct vcache_entry *vcache;
     uint64_t verifications;
+    struct certc_entry *certc; /* CERTC_SIZE */
+    SSL *pool[ES_TLS_SSL_POOL]; /* idle, reset, each with its two memory BIOs */
+    uint8_t **outfree; /* send buffers (OUT_CAP) not lent to a probe */
+    size_t noutfree, outcap, nout;
+    unsigned npool;
+    uint64_t ssl_new, ssl_reused;
 };
 
 static const char none_text[] = "none";
@@ -489,6 +675,21 @@ size_t es_tlsprobe_size(void)
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set)
 {
     return set->verifications;
+}
+
+size_t es_tls_ctxset_send_buffers(const struct es_tls_ctxset *set)
+{
+    return set->nout;
+}
+
+uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set)
+{
+    return set->ssl_new;
+}
+
+uint64_t es_tls_ctxset_ssl_reused(const struct es_tls_ctxset *set)
+{
+    return set->ssl_reused;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -578,7 +779,8 @@ static void info_cb(const SSL *ssl, int where, int ret)
 
 static const char *const stage_order[] = {es_tok_client_hello,   es_tok_server_hello,
                                           es_tok_certificate,    es_tok_finished,
-                                          es_tok_post_handshake, es_tok_h2};
+                                          es_tok_post_handshake, es_tok_h2,
+                                          es_tok_http};
 
 static int stage_rank(const char *stage)
 {
@@ -643,8 +845,10 @@ static void find_default_security(void)
 static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid, void *other,
                        void *ex)
 {
-    struct es_tlsprobe *tp = ssl ? SSL_get_app_data(ssl) : NULL;
-    if (tp && op == SSL_SECOP_TMP_DH && other) {
+    /* OpenSSL asks dozens of times per handshake (each cipher, signature
+     * algorithm, group, version): the probe is looked up only for a DH key. */
+    struct es_tlsprobe *tp = op == SSL_SECOP_TMP_DH && ssl ? SSL_get_app_data(ssl) : NULL;
+    if (tp && other) {
         EVP_PKEY *k = other;
         tp->dh_bits = EVP_PKEY_get_bits(k);
         tp->kx_bits = tp->dh_bits;
@@ -670,15 +874,16 @@ static bool same_ctx_config(const struct es_variant *a, const struct es_variant 
     return a->tls_min == b->tls_min && a->tls_max == b->tls_max && streq0(a->ciphers, b->ciphers) &&
            streq0(a->ciphersuites, b->ciphersuites) && streq0(a->groups, b->groups) &&
            a->alpn_wire_len == b->alpn_wire_len &&
-           (a->alpn_wire_len == 0 || memcmp(a->alpn_wire, b->alpn_wire, a->alpn_wire_len) == 0);
+           (a->alpn_wire_len == 0 || memcmp(a->alpn_wire, b->alpn_wire, a->alpn_wire_len) == 0) &&
+           (a->hello == ES_HELLO_PQ) == (b->hello == ES_HELLO_PQ); /* pq: a padding extension */
 }
 
-static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *opts, char *err,
-                         size_t errlen)
+static SSL_CTX *make_ctx(OSSL_LIB_CTX *libctx, const struct es_variant *v,
+                         const struct es_tls_opts *opts, char *err, size_t errlen)
 {
     char why[160];
     err_clear();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
     if (!ctx) {
         snprintf(err, errlen, "variant %s: cannot create an SSL_CTX: %s", v->name,
                  ossl_reason(why, sizeof why));
@@ -730,6 +935,46 @@ static SSL_CTX *make_ctx(const struct es_variant *v, const struct es_tls_opts *o
     return ctx;
 }
 
+/* Variant i's SSL_CTX already carries the pq padding (an earlier pq variant
+ * shares it). */
+static bool pq_ready(const struct es_tls_ctxset *set, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (set->ctx[j] == set->ctx[i] && set->variants[j].hello == ES_HELLO_PQ)
+            return true;
+    return false;
+}
+
+/* The set's own library context (see struct es_tls_ctxset): the same
+ * configuration file as OpenSSL's default context (OPENSSL_CONF, else
+ * OpenSSL's default path; providers and properties set there apply alike),
+ * and, as there, the default provider when the file activates none. */
+static OSSL_LIB_CTX *worker_libctx(char *err, size_t errlen)
+{
+    char why[160];
+    err_clear();
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    if (!libctx) {
+        snprintf(err, errlen, "cannot create an OpenSSL library context (out of memory)");
+        return NULL;
+    }
+    char *conf = CONF_get1_default_config_file();
+    if (conf && access(conf, R_OK) == 0 && !OSSL_LIB_CTX_load_config(libctx, conf)) {
+        snprintf(err, errlen, "OpenSSL configuration %s: %s", conf, ossl_reason(why, sizeof why));
+        OPENSSL_free(conf);
+        OSSL_LIB_CTX_free(libctx);
+        return NULL;
+    }
+    OPENSSL_free(conf);
+    /* FIPS mode switched on in the default context by the program, not by
+     * the file (edgeshake never does; a test does): the same here. */
+    if (EVP_default_properties_is_fips_enabled(NULL) &&
+        !EVP_default_properties_is_fips_enabled(libctx))
+        (void)EVP_default_properties_enable_fips(libctx, 1);
+    err_clear();
+    return libctx;
+}
+
 struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_t nvariants,
                                         const struct es_tls_opts *opts, char *err, size_t errlen)
 {
@@ -738,7 +983,10 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
     set->nvariants = nvariants;
     set->no_verify = opts->no_verify;
     set->h2_check = opts->h2_check;
+    set->http_path = opts->http_path;
     set->ctx = es_xcalloc(nvariants, sizeof *set->ctx);
+    if (!(set->libctx = worker_libctx(err, errlen)))
+        goto fail;
     if (opts->keylog) {
         if (!keylog_acquire(opts->keylog, err, errlen))
             goto fail;
@@ -749,7 +997,10 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
             if (same_ctx_config(&variants[i], &variants[j]) && SSL_CTX_up_ref(set->ctx[j]))
                 set->ctx[i] = set->ctx[j];
         }
-        if (!set->ctx[i] && !(set->ctx[i] = make_ctx(&variants[i], opts, err, errlen)))
+        if (!set->ctx[i] && !(set->ctx[i] = make_ctx(set->libctx, &variants[i], opts, err, errlen)))
+            goto fail;
+        if (variants[i].hello == ES_HELLO_PQ && set->ctx[i] != (i ? set->ctx[i - 1] : NULL) &&
+            !pq_ready(set, i) && es_hello_pq_install(set->ctx[i], err, errlen) < 0)
             goto fail;
     }
     if (!set->no_verify) {
@@ -766,7 +1017,8 @@ struct es_tls_ctxset *es_tls_ctxset_new(const struct es_variant *variants, size_
         if (!set->xxh)
             es_die(ES_EXIT_RUNTIME, "out of memory allocating an xxh3 state");
     }
-    set->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    set->certc = es_xcalloc(CERTC_SIZE, sizeof *set->certc);
+    set->sha256 = EVP_MD_fetch(set->libctx, "SHA256", NULL);
     set->namebio = BIO_new(BIO_s_mem());
     if (!set->namebio || !set->sha256) {
         snprintf(err, errlen, "cannot create a memory BIO or fetch SHA-256 (out of memory)");
@@ -792,8 +1044,17 @@ void es_tls_ctxset_free(struct es_tls_ctxset *set)
     EVP_MD_free(set->sha256);
     free(set->der);
     free(set->vcache);
+    for (unsigned i = 0; i < set->npool; i++)
+        SSL_free(set->pool[i]);
+    for (size_t i = 0; i < set->noutfree; i++)
+        free(set->outfree[i]);
+    free(set->outfree);
+    for (size_t i = 0; set->certc && i < CERTC_SIZE; i++)
+        free(set->certc[i].der);
+    free(set->certc);
     if (set->keylog)
         keylog_release();
+    OSSL_LIB_CTX_free(set->libctx); /* after everything made from it */
     free(set);
 }
 
@@ -992,11 +1253,9 @@ static long days_left(const ASN1_TIME *t)
     return (long)(total >= 0 ? total / 86400 : -((-total + 86399) / 86400));
 }
 
-/* The inventory columns: cert_key, cert_sig, cert_days_left, chain_len, all
- * from OpenSSL's parsed certificate. */
-static void collect_inventory(struct es_tlsprobe *tp, X509 *leaf)
+/* cert_sig: the leaf's signature algorithm, from OpenSSL's parsed certificate. */
+static void cert_sig_text(struct es_tlsprobe *tp, X509 *leaf)
 {
-    key_text(X509_get0_pubkey(leaf), tp->cert_key, sizeof tp->cert_key);
     const X509_ALGOR *alg = NULL;
     const ASN1_OBJECT *obj = NULL;
     X509_get0_signature(NULL, &alg, leaf);
@@ -1006,9 +1265,76 @@ static void collect_inventory(struct es_tlsprobe *tp, X509 *leaf)
      * OpenSSL in dotted form. */
     if (!obj || OBJ_obj2txt(tp->cert_sig, sizeof tp->cert_sig, obj, 0) <= 0)
         tp->cert_sig[0] = '\0';
+}
+
+/* The inventory columns that are not the leaf's alone: cert_days_left (from
+ * now) and chain_len. */
+static void collect_inventory(struct es_tlsprobe *tp, X509 *leaf)
+{
     tp->days_left = days_left(X509_get0_notAfter(leaf));
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(tp->ssl); /* client side: leaf first */
     tp->chain_len = chain ? sk_X509_num(chain) : 1;
+}
+
+/* The columns that depend on the leaf's bytes alone: SHA-256, names,
+ * validity, key and signature algorithm. */
+static void cert_texts(struct es_tlsprobe *tp, X509 *leaf, int n)
+{
+    struct es_tls_ctxset *set = tp->set;
+    if (n > 0) {
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        if (EVP_Digest(set->der, (size_t)n, md, &mdlen, set->sha256, NULL) && mdlen == 32)
+            hex(md, mdlen, tp->sha256);
+    }
+    name_text(set, X509_get_subject_name(leaf), tp->subject, sizeof tp->subject);
+    name_text(set, X509_get_issuer_name(leaf), tp->issuer, sizeof tp->issuer);
+    time_text(X509_get0_notBefore(leaf), tp->not_before, sizeof tp->not_before);
+    time_text(X509_get0_notAfter(leaf), tp->not_after, sizeof tp->not_after);
+    key_text(X509_get0_pubkey(leaf), tp->cert_key, sizeof tp->cert_key);
+    cert_sig_text(tp, leaf);
+}
+
+#define CERTC_COPY(dst, src)                                                                       \
+    do {                                                                                           \
+        _Static_assert(sizeof(dst) == sizeof(src), "same text sizes");                             \
+        memcpy(dst, src, sizeof(dst));                                                             \
+    } while (0)
+
+/* cert_texts through the set's cache: the same DER (compared whole) gives the
+ * same texts, so a hit copies them (about 35,000 instructions less). */
+static void cert_texts_cached(struct es_tlsprobe *tp, X509 *leaf, int n)
+{
+    struct es_tls_ctxset *set = tp->set;
+    if (n <= 0 || n > CERTC_DER_MAX) {
+        cert_texts(tp, leaf, n);
+        return;
+    }
+    uint64_t h = XXH3_64bits(set->der, (size_t)n);
+    struct certc_entry *e = &set->certc[h & (CERTC_SIZE - 1)];
+    if (e->len == (uint32_t)n && e->hash == h && memcmp(e->der, set->der, (size_t)n) == 0) {
+        CERTC_COPY(tp->sha256, e->sha256);
+        CERTC_COPY(tp->subject, e->subject);
+        CERTC_COPY(tp->issuer, e->issuer);
+        CERTC_COPY(tp->not_before, e->not_before);
+        CERTC_COPY(tp->not_after, e->not_after);
+        CERTC_COPY(tp->cert_key, e->cert_key);
+        CERTC_COPY(tp->cert_sig, e->cert_sig);
+        return;
+    }
+    cert_texts(tp, leaf, n);
+    if (!e->der)
+        e->der = es_xmalloc(CERTC_DER_MAX);
+    memcpy(e->der, set->der, (size_t)n);
+    e->len = (uint32_t)n;
+    e->hash = h;
+    CERTC_COPY(e->sha256, tp->sha256);
+    CERTC_COPY(e->subject, tp->subject);
+    CERTC_COPY(e->issuer, tp->issuer);
+    CERTC_COPY(e->not_before, tp->not_before);
+    CERTC_COPY(e->not_after, tp->not_after);
+    CERTC_COPY(e->cert_key, tp->cert_key);
+    CERTC_COPY(e->cert_sig, tp->cert_sig);
 }
 
 /* Fills the certificate columns and verify from the peer's certificate, if
@@ -1020,16 +1346,7 @@ static void collect_cert(struct es_tlsprobe *tp, uint64_t now_ns)
         return;
     struct es_tls_ctxset *set = tp->set;
     int n = der_append(set, leaf, 0);
-    if (n > 0) {
-        uint8_t md[EVP_MAX_MD_SIZE];
-        unsigned mdlen = 0;
-        if (EVP_Digest(set->der, (size_t)n, md, &mdlen, set->sha256, NULL) && mdlen == 32)
-            hex(md, mdlen, tp->sha256);
-    }
-    name_text(set, X509_get_subject_name(leaf), tp->subject, sizeof tp->subject);
-    name_text(set, X509_get_issuer_name(leaf), tp->issuer, sizeof tp->issuer);
-    time_text(X509_get0_notBefore(leaf), tp->not_before, sizeof tp->not_before);
-    time_text(X509_get0_notAfter(leaf), tp->not_after, sizeof tp->not_after);
+    cert_texts_cached(tp, leaf, n);
     collect_inventory(tp, leaf);
     if (set->no_verify)
         tp->verify = es_tok_off;
@@ -1190,132 +1507,107 @@ static enum es_tls_want fail(struct es_tlsprobe *tp, const char *reason, uint64_
     return ES_TLS_DONE;
 }
 
-static enum es_tls_want h2_finish(struct es_tlsprobe *tp, const char *h2)
+/* ------------------------------------------------------------------------ */
+/* After the handshake: --h2-check and --http-check (httpcheck.h) over the    */
+/* decrypted stream.                                                          */
+
+/* Writes what the check has to say (preface, SETTINGS, the request, a
+ * goodbye); false when the SSL refuses it. */
+static bool http_flush(struct es_tlsprobe *tp)
 {
-    assert(tp->state == TP_H2);
-    tp->h2 = h2;
+    uint8_t buf[4096];
+    size_t n;
+    while ((n = es_httpcheck_output(&tp->http, buf, sizeof buf)) > 0) {
+        if (tp->ssl_failed)
+            return false;
+        const char *reason;
+        err_clear();
+        int r = SSL_write(tp->ssl, buf, (int)n);
+        if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
+            return false;
+    }
+    return true;
+}
+
+static enum es_tls_want http_finish(struct es_tlsprobe *tp, bool ended_by_eof)
+{
+    assert(tp->state == TP_HTTP);
     tp->state = TP_DONE;
-    if (h2 == es_tok_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
+    tp->http_wall_s = (int64_t)(es_wall_ms() / 1000);
+    if (!tp->ssl_failed)
+        (void)http_flush(tp); /* the SETTINGS ACK, a GOAWAY */
+    struct es_http_result r;
+    es_httpcheck_result(&tp->http, tp->http_wall_s, &r);
+    tp->h2 = r.h2;
+    /* Stage http once a GET went out over a working connection. */
+    if (tp->http_mode == ES_HTTP_H1_GET || (tp->http_mode == ES_HTTP_H2_GET && r.h2 == es_tok_ok))
+        tp->stage = es_tok_http;
+    if (ended_by_eof && tp->peer_alert >= 0 && tp->peer_alert_fatal) {
         /* status ok never stands beside a fatal alert; a TLS alert after the
          * handshake is a post-handshake verdict (TLS 1.3 certificate_required
-         * that came after the grace), not an HTTP/2 failure: the same row
-         * whether it arrived before or during the h2 check. */
+         * that came after the grace), not an HTTP/2 or HTTP failure: the same
+         * row whether it arrived before or during the check. */
         tp->h2 = NULL;
+        tp->http_mode = 0;
         tp->stage = es_tok_post_handshake;
         tp->status = es_tok_alert;
         tp->error = es_alert_name(tp->peer_alert);
         tp->alert = tp->peer_alert;
         tp->alert_from = es_tok_peer;
     }
-    if (h2 == es_tok_ok) {
-        static const uint8_t settings_ack[9] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
-        const char *reason;
-        err_clear();
-        int r = SSL_write(tp->ssl, settings_ack, sizeof settings_ack);
-        (void)ssl_result(tp, r, &reason);
-    }
     polite_close(tp);
     return ES_TLS_DONE;
 }
 
-/* ------------------------------------------------------------------------ */
-/* --h2-check: RFC 9113 §3.4, the server's preface is a SETTINGS frame.       */
-
-/* Feeds decrypted bytes to the frame reader. Returns the h2 token once the
- * first frame decides it, NULL while more bytes are needed. */
-static const char *h2_feed(struct es_tlsprobe *tp, const uint8_t *p, size_t len)
+static enum es_tls_want http_step(struct es_tlsprobe *tp)
 {
-    struct h2_reader *h = &tp->h2r;
-    while (len > 0) {
-        if (!h->in_payload) {
-            size_t n = sizeof h->hdr - h->hdr_n;
-            n = n < len ? n : len;
-            memcpy(h->hdr + h->hdr_n, p, n);
-            h->hdr_n += (uint8_t)n;
-            p += n, len -= n;
-            if (h->hdr_n < sizeof h->hdr)
-                return NULL;
-            uint32_t flen = (uint32_t)h->hdr[0] << 16 | (uint32_t)h->hdr[1] << 8 | h->hdr[2];
-            uint8_t type = h->hdr[3], flags = h->hdr[4];
-            uint32_t stream = ((uint32_t)h->hdr[5] << 24 | (uint32_t)h->hdr[6] << 16 |
-                               (uint32_t)h->hdr[7] << 8 | h->hdr[8]) &
-                              0x7fffffffu;
-            if (flen > H2_MAX_LEN)
-                return es_tok_bad_frame;
-            switch (type) {
-            case 4: /* SETTINGS */
-                if (stream != 0 || flen % 6 != 0 || ((flags & 1) && flen != 0))
-                    return es_tok_bad_frame;
-                if (flags & 1) /* an ACK before the server's own SETTINGS */
-                    return es_tok_no_settings;
-                break;
-            case 7: /* GOAWAY */
-                if (stream != 0 || flen < 8)
-                    return es_tok_bad_frame;
-                break;
-            default: return es_tok_no_settings;
-            }
-            h->type = type;
-            h->left = flen;
-            h->in_payload = true;
-        } else {
-            size_t n = h->left < len ? h->left : len;
-            for (size_t i = 0; i < n && h->pl_n < sizeof h->pl; i++)
-                h->pl[h->pl_n++] = p[i];
-            h->left -= (uint32_t)n;
-            p += n, len -= n;
-        }
-        if (h->in_payload && h->left == 0) {
-            if (h->type == 4)
-                return es_tok_ok;
-            uint32_t code = (uint32_t)h->pl[4] << 24 | (uint32_t)h->pl[5] << 16 |
-                            (uint32_t)h->pl[6] << 8 | h->pl[7];
-            const char *tok = es_h2_goaway_token(code);
-            if (!tok) {
-                snprintf(tp->goaway, sizeof tp->goaway, "goaway_%u", code);
-                tok = tp->goaway;
-            }
-            return tok;
-        }
-    }
-    return NULL;
-}
-
-static enum es_tls_want h2_step(struct es_tlsprobe *tp)
-{
-    assert(tp->state == TP_H2);
+    assert(tp->state == TP_HTTP);
     uint8_t buf[4096];
     for (;;) {
         const char *reason;
         err_clear();
         int r = SSL_read(tp->ssl, buf, sizeof buf);
         if (r > 0) {
-            const char *tok = h2_feed(tp, buf, (size_t)r);
-            if (tok)
-                return h2_finish(tp, tok);
+            enum es_http_want w = es_httpcheck_input(&tp->http, buf, (size_t)r);
+            if (!http_flush(tp)) {
+                es_httpcheck_eof(&tp->http);
+                return http_finish(tp, true);
+            }
+            if (w == ES_HTTP_DONE || es_httpcheck_done(&tp->http))
+                return http_finish(tp, false);
             continue;
         }
         switch (ssl_result(tp, r, &reason)) {
         case ES_TLS_IO_WANT_READ:
         case ES_TLS_IO_WANT_WRITE: return ES_TLS_WANT_IO;
         case ES_TLS_IO_DONE:
-        case ES_TLS_IO_FAILED: return h2_finish(tp, es_tok_eof);
+        case ES_TLS_IO_FAILED: es_httpcheck_eof(&tp->http); return http_finish(tp, true);
         }
     }
 }
 
-static enum es_tls_want h2_start(struct es_tlsprobe *tp)
+/* The Host / :authority of the request: the SNI name sent, else the target
+ * (its IP for IP targets). */
+static const char *http_host(const struct es_tlsprobe *tp)
 {
-    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-                                     "\x00\x00\x00\x04\x00\x00\x00\x00\x00"; /* empty SETTINGS */
-    const char *reason;
-    tp->state = TP_H2;
-    tp->stage = es_tok_h2;
-    err_clear();
-    int r = SSL_write(tp->ssl, preface, sizeof preface - 1);
-    if (ssl_result(tp, r, &reason) != ES_TLS_IO_DONE)
-        return h2_finish(tp, es_tok_eof);
-    return h2_step(tp); /* the SETTINGS may have come with the handshake */
+    return tp->sni ? tp->sni : tp->edge->host;
+}
+
+static enum es_tls_want http_start(struct es_tlsprobe *tp, enum es_http_mode mode)
+{
+    tp->state = TP_HTTP;
+    tp->http_mode = mode;
+    tp->http_on = true;
+    tp->stage = mode == ES_HTTP_H1_GET ? es_tok_http : es_tok_h2;
+    enum es_http_want w = es_httpcheck_start(&tp->http, mode, tp->set->http_path, http_host(tp),
+                                             tp->edge->port);
+    if (w == ES_HTTP_DONE)
+        return http_finish(tp, false);
+    if (!http_flush(tp)) {
+        es_httpcheck_eof(&tp->http);
+        return http_finish(tp, true);
+    }
+    return http_step(tp); /* the server's SETTINGS may have come with the handshake */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1331,12 +1623,14 @@ static bool wants_h2_check(const struct es_tlsprobe *tp)
     return tp->set->h2_check && alpn_is_h2(tp);
 }
 
-/* The handshake is complete and nothing after it went wrong: the h2 check,
- * or the end. */
+/* The handshake is complete and nothing after it went wrong: the GET
+ * (--http-check, over h2 or HTTP/1.1), the h2 check, or the end. */
 static enum es_tls_want after_handshake(struct es_tlsprobe *tp)
 {
+    if (tp->set->http_path)
+        return http_start(tp, alpn_is_h2(tp) ? ES_HTTP_H2_GET : ES_HTTP_H1_GET);
     if (wants_h2_check(tp))
-        return h2_start(tp);
+        return http_start(tp, ES_HTTP_H2_SETTINGS);
     tp->state = TP_DONE;
     polite_close(tp);
     return ES_TLS_DONE;
@@ -1439,11 +1733,79 @@ static enum es_tls_want handshake_step(struct es_tlsprobe *tp, uint64_t now_ns)
     return fail(tp, reason, now_ns);
 }
 
+/* ------------------------------------------------------------------------ */
+/* SSL objects: made once, reset and used again.                              */
+
+/* An SSL for ctx with its two memory BIOs: an idle one of the pool, else a
+ * new one. NULL when out of memory. */
+static SSL *ssl_take(struct es_tls_ctxset *set, SSL_CTX *ctx)
+{
+    for (unsigned i = set->npool; i-- > 0;) {
+        SSL *s = set->pool[i];
+        if (SSL_get_SSL_CTX(s) == ctx) {
+            set->pool[i] = set->pool[--set->npool];
+            set->ssl_reused++;
+            return s;
+        }
+    }
+    SSL *s = SSL_new(ctx);
+    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+    if (!s || !rbio || !wbio) {
+        SSL_free(s);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        return NULL;
+    }
+    SSL_set_bio(s, rbio, wbio); /* s owns them */
+    set->ssl_new++;
+    return s;
+}
+
+/* The probe is over: s goes back to the pool, reset, or is freed when the
+ * pool is full or a reset fails. What a reset SSL keeps is what SSL_new gave
+ * it from the SSL_CTX (cipher lists, groups, ALPN offer, callbacks, options),
+ * the same for every probe of that SSL_CTX. What the last connection left:
+ *   - handshake, record layer, keys, negotiated version/cipher/group, the
+ *     server's key share, ALPN selected, the client random: SSL_clear
+ *     (ssl3_clear zeroes all TLS 1.2/1.3 state);
+ *   - the session (the peer's certificate and chain, a TLS 1.3 ticket):
+ *     SSL_clear keeps a good one for resumption, SSL_set_session(NULL) drops
+ *     it, so no probe ever offers another probe's session;
+ *   - a stapled OCSP response: dropped here (OpenSSL also drops it when it
+ *     writes the next ClientHello);
+ *   - the verify result: back to X509_V_OK (edgeshake's verify column is its
+ *     own, but OpenSSL's result is not carried either);
+ *   - SNI: es_tlsprobe_start sets the name or clears it, every time;
+ *   - app data: cleared here, set at start; bytes left in either BIO:
+ *     BIO_reset; the record buffers: SSL_free_buffers.
+ * test_tlsprobe.c (test_ssl_reuse_*) compares reused SSLs' rows and
+ * ClientHellos with those of new ones (and so the certificate text cache's
+ * hits with fresh sets' misses). */
+static void ssl_give(struct es_tls_ctxset *set, SSL *s)
+{
+    SSL_set_app_data(s, NULL);
+    err_clear();
+    if (set->npool < ES_TLS_SSL_POOL && SSL_clear(s) && SSL_set_session(s, NULL)) {
+        SSL_set_tlsext_status_ocsp_resp(s, NULL, 0);
+        SSL_set_verify_result(s, X509_V_OK);
+        (void)BIO_reset(SSL_get_rbio(s));
+        (void)BIO_reset(SSL_get_wbio(s));
+        (void)SSL_free_buffers(s);
+        err_clear();
+        set->pool[set->npool++] = s;
+        return;
+    }
+    err_clear();
+    SSL_free(s); /* frees both BIOs */
+}
+
+static void hello_measure(struct es_tlsprobe *tp);
+
 enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset *set,
                                    const struct es_probe *p, uint64_t now_ns)
 {
     assert(p->variant < set->nvariants);
-    memset(tp, 0, offsetof(struct es_tlsprobe, out));
+    memset(tp, 0, sizeof *tp); /* out too: es_tlsprobe_end gave any buffer back */
     tp->state = TP_HANDSHAKE;
     tp->set = set;
     tp->edge = p->edge;
@@ -1453,49 +1815,123 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
     tp->ocsp = -1;
     tp->kx_bits = tp->chain_len = -1;
     tp->days_left = ES_ROW_NONE;
+    tp->hello_bytes = -1;
     tp->stage = es_tok_client_hello;
     tp->sni = es_probe_sni(tp->variant, tp->edge);
 
     err_clear();
-    tp->ssl = SSL_new(set->ctx[p->variant]);
-    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
-    if (!tp->ssl || !rbio || !wbio) {
-        BIO_free(rbio);
-        BIO_free(wbio);
+    tp->ssl = ssl_take(set, set->ctx[p->variant]);
+    if (!tp->ssl) {
         err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
-    BIO_set_mem_eof_return(rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
-    SSL_set_bio(tp->ssl, rbio, wbio);
-    tp->rbio = rbio;
-    tp->wbio = wbio;
+    tp->rbio = SSL_get_rbio(tp->ssl);
+    tp->wbio = SSL_get_wbio(tp->ssl);
+    BIO_set_mem_eof_return(tp->rbio, -1); /* empty = "try again", until es_tlsprobe_eof */
     SSL_set_app_data(tp->ssl, tp);
     SSL_set_connect_state(tp->ssl);
-    if (tp->sni && !SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
+    /* NULL clears a name a reused SSL had */
+    if (!SSL_set_tlsext_host_name(tp->ssl, tp->sni)) {
         err_clear();
         return fail(tp, es_tok_handshake_error, now_ns);
     }
-    return handshake_step(tp, now_ns);
+    enum es_tls_want w = handshake_step(tp, now_ns);
+    hello_measure(tp);
+    return w;
+}
+
+/* The first flight is the ClientHello: its size, and where --hello pq|split
+ * cuts it (hello.h). */
+static void hello_measure(struct es_tlsprobe *tp)
+{
+    if (!tp->wbio)
+        return;
+    char *p = NULL;
+    long n = BIO_get_mem_data(tp->wbio, &p);
+    if (n <= 0 || !p)
+        return;
+    tp->hello_bytes = n > INT_MAX ? INT_MAX : (int)n;
+    size_t cut = es_hello_cut(tp->variant->hello, (const uint8_t *)p, (size_t)n);
+    tp->cut = cut < UINT32_MAX ? (uint32_t)cut : 0;
+}
+
+/* Before the cut of a two-segment ClientHello. */
+static bool before_cut(const struct es_tlsprobe *tp)
+{
+    return tp->cut && !tp->cut_passed;
+}
+
+/* Send buffers. A probe holds one only while it has bytes to send (from
+ * the moment they are taken out of wbio until the last of them is sent), so
+ * probes that wait for the server hold none: 10,000 probes waiting for a
+ * ServerHello cost no send buffer each. The set keeps returned buffers; it
+ * allocates only when more probes are sending at once than ever before. */
+static uint8_t *out_take(struct es_tls_ctxset *set)
+{
+    if (set->noutfree > 0)
+        return set->outfree[--set->noutfree];
+    set->nout++;
+    return es_xmalloc(OUT_CAP);
+}
+
+static void out_give(struct es_tlsprobe *tp)
+{
+    struct es_tls_ctxset *set = tp->set;
+    if (!tp->out)
+        return;
+    if (set->noutfree == set->outcap)
+        set->outfree = es_xgrow(set->outfree, &set->outcap, set->noutfree + 1, sizeof *set->outfree);
+    set->outfree[set->noutfree++] = tp->out;
+    tp->out = NULL;
+    tp->out_len = tp->out_off = 0;
 }
 
 size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data)
 {
+    static const uint8_t nothing[1];
     if (tp->out_off == tp->out_len) {
         tp->out_off = tp->out_len = 0;
-        if (tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
-            int n = BIO_read(tp->wbio, tp->out, sizeof tp->out);
-            if (n > 0)
+        int cap = OUT_CAP;
+        if (before_cut(tp) && (uint32_t)cap > tp->cut - tp->tx_read)
+            cap = (int)(tp->cut - tp->tx_read); /* 0 once the first segment is out */
+        if (cap > 0 && tp->wbio && BIO_ctrl_pending(tp->wbio) > 0) {
+            if (!tp->out)
+                tp->out = out_take(tp->set);
+            int n = BIO_read(tp->wbio, tp->out, cap);
+            if (n > 0) {
                 tp->out_len = (uint16_t)n;
+                tp->tx_read += (uint32_t)n;
+            }
         }
+        if (tp->out_len == 0)
+            out_give(tp); /* nothing to send: no buffer held */
     }
-    *data = tp->out + tp->out_off;
+    *data = tp->out ? tp->out + tp->out_off : nothing;
     return (size_t)(tp->out_len - tp->out_off);
+}
+
+bool es_tlsprobe_more(const struct es_tlsprobe *tp)
+{
+    return before_cut(tp) && tp->tx_read < tp->cut;
+}
+
+bool es_tlsprobe_paused(const struct es_tlsprobe *tp)
+{
+    return before_cut(tp) && tp->tx_read >= tp->cut && tp->out_off == tp->out_len &&
+           tp->state != TP_DONE;
+}
+
+void es_tlsprobe_resume(struct es_tlsprobe *tp)
+{
+    tp->cut_passed = true;
 }
 
 void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n)
 {
     assert(n <= (size_t)(tp->out_len - tp->out_off));
     tp->out_off += (uint16_t)n;
+    if (tp->out_off == tp->out_len)
+        out_give(tp); /* all sent: the buffer goes back */
 }
 
 /* TLS record content types: change_cipher_spec, alert, handshake,
@@ -1509,7 +1945,7 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
 {
     if (tp->state == TP_DONE)
         return ES_TLS_DONE;
-    assert(tp->state == TP_HANDSHAKE || tp->state == TP_POST || tp->state == TP_H2);
+    assert(tp->state == TP_HANDSHAKE || tp->state == TP_POST || tp->state == TP_HTTP);
     if (len == 0)
         return ES_TLS_WANT_IO;
     if (!tp->rx_any) {
@@ -1521,11 +1957,13 @@ enum es_tls_want es_tlsprobe_push(struct es_tlsprobe *tp, const uint8_t *data, s
         if (BIO_write(tp->rbio, data, n) != n) { /* out of memory */
             err_clear();
             tp->ssl_failed = true;
-            if (tp->state == TP_H2)
-                return h2_finish(tp, es_tok_eof);
+            if (tp->state == TP_HTTP) {
+                es_httpcheck_eof(&tp->http);
+                return http_finish(tp, false);
+            }
             if (tp->state == TP_POST)
-                return post_failed(tp, es_tok_handshake_error, es_now_ns());
-            return fail(tp, es_tok_handshake_error, es_now_ns());
+                return post_failed(tp, es_tok_handshake_error, tp->start_ns); /* no clock here */
+            return fail(tp, es_tok_handshake_error, tp->start_ns); /* no clock here: 0 ms */
         }
         data += n, len -= (size_t)n;
     }
@@ -1537,7 +1975,7 @@ enum es_tls_want es_tlsprobe_step(struct es_tlsprobe *tp, uint64_t now_ns)
     switch (tp->state) {
     case TP_HANDSHAKE: return handshake_step(tp, now_ns);
     case TP_POST: return post_step(tp, now_ns);
-    case TP_H2: return h2_step(tp);
+    case TP_HTTP: return http_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
     }
@@ -1561,41 +1999,46 @@ enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, 
     return es_tlsprobe_step(tp, now_ns);
 }
 
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, es_now_ns());
-    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, es_now_ns());
-    case TP_H2: BIO_set_mem_eof_return(tp->rbio, 0); return h2_step(tp);
+    case TP_HANDSHAKE: BIO_set_mem_eof_return(tp->rbio, 0); return handshake_step(tp, now_ns);
+    case TP_POST: BIO_set_mem_eof_return(tp->rbio, 0); return post_step(tp, now_ns);
+    case TP_HTTP: BIO_set_mem_eof_return(tp->rbio, 0); return http_step(tp);
     case TP_IDLE:
     case TP_DONE: break;
     }
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, es_now_ns());
-    case TP_POST: return post_failed(tp, es_tok_connection_reset, es_now_ns());
-    case TP_H2: tp->ssl_failed = true; return h2_finish(tp, es_tok_eof);
+    case TP_HANDSHAKE: return fail(tp, es_tok_connection_reset, now_ns);
+    case TP_POST: return post_failed(tp, es_tok_connection_reset, now_ns);
+    case TP_HTTP:
+        tp->ssl_failed = true;
+        es_httpcheck_eof(&tp->http);
+        return http_finish(tp, true);
     case TP_IDLE:
     case TP_DONE: break;
     }
     return ES_TLS_DONE;
 }
 
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp)
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns)
 {
     switch (tp->state) {
-    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, es_now_ns());
+    case TP_HANDSHAKE: return fail(tp, es_tok_handshake_timeout, now_ns);
     case TP_POST: /* the probe's deadline came within the grace: no verdict, ok */
         tp->state = TP_DONE;
-        if (wants_h2_check(tp))
+        if (wants_h2_check(tp) || (tp->set->http_path && alpn_is_h2(tp)))
             tp->h2 = es_tok_timeout;
+        if (tp->set->http_path)
+            tp->http_timeout = true; /* the GET never went out: status 0 */
         polite_close(tp);
         return ES_TLS_DONE;
-    case TP_H2: return h2_finish(tp, es_tok_timeout);
+    case TP_HTTP: es_httpcheck_timeout(&tp->http); return http_finish(tp, false);
     case TP_IDLE:
     case TP_DONE: break;
     }
@@ -1634,15 +2077,31 @@ void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row)
     row->cert_sig = or_null(tp->cert_sig);
     row->cert_days_left = tp->days_left;
     row->chain_len = tp->chain_len;
+    row->hello_bytes = tp->hello_bytes;
+    if (tp->http_mode == ES_HTTP_H1_GET || tp->http_mode == ES_HTTP_H2_GET) {
+        struct es_http_result r;
+        es_httpcheck_result(&tp->http, tp->http_wall_s, &r);
+        row->http_status = r.status;
+        row->http_server = or_null(r.server);
+        row->clock_skew_s = es_http_clock_skew(r.date_s, tp->http_wall_s);
+        row->h3_advertised = r.h3 < 0 ? NULL : r.h3 ? "yes" : "no";
+    } else if (tp->http_timeout) {
+        row->http_status = 0;
+    }
     row->handshake_ms =
         tp->hs_end_ns >= tp->start_ns ? (double)(tp->hs_end_ns - tp->start_ns) / 1e6 : -1.0;
 }
 
 void es_tlsprobe_end(struct es_tlsprobe *tp)
 {
-    SSL_free(tp->ssl); /* frees both BIOs */
+    if (tp->http_on)
+        es_httpcheck_end(&tp->http);
+    tp->http_on = false;
+    if (tp->ssl)
+        ssl_give(tp->set, tp->ssl);
     tp->ssl = NULL;
     tp->rbio = tp->wbio = NULL;
+    out_give(tp);
     tp->out_len = tp->out_off = 0;
     tp->state = TP_IDLE;
 }

@@ -37,6 +37,7 @@ const char es_tok_certificate[] = "certificate";
 const char es_tok_finished[] = "finished";
 const char es_tok_post_handshake[] = "post_handshake";
 const char es_tok_h2[] = "h2";
+const char es_tok_http[] = "http";
 
 const char es_tok_expired[] = "expired";
 const char es_tok_not_yet_valid[] = "not_yet_valid";

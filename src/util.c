@@ -224,3 +224,22 @@ void es_sb_free(struct es_sb *b)
     b->s = NULL;
     b->len = b->cap = 0;
 }
+
+const char *es_test_env(const char *name)
+{
+#ifdef ES_TEST_HOOKS
+    return getenv(name);
+#else
+    (void)name;
+    return NULL;
+#endif
+}
+
+bool es_test_hooks(void)
+{
+#ifdef ES_TEST_HOOKS
+    return true;
+#else
+    return false;
+#endif
+}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edgeshake/hello.h"
 #include "edgeshake/net.h"
 #include "edgeshake/target.h"
 #include "edgeshake/util.h"
@@ -90,6 +91,8 @@ struct dims {
     size_t nsni;
     const char **ciphers, **suites, **groups; /* n = 0: OpenSSL's default */
     size_t nciphers, nsuites, ngroups;
+    enum es_hello_shape hello[3]; /* --hello, without repeats; default plain */
+    size_t nhello;
 };
 
 static void dims_free(struct dims *d)
@@ -338,6 +341,7 @@ static size_t matrix_size(const struct dims *d)
         int ver = d->tls[t]->version;
         size_t n = mul_sat(mul_sat(d->nalpn, d->nsni), cipher_choices(d, ver));
         n = mul_sat(mul_sat(n, suite_choices(d, ver)), group_choices(d));
+        n = mul_sat(n, d->nhello);
         total = total + n < total ? SIZE_MAX : total + n;
     }
     return total;
@@ -578,11 +582,36 @@ static void warn_unused(const struct dims *d, es_variant_warn_fn *warn, void *ct
                   "offered (add --tls 1.3)");
 }
 
+/* --hello: the shapes in command-line order, once each (cli.c checked the
+ * names; checked again for callers that build a config by hand). */
+static bool dims_hello(const struct es_config *cfg, struct dims *d, char *err, size_t errlen)
+{
+    size_t n;
+    const char **v = dedupe(&cfg->hello, "plain", &n);
+    bool ok = true;
+    d->nhello = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        enum es_hello_shape shape;
+        char shown[SHOWN];
+        if (!es_hello_from_name(v[i], &shape)) {
+            snprintf(err, errlen, "--hello '%s': expected plain, pq or split",
+                     show(v[i], shown, sizeof shown));
+            ok = false;
+        } else if (d->nhello < ES_ARRAY_LEN(d->hello)) {
+            d->hello[d->nhello++] = shape;
+        }
+    }
+    free(v);
+    return ok;
+}
+
 /* ---- the matrix ---- */
 
 static void fill(struct es_variant *v, const struct tls_item *tls, const struct alpn_item *a,
-                 const struct sni_item *s, const char *c, const char *cs, const char *g)
+                 const struct sni_item *s, const char *c, const char *cs, const char *g,
+                 enum es_hello_shape hello)
 {
+    v->hello = hello;
     v->tls_min = v->tls_max = tls->version;
     v->tls_offered = es_xstrdup(tls->text);
     v->alpn_offered = es_xstrdup(a->text);
@@ -600,8 +629,11 @@ static void fill(struct es_variant *v, const struct tls_item *tls, const struct 
     const char *offered = tls->version == TLS1_3_VERSION ? cs : c;
     v->ciphers_offered = es_xstrdup(offered ? offered : "");
     v->groups_offered = es_xstrdup(g ? g : "");
-    v->name = xprintf("tls%s/%s/%s%s%s%s%s%s%s", tls->text, a->name, s->label, c ? "/c:" : "",
-                      c ? c : "", cs ? "/cs:" : "", cs ? cs : "", g ? "/g:" : "", g ? g : "");
+    /* plain adds nothing: names from before --hello stay as they were */
+    const char *shape = hello == ES_HELLO_PLAIN ? NULL : es_hello_name(hello);
+    v->name = xprintf("tls%s/%s/%s%s%s%s%s%s%s%s%s", tls->text, a->name, s->label, c ? "/c:" : "",
+                      c ? c : "", cs ? "/cs:" : "", cs ? cs : "", g ? "/g:" : "", g ? g : "",
+                      shape ? "/" : "", shape ? shape : "");
 }
 
 static struct es_variant *matrix(const struct dims *d, size_t count)
@@ -614,13 +646,14 @@ static struct es_variant *matrix(const struct dims *d, size_t count)
             for (size_t s = 0; s < d->nsni; s++)
                 for (size_t ci = 0; ci < cipher_choices(d, tls->version); ci++)
                     for (size_t si = 0; si < suite_choices(d, tls->version); si++)
-                        for (size_t gi = 0; gi < group_choices(d); gi++) {
-                            v[k].index = (unsigned)k;
-                            fill(&v[k], tls, &d->alpn[a], &d->sni[s],
-                                 cipher_at(d, tls->version, ci), suite_at(d, tls->version, si),
-                                 group_at(d, gi));
-                            k++;
-                        }
+                        for (size_t gi = 0; gi < group_choices(d); gi++)
+                            for (size_t h = 0; h < d->nhello; h++) {
+                                v[k].index = (unsigned)k;
+                                fill(&v[k], tls, &d->alpn[a], &d->sni[s],
+                                     cipher_at(d, tls->version, ci), suite_at(d, tls->version, si),
+                                     group_at(d, gi), d->hello[h]);
+                                k++;
+                            }
     }
     return v;
 }
@@ -639,11 +672,13 @@ bool es_variants_build_ex(const struct es_config *cfg, es_variant_warn_fn *warn,
     d.ciphers = dedupe(&cfg->ciphers, NULL, &d.nciphers);
     d.suites = dedupe(&cfg->ciphersuites, NULL, &d.nsuites);
     d.groups = dedupe(&cfg->groups, NULL, &d.ngroups);
+    if (!dims_hello(cfg, &d, err, errlen))
+        goto out;
     size_t count = matrix_size(&d);
     if (count > ES_VARIANTS_MAX) {
         snprintf(err, errlen,
                  "the variant matrix has %s%zu variants; the limit is %d (give fewer --tls, "
-                 "--alpn, --sni, --ciphers, --ciphersuites or --groups values)",
+                 "--alpn, --sni, --ciphers, --ciphersuites, --groups or --hello values)",
                  count == SIZE_MAX ? "over " : "", count, ES_VARIANTS_MAX);
         goto out;
     }

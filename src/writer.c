@@ -689,6 +689,49 @@ void es_row_header(struct es_rowbuf *buf, enum es_format fmt)
     }
 }
 
+/* ---- rows of other files in the same encoding (enum rows) ---------------- */
+
+static void generic_sep(struct es_rowbuf *b, enum es_format fmt, const char *key, bool first)
+{
+    if (fmt == ES_FORMAT_JSONL) {
+        putc1(b, first ? '{' : ',');
+        json_str(b, key, strlen(key));
+        putc1(b, ':');
+    } else if (!first) {
+        putc1(b, ',');
+    }
+}
+
+void es_cell_str(struct es_rowbuf *b, enum es_format fmt, const char *key, const char *s,
+                 bool first)
+{
+    reserve(b, strlen(key) + 8);
+    generic_sep(b, fmt, key, first);
+    if (s && *s)
+        (fmt == ES_FORMAT_JSONL ? json_str : csv_str)(b, s, strlen(s));
+    else if (fmt == ES_FORMAT_JSONL)
+        put(b, "null", 4);
+}
+
+void es_cell_num(struct es_rowbuf *b, enum es_format fmt, const char *key, long v, bool first)
+{
+    reserve(b, strlen(key) + 32);
+    generic_sep(b, fmt, key, first);
+    if (v >= 0)
+        b->len += fmt_u64(b->data + b->len, (uint64_t)v);
+    else if (fmt == ES_FORMAT_JSONL)
+        put(b, "null", 4);
+}
+
+void es_cell_end(struct es_rowbuf *b, enum es_format fmt)
+{
+    reserve(b, 2);
+    if (fmt == ES_FORMAT_JSONL)
+        putc1(b, '}');
+    putc1(b, '\n');
+    b->rows++;
+}
+
 /* ---- the writer -------------------------------------------------------- */
 
 /* Batches queued at most; a submitter blocks beyond that. With 64 KB
@@ -727,6 +770,7 @@ struct es_writer {
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t nonempty, notfull, idle;
     struct es_rowbuf queue[QUEUE_CAP]; /* ring */
+    unsigned qcap;                     /* batches queued at most (<= QUEUE_CAP) */
     size_t qhead, qlen;
     struct es_rowbuf *spare; /* written buffers, handed back by submit */
     size_t nspare, spare_cap;
@@ -1008,6 +1052,7 @@ static struct es_writer *writer_start(int fd, bool own_fd, const char *name, enu
     w->fd = fd;
     w->own_fd = own_fd;
     w->name = es_xstrdup(name);
+    w->qcap = QUEUE_CAP;
     if (es_writer_zstd_name(name)) {
         w->z = es_xcalloc(1, sizeof *w->z);
         w->z->cctx = ZSTD_createCCtx();
@@ -1073,11 +1118,9 @@ struct es_writer *es_writer_fdopen(int fd, const char *name, enum es_format fmt,
     return writer_start(fd, false, name, fmt, err, errlen);
 }
 
-int es_writer_submit(struct es_writer *w, struct es_rowbuf *batch)
+/* Queues *batch; called with w->mu held and room in the queue (or an error), unlocks it. */
+static int submit_locked(struct es_writer *w, struct es_rowbuf *batch)
 {
-    pthread_mutex_lock(&w->mu);
-    while (w->qlen == QUEUE_CAP && !w->err)
-        pthread_cond_wait(&w->notfull, &w->mu);
     int err = w->err;
     if (err || batch->len == 0) {
         es_rowbuf_reset(batch);
@@ -1093,6 +1136,32 @@ int es_writer_submit(struct es_writer *w, struct es_rowbuf *batch)
     pthread_cond_signal(&w->nonempty);
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+int es_writer_submit(struct es_writer *w, struct es_rowbuf *batch)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen >= w->qcap && !w->err)
+        pthread_cond_wait(&w->notfull, &w->mu);
+    return submit_locked(w, batch);
+}
+
+int es_writer_try_submit(struct es_writer *w, struct es_rowbuf *batch)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->qlen >= w->qcap && !w->err && batch->len > 0) {
+        pthread_mutex_unlock(&w->mu);
+        return -EAGAIN;
+    }
+    return submit_locked(w, batch);
+}
+
+void es_writer_set_queue_cap(struct es_writer *w, unsigned n)
+{
+    pthread_mutex_lock(&w->mu);
+    w->qcap = n < 1 ? 1 : n > QUEUE_CAP ? QUEUE_CAP : n;
+    pthread_cond_broadcast(&w->notfull);
+    pthread_mutex_unlock(&w->mu);
 }
 
 int es_writer_flush(struct es_writer *w)

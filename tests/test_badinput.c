@@ -133,7 +133,7 @@ static void expect_bad(const char *const *argv, const char *stdin_text, int want
 /* ------------------------------------------------------------------------ */
 /* Every flag with a bad value.                                              */
 
-enum base { B_SCAN, B_REPORT, B_BENCH, B_LAB, B_DEMO };
+enum base { B_SCAN, B_REPORT, B_BENCH, B_LAB, B_DEMO, B_ENUM };
 
 struct flagcase {
     enum base base; /* the subcommand, and the valid arguments around the flag */
@@ -141,7 +141,7 @@ struct flagcase {
     const char *msg; /* must appear in the message; names the flag */
 };
 
-static const char *const commands[] = {"scan", "report", "bench", "lab", "demo"};
+static const char *const commands[] = {"scan", "report", "bench", "lab", "demo", "enum"};
 
 static const struct flagcase flagcases[] = {
     /* scan: targets */
@@ -172,6 +172,12 @@ static const struct flagcase flagcases[] = {
     {B_SCAN, "--ciphers", "NOPE", "--ciphers 'NOPE'"},
     {B_SCAN, "--ciphersuites", "NOPE", "--ciphersuites 'NOPE'"},
     {B_SCAN, "--groups", "nosuchgroup", "--groups"},
+    {B_SCAN, "--hello", "pq2", "--hello: expected one of plain|pq|split, got 'pq2'"},
+    {B_SCAN, "--hello", "-q", "--hello: expected plain|pq|split, got '-q', which looks like"},
+    {B_SCAN, "--http-check", "/a b", "--http-check: expected PATH, a request path like /health, "
+                                      "got '/a b': it holds a space"},
+    {B_SCAN, "--http-check=health", "", "--http-check: expected PATH, a request path like "
+                                        "/health, got 'health': it does not start with '/'"},
     {B_SCAN, "--repeat", "0", "--repeat: expected N, a whole number from 1 to 1000, got '0'"},
     {B_SCAN, "--repeat", "1001", "--repeat: expected N, a whole number from 1 to 1000"},
     /* scan: verification and deadlines */
@@ -213,9 +219,16 @@ static const struct flagcase flagcases[] = {
     {B_REPORT, "--output", "", "--output: expected FILE, got an empty value"},
     {B_REPORT, "--format", "pdf", "--format: expected one of text|csv|json|html, got 'pdf'"},
     {B_REPORT, "--min-repeat", "0", "--min-repeat: expected N, a whole number from 1 to 1000000"},
+    {B_REPORT, "--expiry-days", "0", "--expiry-days: expected N, a whole number from 1 to 3650"},
+    {B_REPORT, "--expiry-days", "3w", "--expiry-days: expected N, a whole number from 1 to 3650"},
     {B_REPORT, "--fail-on", "bogus", "--fail-on: unknown kind 'bogus'"},
     {B_REPORT, "--fail-on", "node,,cert", "--fail-on: unknown kind ''"},
-    {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND], got an empty value"},
+    {B_REPORT, "--fail-on", "", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got an empty value"},
+    {B_REPORT, "--fail-on", "new:bogus", "--fail-on: unknown kind 'bogus'"},
+    {B_REPORT, "--fail-on", "new", "--fail-on new: needs --baseline FILE"},
+    {B_REPORT, "--baseline", "", "--baseline: expected FILE, got an empty value"},
+    {B_REPORT, "--baseline", "/nonexistent/base.csv", "/nonexistent/base.csv: cannot read"},
+    {B_REPORT, "--by-host=yes", NULL, "--by-host takes no value, got 'yes'"},
     /* bench */
     {B_BENCH, "--ca-file", "", "--ca-file: expected FILE, got an empty value"},
     {B_BENCH, "--ca-file", "/nonexistent/ca.crt", "--ca-file /nonexistent/ca.crt: cannot load"},
@@ -231,13 +244,36 @@ static const struct flagcase flagcases[] = {
     {B_BENCH, "-n", "ten", "--handshakes: expected N"},
     {B_BENCH, "--duration", "0", "--duration: expected S, a whole number from 1 to 86400"},
     {B_BENCH, "--tls", "1.1", "--tls: expected one of 1.2|1.3, got '1.1'"},
+    {B_BENCH, "--hello", "kyber", "--hello: expected one of plain|pq|split, got 'kyber'"},
     {B_BENCH, "--format", "html", "--format: expected one of text|csv|json, got 'html'"},
     /* lab and demo */
     {B_LAB, "--state", "", "--state: expected DIR, got an empty value"},
     {B_LAB, "--state", "-q", "--state: expected DIR, got '-q', which looks like an option"},
     {B_DEMO, "--out", "", "--out: expected DIR, got an empty value"},
     {B_DEMO, "--out", "-q", "--out: expected DIR, got '-q', which looks like an option"},
-    {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND], got '-o', which looks like"},
+    {B_REPORT, "--fail-on", "-o", "--fail-on: expected KIND[,KIND]|new[:KIND,...], got '-o', which looks like"},
+    /* enum: the options it shares with scan, and its own */
+    {B_ENUM, "--input", "/nonexistent/targets", "-i cannot open /nonexistent/targets"},
+    {B_ENUM, "--edges", "/nonexistent/edges", "--edges cannot open /nonexistent/edges"},
+    {B_ENUM, "--port", "0", "--port: expected N, a whole number from 1 to 65535, got '0'"},
+    {B_ENUM, "--resolver", "eu", "-r 'eu'"},
+    {B_ENUM, "--family", "5", "--family: expected one of 4|6|both, got '5'"},
+    {B_ENUM, "--timeout", "0", "--timeout: expected MS, a whole number from 1 to 3600000"},
+    {B_ENUM, "--connect-timeout", "6000", "--connect-timeout 6000 is larger than --timeout 5000"},
+    {B_ENUM, "--dns-timeout", "x", "--dns-timeout: expected MS"},
+    {B_ENUM, "--dns-retries", "21", "--dns-retries: expected N, a whole number from 0 to 20"},
+    {B_ENUM, "--concurrency", "0", "--concurrency: expected N"},
+    {B_ENUM, "--threads", "0", "--threads: expected N"},
+    {B_ENUM, "--rate", "-5", "--rate: expected N"},
+    {B_ENUM, "--per-ip", "1000001", "--per-ip: expected N, a whole number from 0 to 1000000"},
+    {B_ENUM, "--output", "", "--output: expected FILE, got an empty value"},
+    {B_ENUM, "--format", "html", "--format: expected one of csv|jsonl, got 'html'"},
+    {B_ENUM, "--shard", "4/4", "--shard 4/4"},
+    {B_ENUM, "--shards", "0", "--shards: expected N, a whole number from 1 to 1000000"},
+    {B_ENUM, "--vantage", "eu\nwest", "--vantage: control character 0x0a at byte 2"},
+    {B_ENUM, "--per-host=yes", "name.test", "--per-host takes no value, got 'yes'"},
+    {B_ENUM, "--groups", "X25519:P-999", "--groups: unknown group 'P-999'; expected names from X25519:P-256"},
+    {B_ENUM, "--tls", "1.2", "option '--tls' is not an option of enum"},
 };
 
 /* argv for a flag case: the command, the flag and value, the valid rest. */
@@ -246,7 +282,8 @@ static size_t flag_argv(const struct flagcase *c, const char **argv)
     size_t n = 0;
     argv[n++] = commands[c->base];
     argv[n++] = c->flag;
-    argv[n++] = c->value;
+    if (c->value) /* NULL: a flag without a value, given one inline ("--by-host=yes") */
+        argv[n++] = c->value;
     switch (c->base) {
     case B_SCAN: /* a DNS target and a direct one: a scan that went on would send */
         argv[n++] = "-r";
@@ -260,6 +297,14 @@ static size_t flag_argv(const struct flagcase *c, const char **argv)
     case B_BENCH: argv[n++] = TARGET; break;
     case B_LAB: argv[n++] = spec_file; break;
     case B_DEMO: break;
+    case B_ENUM: /* as scan: an enumeration that went on would send */
+        argv[n++] = "-r";
+        argv[n++] = RESOLVER;
+        argv[n++] = "--dns-timeout";
+        argv[n++] = "200";
+        argv[n++] = "name.test";
+        argv[n++] = TARGET;
+        break;
     }
     argv[n] = NULL;
     return n;
@@ -271,7 +316,8 @@ START_TEST(test_flag)
     const char *argv[16];
     flag_argv(c, argv);
     char what[128];
-    snprintf(what, sizeof what, "%s %s '%s'", commands[c->base], c->flag, c->value);
+    snprintf(what, sizeof what, "%s %s '%s'", commands[c->base], c->flag,
+             c->value ? c->value : "");
     expect_bad(argv, NULL, 2, c->msg, what);
 }
 END_TEST
@@ -341,6 +387,10 @@ START_TEST(test_output_unwritable)
                           TARGET, NULL};
     expect_bad(scan, NULL, 1, "cannot write /nonexistent/dir/out.csv: No such file or directory",
                "scan -o");
+    const char *enumr[] = {"enum", "-o", "/nonexistent/dir/out.csv", "-r", RESOLVER, "name.test",
+                           TARGET, NULL};
+    expect_bad(enumr, NULL, 1, "cannot write /nonexistent/dir/out.csv: No such file or directory",
+               "enum -o");
     const char *report[] = {"report", "-o", "/nonexistent/dir/out.txt", scan_file, NULL};
     expect_bad(report, NULL, 1, "cannot write /nonexistent/dir/out.txt: No such file or directory",
                "report -o");
@@ -480,7 +530,7 @@ struct speccase {
 static const struct speccase speccases[] = {
     {S("edge 127.60.6.9:8443 fault=explode\n"),
      ":1: bad value 'explode' for edge option 'fault'; expected "
-     "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain"},
+     "fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain|sni_router"},
     {S("edge 192.0.2.1:443\n"), ":1: edge address 192.0.2.1:443 is not loopback"},
     {S("edge 127.60.6.9:8443\nedge 127.60.6.9:8443\n"),
      ":2: edge address 127.60.6.9:8443 already declared on line 1"},
@@ -493,6 +543,12 @@ static const struct speccase speccases[] = {
     {S("# only a comment\n\n"), ":2: the spec declares no resolver and no edge"},
     {S("edge 127.60.6.9:8443 alpn_stric=yes\n"), ":1: unknown edge option 'alpn_stric'"},
     {S("edge 127.60.6.9:8443 delay=600001\n"), ":1: "},
+    {S("edge 127.60.6.9:8443 max_hello=10\n"),
+     ":1: bad value '10' for edge option 'max_hello'; expected max_hello=BYTES"},
+    {S("edge 127.60.6.9:8443 http_status=0\n"),
+     ":1: bad value '0' for edge option 'http_status'; expected http_status=N"},
+    {S("edge 127.60.6.9:8443 clock_skew=soon\n"),
+     ":1: bad value 'soon' for edge option 'clock_skew'; expected clock_skew=S"},
     {NULL, 0, ":1: "},               /* binary garbage */
     {NULL, 1 << 20, ":1: line is "}, /* one 1 MiB line */
 };

@@ -9,8 +9,10 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -406,26 +408,43 @@ END_TEST
 /* ---- io_uring failure messages ---------------------------------------------- */
 
 static const struct {
-    int err, disabled;
+    int err, disabled, major, minor, seccomp;
     const char *want[3];
 } explain_cases[] = {
-    {EPERM, 2, {"kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0", NULL}},
-    {EPERM, 1, {"kernel.io_uring_disabled=1", "kernel.io_uring_group", NULL}},
-    {EPERM, 0, {"seccomp", "io_uring_setup, io_uring_enter and io_uring_register", NULL}},
-    {EPERM, -1, {"seccomp", "Operation not permitted", NULL}},
-    {ENOSYS, 0, {"no io_uring", "Linux 5.19", "seccomp"}},
-    {ENOMEM, 0, {"ulimit -l", "lower -c", NULL}},
-    {EINVAL, 0, {"Invalid argument", "Linux 5.19", NULL}},
+    {EPERM, 2, 6, 1, 0, {"kernel.io_uring_disabled=2", "sysctl kernel.io_uring_disabled=0", NULL}},
+    {EPERM, 1, 6, 1, 0, {"kernel.io_uring_disabled=1", "kernel.io_uring_group", NULL}},
+    {EPERM, 0, 6, 1, 2, {"seccomp", "io_uring_setup, io_uring_enter and io_uring_register", NULL}},
+    {EPERM, -1, 0, 0, -1, {"seccomp", "Operation not permitted", NULL}},
+    {ENOSYS, 0, 4, 19, 0, {"no io_uring", "Linux 5.19", "seccomp"}},
+    /* ENOSYS from a kernel that has io_uring, under a seccomp filter: Podman. */
+    {ENOSYS, 0, 6, 18, 2, {"seccomp filter", "Podman", "Linux 6.18 has it"}},
+    {ENOSYS, 0, 5, 19, 2, {"seccomp filter", "podman run --security-opt seccomp=", NULL}},
+    /* No filter, or a kernel older than 5.19: the kernel may lack it. */
+    {ENOSYS, 0, 6, 18, 0, {"no io_uring", "Linux 5.19", NULL}},
+    {ENOSYS, 0, 5, 15, 2, {"no io_uring", "Linux 5.19", NULL}},
+    {ENOMEM, 0, 6, 1, 0, {"ulimit -l", "lower -c", NULL}},
+    {EINVAL, 0, 6, 1, 0, {"Invalid argument", "Linux 5.19", NULL}},
 };
 
 START_TEST(test_uring_explain)
 {
     char msg[512];
-    es_uring_explain(explain_cases[_i].err, explain_cases[_i].disabled, msg, sizeof msg);
+    struct es_uring_host h = {
+        .disabled = explain_cases[_i].disabled,
+        .kernel_major = explain_cases[_i].major,
+        .kernel_minor = explain_cases[_i].minor,
+        .seccomp = explain_cases[_i].seccomp,
+    };
+    es_uring_explain(explain_cases[_i].err, &h, msg, sizeof msg);
     for (int k = 0; k < 3 && explain_cases[_i].want[k]; k++)
         ck_assert_msg(strstr(msg, explain_cases[_i].want[k]), "case %d lacks '%s': %s", _i,
                       explain_cases[_i].want[k], msg);
     ck_assert_ptr_null(strchr(msg, '\n'));
+    /* The Podman message only where the kernel has io_uring under a filter. */
+    bool podman = strstr(msg, "Podman") != NULL;
+    ck_assert_int_eq(podman,
+                     explain_cases[_i].err == ENOSYS && h.seccomp == 2 &&
+                         (h.kernel_major > 5 || (h.kernel_major == 5 && h.kernel_minor >= 19)));
 }
 END_TEST
 
@@ -455,7 +474,7 @@ struct crow {
     int attempt, port;
     unsigned worker;
     uint64_t time_ms;
-    double connect_ms, total_ms;
+    double connect_ms, handshake_ms, total_ms;
 };
 
 struct collect {
@@ -490,6 +509,7 @@ static void collect_row(void *arg, unsigned worker, const struct es_row *row)
     r->worker = worker;
     r->time_ms = row->time_ms;
     r->connect_ms = row->connect_ms;
+    r->handshake_ms = row->handshake_ms;
     r->total_ms = row->total_ms;
     pthread_mutex_unlock(&c->mu);
 }
@@ -985,6 +1005,10 @@ END_TEST
 START_TEST(test_run_fallbacks)
 {
     /* Without DEFER_TASKRUN, without a buffer ring, with socket(2): same rows. */
+    if (!es_test_hooks()) {
+        fprintf(stderr, "note: built without -Dtest_hooks=true: no fallback run\n");
+        return;
+    }
     setenv("ES_TEST_ENGINE", "nodefer,nobufring,nosocketop", 1);
     int bh = listen_on("127.21.0.8", 8443, 64);
     struct resetter rs;
@@ -1154,6 +1178,14 @@ static void run_captured(void *arg)
 
 START_TEST(test_uring_fail_hook)
 {
+    if (!es_test_hooks()) { /* the variable must do nothing there */
+        setenv("ES_TEST_URING_FAIL", "EPERM", 1);
+        char msg[512] = "";
+        ck_assert_int_eq(es_engine_check_uring(msg, sizeof msg), 0);
+        ck_assert_str_eq(msg, "");
+        unsetenv("ES_TEST_URING_FAIL");
+        return;
+    }
     static const struct {
         const char *env, *want1, *want2;
     } cases[] = {
@@ -1303,8 +1335,9 @@ END_TEST
 
 START_TEST(test_run_progress)
 {
-    /* --progress: a status line once a second while 4 probes hang for 1.5 s,
-     * then the summary. Not a TTY here, so each status line ends in '\n'. */
+    /* --progress, not a TTY: plain status lines every 10 s, so none while 4
+     * probes hang for 1.5 s; then the summary (test_status_plain has the
+     * 10 s line). */
     int bh = listen_on("127.21.0.13", 8443, 64);
     struct run_args a;
     memset(&a, 0, sizeof a);
@@ -1321,17 +1354,328 @@ START_TEST(test_run_progress)
     char *text = capture_stderr(run_captured, &a);
     close(bh);
     ck_assert_int_eq(a.st, ES_ENGINE_DONE);
-    if (under_valgrind()) /* the main thread runs late there, see struct resetter */
-        ck_assert_msg(strstr(text, "/4 probes ("), "%s", text);
-    else
-        ck_assert_msg(strstr(text, "edgeshake: 0/4 probes (0 ok, 0 failed), 0 handshakes/s, 4 in "
-                                   "flight, ETA -\n"),
-                      "%s", text);
+    ck_assert_msg(!strstr(text, "/4 probes ("), "%s", text);
+    ck_assert_ptr_null(strchr(text, '\r'));
     ck_assert_msg(strstr(text, "edgeshake: 4 probes in "), "%s", text);
     ck_assert_msg(strstr(text, "): 0 ok, 4 failed\n"), "%s", text);
     ck_assert_msg(strstr(text, "edgeshake: 4 rows written, 4 planned\n"), "%s", text);
     free(text);
     es_variants_free(a.v, a.nv);
+}
+END_TEST
+
+/* ---- resets and EOF right after accept: exact rows, one clock ------------------ */
+
+/* A listener that accepts and resets at once, reading nothing (a child
+ * process, as the resetter above). */
+static _Noreturn void rst_at_accept_main(int lfd)
+{
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+    }
+}
+
+static const char reset_spec[] = "# test_engine: 127.21.10.0/24\n"
+                                 "edge 127.21.10.1:8443 cert=rst.test fault=reset\n"
+                                 "edge 127.21.10.2:8443 cert=rst.test fault=close\n";
+
+/* Every row: exactly want_error at stage client_hello, connected, and
+ * connect_ms + handshake_ms <= total_ms (in whole microseconds, as written). */
+static void check_reset_rows(const struct collect *c, const char *ip, const char *want_error,
+                             size_t want_rows)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct crow *r = &c->rows[i];
+        if (strcmp(r->ip, ip) != 0)
+            continue;
+        n++;
+        ck_assert_msg(!strcmp(r->status, "tls_error") && !strcmp(r->error, want_error) &&
+                          !strcmp(r->stage, "client_hello"),
+                      "%s row %zu: %s/%s at %s, want tls_error/%s at client_hello", ip, i,
+                      r->status, r->error, r->stage, want_error);
+        ck_assert_msg(r->connect_ms >= 0, "%s: not connected", ip);
+        long long cu = llround(r->connect_ms * 1e3), tu = llround(r->total_ms * 1e3);
+        long long hu = r->handshake_ms >= 0 ? llround(r->handshake_ms * 1e3) : 0;
+        ck_assert_msg(cu + hu <= tu, "%s: connect %.3f + handshake %.3f > total %.3f", ip,
+                      r->connect_ms, r->handshake_ms, r->total_ms);
+    }
+    ck_assert_uint_eq(n, want_rows);
+}
+
+START_TEST(test_run_reset_eof_rows)
+{
+    /* 48 rows each (2 variants x --repeat 24), -c 24: the lab's fault=reset
+     * (RST after the ClientHello), fault=close (FIN at accept) and a
+     * listener that resets at accept, which races the connect completion. */
+    struct tl_lab lab;
+    tl_lab_start(&lab, reset_spec);
+    int lfd = listen_on("127.21.10.3", 8443, 256);
+    pid_t rst = fork();
+    ck_assert_int_ge(rst, 0);
+    if (rst == 0)
+        rst_at_accept_main(lfd);
+    close(lfd);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.threads = 2;
+    cfg.concurrency = 24;
+    cfg.per_ip = 0;
+    cfg.repeat = 24;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[3];
+    edge_set(&edges[0], "rst.test", "127.21.10.1", 8443);
+    edge_set(&edges[1], "rst.test", "127.21.10.2", 8443);
+    edge_set(&edges[2], "rst.test", "127.21.10.3", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, edges, 3, v, nv, &c, &res), ES_ENGINE_DONE);
+    tl_lab_stop(&lab);
+    ck_assert_uint_eq(c.n, 144);
+    check_reset_rows(&c, "127.21.10.1", "connection_reset", 48);
+    check_reset_rows(&c, "127.21.10.2", "eof_during_handshake", 48);
+    check_reset_rows(&c, "127.21.10.3", "connection_reset", 48);
+    collect_free(&c);
+    /* Many at once at the accept-resetter: the reset then often arrives
+     * before the connect's completion is reaped (connect says ECONNRESET);
+     * still the same row (here the old mapping gave connect_error/connect on
+     * about 1 row in 5 with -c 200). */
+    cfg.concurrency = 200;
+    cfg.repeat = 100;
+    struct collect c2;
+    collect_init(&c2);
+    ck_assert_int_eq(run(&cfg, &edges[2], 1, v, nv, &c2, &res), ES_ENGINE_DONE);
+    check_reset_rows(&c2, "127.21.10.3", "connection_reset", 200);
+    collect_free(&c2);
+    kill(rst, SIGKILL);
+    waitpid(rst, NULL, 0);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+/* ---- stops and slow outputs --------------------------------------------------- */
+
+START_TEST(test_run_signal_before_start)
+{
+    /* A signal that came before the engine started (the scan installs the
+     * handlers first) is respected: nothing starts, every probe is not_run. */
+    es_engine_signals_install();
+    raise(SIGTERM);
+    ck_assert_int_eq(es_engine_interrupted(), SIGTERM);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge e;
+    edge_set(&e, "early.test", "127.21.0.2", 8443);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_result res;
+    ck_assert_int_eq(run(&cfg, &e, 1, v, nv, &c, &res), ES_ENGINE_INTERRUPTED);
+    ck_assert_uint_eq(res.planned, 2);
+    ck_assert_uint_eq(res.rows, 0);
+    ck_assert_uint_eq(res.not_run, 2);
+    ck_assert_uint_eq(c.n, 0);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+static ssize_t slow_write(int fd, const void *buf, size_t n, void *ctx)
+{
+    (void)ctx;
+    usleep(500000); /* a reader far slower than the scan, e.g. `-o - | slow` */
+    return write(fd, buf, n);
+}
+
+static const char sink_spec[] = "# test_engine: 127.21.8.0/24\n"
+                                "edge 127.21.8.1:8443 cert=sink.test tls=1.2,1.3\n"
+                                "edge 127.21.8.2:8443 cert=sink.test tls=1.2,1.3\n";
+
+START_TEST(test_run_slow_sink)
+{
+    /* The writer takes a batch every 500 ms and queues one more: a worker
+     * that waited for it would hold its probes past their 300 ms deadline.
+     * Instead it keeps the rows, starts nothing, and lets the probes in
+     * flight finish on the network's time: 0 timeouts, every row ok. */
+    if (under_valgrind())
+        return; /* the point is timing under a healthy CPU */
+    struct tl_lab lab;
+    tl_lab_start(&lab, sink_spec);
+    struct es_config cfg;
+    cfg_init(&cfg);
+    cfg.concurrency = 20;
+    cfg.timeout_ms = 300;
+    cfg.repeat = 30;
+    size_t nv;
+    struct es_variant *v = variants_of(&cfg, &nv);
+    struct es_edge edges[2];
+    edge_set(&edges[0], "sink.test", "127.21.8.1", 8443);
+    edge_set(&edges[1], "sink.test", "127.21.8.2", 8443);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char err[256];
+    struct es_writer *wr = es_writer_fdopen(null, "slow", ES_FORMAT_CSV, err, sizeof err);
+    ck_assert_msg(wr != NULL, "%s", err);
+    es_writer_set_queue_cap(wr, 1);
+    es_writer_set_write_fn(wr, slow_write, NULL);
+    struct collect c;
+    collect_init(&c);
+    struct es_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.cfg = &cfg;
+    p.edges = edges;
+    p.nedges = 2;
+    p.variants = v;
+    p.nvariants = nv;
+    p.writer = wr;
+    p.format = ES_FORMAT_CSV;
+    p.on_row = collect_row;
+    p.on_row_arg = &c;
+    struct es_engine_result res;
+    ck_assert_int_eq(es_engine_run(&p, &res), ES_ENGINE_DONE);
+    uint64_t rows = 0;
+    ck_assert_int_eq(es_writer_close(wr, &rows, err, sizeof err), 0);
+    close(null);
+    tl_lab_stop(&lab);
+    ck_assert_uint_eq(res.rows, 120);
+    ck_assert_uint_eq(rows, 120);
+    ck_assert_uint_eq(count_rows(&c, "timeout", NULL), 0);
+    ck_assert_uint_eq(count_rows(&c, "ok", NULL), 120);
+    collect_free(&c);
+    es_variants_free(v, nv);
+}
+END_TEST
+
+/* ---- the status line ------------------------------------------------------------ */
+
+START_TEST(test_status_line)
+{
+    struct es_status s = {.done = 1234567,
+                          .planned = 10000000,
+                          .ok = 1200000,
+                          .failed = 34567,
+                          .inflight = 10000,
+                          .rate = 23456.7,
+                          .planned_final = true};
+    char line[512];
+    /* No limit: everything. */
+    size_t n = es_status_line(line, sizeof line, &s, 0);
+    ck_assert_uint_eq(n, strlen(line));
+    ck_assert_msg(strstr(line, "1234567/10000000 probes (1200000 ok, 34567 failed)") &&
+                      strstr(line, "23457/s") && strstr(line, "10000 in flight") &&
+                      strstr(line, "ETA 0:06:14"),
+                  "%s", line);
+    /* Every width from 120 down to 10 fits in width - 1 columns. */
+    for (unsigned w = 120; w >= 10; w--) {
+        n = es_status_line(line, sizeof line, &s, w);
+        ck_assert_msg(n <= w - 1 && strlen(line) == n, "width %u: %zu: %s", w, n, line);
+        ck_assert_ptr_null(strchr(line, '\033'));
+        if (w >= 50)
+            ck_assert_msg(strstr(line, "ETA"), "width %u: %s", w, line);
+    }
+    /* Input still coming: no ETA, and planned may grow. */
+    s.planned_final = false;
+    es_status_line(line, sizeof line, &s, 0);
+    ck_assert_msg(strstr(line, "10000000+ probes") && strstr(line, "ETA -"), "%s", line);
+    s.planned_final = true;
+    s.rate = 0.4;
+    es_status_line(line, sizeof line, &s, 0);
+    ck_assert_msg(strstr(line, "0.4/s"), "%s", line);
+}
+END_TEST
+
+/* The scan on a pseudo-terminal of 80 columns: every status line, as the
+ * terminal shows it (after \r, without \033[K), fits in 79 columns, and once
+ * an ETA is shown it does not fall back to "-" while probes remain. */
+START_TEST(test_status_pty)
+{
+    if (under_valgrind())
+        return; /* the child is the real binary: nothing to check under memcheck */
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* 6000 refused probes at --rate 2000: about 3 s of status lines with
+         * numbers as long as a real scan's. */
+        execl(tl_bin(), "edgeshake", "scan", "--tls", "1.3", "-t", "2", "-c", "100", "--rate",
+              "2000", "--repeat", "1000", "--per-ip", "0", "-o", "/dev/null",
+              "a.test:8443@127.21.11.1", "b.test:8443@127.21.11.2", "c.test:8443@127.21.11.3",
+              "d.test:8443@127.21.11.4", "e.test:8443@127.21.11.5", "f.test:8443@127.21.11.6",
+              (char *)NULL);
+        _exit(127);
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap)
+            out = realloc(out, cap *= 2);
+        ssize_t r = read(master, out + len, 4096);
+        if (r <= 0)
+            break; /* EIO once the child is gone */
+        len += (size_t)r;
+    }
+    out[len] = '\0';
+    int status;
+    waitpid(pid, &status, 0);
+    close(master);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit %d: %s", status, out);
+    int lines = 0;
+    bool eta_seen = false;
+    char *save = NULL;
+    for (char *piece = strtok_r(out, "\r\n", &save); piece; piece = strtok_r(NULL, "\r\n", &save)) {
+        char *esc = strstr(piece, "\033[K");
+        if (esc)
+            *esc = '\0';
+        if (!strstr(piece, ", ETA "))
+            continue; /* not a status line: the summary */
+        lines++;
+        ck_assert_msg(strlen(piece) <= 79, "%zu columns: '%s'", strlen(piece), piece);
+        if (strstr(piece, "ETA -"))
+            ck_assert_msg(!eta_seen, "the ETA went back to '-': %s", piece);
+        else if (strstr(piece, "ETA "))
+            eta_seen = true;
+    }
+    ck_assert_int_ge(lines, 2);
+    free(out);
+}
+END_TEST
+
+/* --progress with stderr not a terminal: plain lines (no \r, no escape
+ * codes), the first after 10 s. */
+START_TEST(test_status_plain)
+{
+    if (under_valgrind())
+        return;
+    const char *argv[] = {"scan",
+                          "--tls",
+                          "1.3",
+                          "--progress",
+                          "--rate",
+                          "100",
+                          "--repeat",
+                          "530",
+                          "-o",
+                          "/dev/null",
+                          "p.test:8443@127.21.11.9",
+                          "q.test:8443@127.21.11.10",
+                          NULL};
+    char *out = NULL, *err = NULL;
+    int rc = tl_run(argv, NULL, &out, &err, 60000);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_ptr_null(strchr(err, '\r'));
+    ck_assert_ptr_null(strchr(err, '\033'));
+    ck_assert_msg(strstr(err, "/1060 probes ("), "%s", err);
+    ck_assert_msg(strstr(err, ", ETA "), "no status line: %s", err);
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -1721,6 +2065,12 @@ int main(void)
     tcase_add_test(tr, test_run_sigint);
     tcase_add_test(tr, test_run_progress);
     tcase_add_test(tr, test_run_stop_after);
+    tcase_add_test(tr, test_run_reset_eof_rows);
+    tcase_add_test(tr, test_run_signal_before_start);
+    tcase_add_test(tr, test_run_slow_sink);
+    tcase_add_test(tr, test_status_line);
+    tcase_add_test(tr, test_status_pty);
+    tcase_add_test(tr, test_status_plain);
     tcase_add_test(tr, test_feed_stream);
     tcase_add_test(tr, test_feed_bounded);
     tcase_add_test(tr, test_feed_interrupted);

@@ -480,6 +480,145 @@ START_TEST(test_signal)
 }
 END_TEST
 
+/* After the first signal the probes in flight get at most 1 s more, whatever
+ * --timeout is (20 s here); a second signal ends the scan at once. Either
+ * way: exit 130, a valid file, rows + not run = planned, and no `timeout`
+ * row (the blackhole probes are closed without a row). */
+struct graced {
+    int count;        /* signals to send: 1 or 2 */
+    const char *path; /* the scan's output file */
+    int sent;
+    uint64_t first_ms; /* when the first went */
+};
+
+static void graced_tick(pid_t pid, void *arg)
+{
+    struct graced *g = arg;
+    if (g->sent == 0) {
+        char *text = tl_read_file(g->path, NULL);
+        bool row = text && strchr(text, '\n') && strchr(text, '\n')[1];
+        free(text);
+        if (!row)
+            return;
+        usleep(200000); /* the blackhole probes are in flight by now */
+        kill(pid, SIGINT);
+        g->first_ms = es_now_ms();
+        g->sent = 1;
+    } else if (g->sent < g->count && es_now_ms() - g->first_ms >= 100) {
+        kill(pid, SIGINT);
+        g->sent++;
+    }
+}
+
+static const int grace_signals[] = {1, 2};
+
+START_TEST(test_signal_grace)
+{
+    struct tl_lab lab;
+    tl_lab_start(&lab, signal_spec);
+    char *dir = tl_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/scan.csv", dir);
+    const char *args[] = {"scan",
+                          "--tls",
+                          "1.3",
+                          "--alpn",
+                          "h2",
+                          "-t",
+                          "1",
+                          "-c",
+                          "8",
+                          "--per-ip",
+                          "4",
+                          "--timeout",
+                          "20000",
+                          "--repeat",
+                          "20",
+                          "-o",
+                          path,
+                          "r.test:8443@127.60.5.1",
+                          "b.test:8443@127.60.5.2",
+                          NULL};
+    struct graced g = {.count = grace_signals[_i], .path = path};
+    struct run_opts o = {.tick = graced_tick, .arg = &g, .timeout_ms = 60000};
+    struct proc p;
+    run(args, &o, &p);
+    uint64_t took = es_now_ms() - g.first_ms;
+    ck_assert_int_eq(g.sent, g.count);
+    ck_assert_msg(p.status == 130, "exit %d: %s", p.status, p.err);
+    /* A hang detector, not a speed test: --timeout would make it 20 s. */
+    ck_assert_msg(took < 10000, "exit %llu ms after the first signal", (unsigned long long)took);
+    if (g.count == 2) /* sooner than the 1 s grace the first one gives */
+        ck_assert_msg(took < 1000, "exit %llu ms after the first signal", (unsigned long long)took);
+    unsigned long long not_run = number_after(p.err, "interrupted by SIGINT: ");
+    char *text = tl_read_file(path, NULL);
+    struct tl_table t;
+    scan_table(&t, text);
+    ck_assert_uint_eq(t.nrows + not_run, 40);
+    for (size_t r = 0; r < t.nrows; r++) {
+        ck_assert_str_eq(tl_cell(&t, r, "ip"), "127.60.5.1");
+        ck_assert_str_eq(tl_cell(&t, r, "status"), "connect_error");
+    }
+    tl_table_free(&t);
+    free(p.out);
+    free(p.err);
+    tl_rmtree(dir);
+    free(dir);
+    ck_assert_int_eq(tl_lab_stop(&lab), 0);
+}
+END_TEST
+
+/* SIGTERM while DNS still runs (a resolver that never answers, a 10 s DNS
+ * deadline): the handler is there from the first line of scan, so exit 130
+ * with a valid file (the header), not a death by the signal. */
+static void dns_tick(pid_t pid, void *arg)
+{
+    uint64_t *t0 = arg;
+    if (*t0 && es_now_ms() - *t0 >= 300) {
+        kill(pid, SIGTERM);
+        *t0 = 0;
+    }
+}
+
+START_TEST(test_signal_during_dns)
+{
+    int quiet = socket(AF_INET, SOCK_DGRAM, 0); /* takes the queries, answers none */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5353)};
+    inet_pton(AF_INET, "127.60.5.9", &sa.sin_addr);
+    ck_assert(bind(quiet, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char *dir = tl_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/scan.csv", dir);
+    const char *args[] = {"scan",
+                          "-r",
+                          "q=127.60.5.9:5353",
+                          "--dns-timeout",
+                          "10000",
+                          "--dns-retries",
+                          "0",
+                          "-o",
+                          path,
+                          "slow.dns.test",
+                          NULL};
+    uint64_t t0 = es_now_ms();
+    struct run_opts o = {.tick = dns_tick, .arg = &t0, .timeout_ms = 60000};
+    struct proc p;
+    run(args, &o, &p);
+    ck_assert_msg(p.status == 130, "exit %d: %s", p.status, p.err);
+    char *text = tl_read_file(path, NULL);
+    ck_assert_ptr_nonnull(text);
+    struct tl_table t;
+    scan_table(&t, text);
+    ck_assert_uint_eq(t.nrows, 0);
+    tl_table_free(&t);
+    free(p.out);
+    free(p.err);
+    close(quiet);
+    tl_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* io_uring unavailable.                                                     */
 
@@ -520,6 +659,10 @@ static int bound_socket(int type, const char *ip, uint16_t port)
 
 START_TEST(test_uring_unavailable)
 {
+    if (!es_test_hooks()) { /* test_hooks_ignored runs instead */
+        fprintf(stderr, "note: built without -Dtest_hooks=true: the uring cases need the hook\n");
+        return;
+    }
     const struct uring_case *c = &uring_cases[_i];
     /* A resolver and an edge that must hear nothing: the check comes first. */
     int udp = bound_socket(SOCK_DGRAM, "127.60.5.53", 5353);
@@ -562,6 +705,31 @@ START_TEST(test_uring_unavailable)
 }
 END_TEST
 
+/* In a build without test hooks (a user's: ./dev build), the variables do
+ * nothing: ES_TEST_URING_FAIL=EPERM neither fails the scan nor prints the
+ * seccomp message. (In a test-hooks build test_uring_unavailable runs.) */
+START_TEST(test_hooks_ignored)
+{
+    if (es_test_hooks()) {
+        fprintf(stderr, "note: built with test hooks: test_uring_unavailable covers them\n");
+        return;
+    }
+    const char *args[] = {"scan", "--tls", "1.3", "-o", "-", "x.test:8443@127.60.4.1", NULL};
+    const char *env[] = {"ES_TEST_URING_FAIL=EPERM", "ES_TEST_ENGINE=nodefer", NULL};
+    struct run_opts o = {.env = env, .timeout_ms = 30000};
+    struct proc p;
+    run(args, &o, &p);
+    ck_assert_msg(p.status == 0, "exit %d: %s", p.status, p.err);
+    ck_assert_msg(strstr(p.err, "seccomp") == NULL, "%s", p.err);
+    struct tl_table t;
+    scan_table(&t, p.out); /* takes p.out */
+    ck_assert_uint_eq(t.nrows, 1);
+    ck_assert_str_eq(tl_cell(&t, 0, "error"), "connection_refused");
+    tl_table_free(&t);
+    free(p.err);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(skip_file, sizeof skip_file, "%s/edgeshake-faults-skips-%d",
@@ -582,11 +750,14 @@ int main(void)
     TCase *sig = tcase_create("signals");
     tcase_set_timeout(sig, 90);
     tcase_add_loop_test(sig, test_signal, 0, (int)ES_ARRAY_LEN(signals));
+    tcase_add_loop_test(sig, test_signal_grace, 0, (int)ES_ARRAY_LEN(grace_signals));
+    tcase_add_test(sig, test_signal_during_dns);
     suite_add_tcase(s, sig);
 
     TCase *uring = tcase_create("uring");
     tcase_set_timeout(uring, 60);
     tcase_add_loop_test(uring, test_uring_unavailable, 0, (int)ES_ARRAY_LEN(uring_cases));
+    tcase_add_test(uring, test_hooks_ignored);
     suite_add_tcase(s, uring);
 
     SRunner *sr = srunner_create(s);

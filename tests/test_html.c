@@ -718,7 +718,7 @@ static char *between(const char *text, const char *from, const char *to)
 
 /* A scan where 127.0.0.2 refuses for a.test, b.test and c.test (via us):
  * three `region` findings; and --http-check got a 525 from 127.0.0.1 for
- * a.test (no finding kind yet, but the cells show it). */
+ * a.test (an `http` finding, and the cells show it). */
 static const char small_scan[] =
     "host,port,ip,resolver,variant,status,error,verify,http_status\n"
     "a.test,443,127.0.0.1,eu,tls1.3/h2/sni,ok,,ok,525\n"
@@ -740,9 +740,28 @@ START_TEST(test_fleet_finding_page)
     struct es_findings fs = {0};
     char err[256];
     es_report_input_init(&in, 3);
+    in.by_host = true; /* the three host findings, which the report's own fleet finding folds */
     const char *files[] = {path};
     ck_assert_int_eq(es_report_read(&in, files, 1, false, &fs, err, sizeof err), 0);
     es_report_judge(&in, &fs);
+    /* keep the host findings (unfolded): the fleet finding below is made here */
+    size_t kept = 0, http = 0;
+    for (size_t i = 0; i < fs.n; i++) {
+        if (fs.v[i].kind == ES_FINDING_HTTP) { /* checked here, then left out */
+            ck_assert_str_eq(fs.v[i].host, "a.test");
+            ck_assert_str_eq(fs.v[i].failure, "http 525");
+            ck_assert_str_eq(fs.v[i].failing_ips, "127.0.0.1");
+            http++;
+        }
+        if (fs.v[i].fleet || fs.v[i].kind == ES_FINDING_HTTP) {
+            es_finding_release(&fs.v[i]);
+            continue;
+        }
+        fs.v[i].folded = false;
+        fs.v[kept++] = fs.v[i];
+    }
+    fs.n = kept;
+    ck_assert_uint_eq(http, 1);
     ck_assert_uint_eq(fs.n, 3);
     /* all of them, then the fleet finding (shallow copies) */
     struct es_finding *v = calloc(fs.n + 1, sizeof *v);
@@ -952,8 +971,15 @@ static void fleet_setup(void)
     fl.findings = path_in(fl.dir, "findings.csv");
     fleet_write_csv(fl.csv);
     ck_assert_uint_ge(fl.nh2, 2);
-    report_html(fl.csv, fl.html);
-    const char *argv[] = {"report", "--format", "csv", "-o", fl.findings, fl.csv, NULL};
+    /* --by-host: the host findings that fleet findings fold are listed too,
+     * so that the page has thousands of them to group and cap */
+    const char *ah[] = {"report", "--format", "html", "--by-host", "-o", fl.html, fl.csv, NULL};
+    char *herr;
+    int hstatus = tl_run(ah, NULL, NULL, &herr, 60000);
+    ck_assert_msg(hstatus == 0, "report exited %d: %s", hstatus, herr);
+    free(herr);
+    const char *argv[] = {"report", "--format",  "csv",  "--by-host",
+                          "-o",     fl.findings, fl.csv, NULL};
     char *err;
     int status = tl_run(argv, NULL, NULL, &err, 60000);
     ck_assert_msg(status == 0, "report exited %d: %s", status, err);
@@ -1154,7 +1180,7 @@ START_TEST(test_fleet_caps)
         ck_assert_msg(rows + out == n, "group of %llu: %llu listed + %llu left out: %.200s",
                       (unsigned long long)n, (unsigned long long)rows, (unsigned long long)out, g);
         ck_assert_msg(!cap || (strstr(cap, "more findings of this group left out") &&
-                               strstr(cap, "edgeshake report --format csv")),
+                               strstr(cap, "edgeshake report --by-host --format csv")),
                       "%.200s", cap);
         /* small groups are listed whole: the 10 DNS and the h2 findings */
         if (n <= 100)
@@ -1167,6 +1193,8 @@ START_TEST(test_fleet_caps)
     ck_assert_uint_le(listed, 3000);
     snprintf(want, sizeof want, "In all, %s host findings are left out", fmt_count(left, b));
     ck_assert_msg(strstr(sec, want), "want %s", want);
+    ck_assert(strstr(sec, "in all): <code>edgeshake report --by-host --format csv</code> lists "
+                          "them"));
     free(sec);
     /* heat maps: 100 of the hosts with findings, the rest counted */
     sec = between(html, "<section id=heat>", "</section>");
@@ -1177,6 +1205,7 @@ START_TEST(test_fleet_caps)
     snprintf(want, sizeof want, "Heat maps of %s more hosts with findings left out",
              fmt_count(nhosts - 100, b2));
     ck_assert_msg(strstr(sec, want), "want %s", want);
+    ck_assert(strstr(sec, " left out: <code>edgeshake report --by-host --format csv</code>"));
     free(sec);
     for (size_t k = 0; k < nhosts; k++)
         free(hosts[k]);

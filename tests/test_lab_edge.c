@@ -33,6 +33,7 @@
 #include "edgeshake/labedge.h"
 #include "edgeshake/labspec.h"
 #include "edgeshake/loop.h"
+#include "edgeshake/httpcheck.h"
 #include "testlib.h"
 
 #define NAME "shop.example.test"
@@ -559,10 +560,17 @@ START_TEST(test_http11_request)
     ck_assert(c.ok);
     static const char req[] = "GET / HTTP/1.1\r\nHost: " NAME "\r\n\r\n";
     ck_assert_int_eq(SSL_write(c.ssl, req, sizeof req - 1), (int)sizeof req - 1);
-    static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    uint8_t buf[sizeof want - 1];
+    /* Status, Server, an IMF-fixdate Date of now (no clock_skew=), close. */
+    static const char head[] = "HTTP/1.1 200 OK\r\nServer: edgeshake-lab\r\nDate: ";
+    static const char tail[] = "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    enum { DATE_LEN = 29 }; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+    uint8_t buf[sizeof head - 1 + DATE_LEN + sizeof tail - 1];
     ck_assert_int_gt(ssl_read_n(c.ssl, buf, sizeof buf), 0);
-    ck_assert_mem_eq(buf, want, sizeof buf);
+    ck_assert_mem_eq(buf, head, sizeof head - 1);
+    ck_assert_mem_eq(buf + sizeof head - 1 + DATE_LEN, tail, sizeof tail - 1);
+    int64_t now = (int64_t)time(NULL), date;
+    ck_assert(es_http_date_parse((const char *)buf + sizeof head - 1, DATE_LEN, now, &date));
+    ck_assert_int_le(llabs((long long)(date - now)), 2);
     /* Then close_notify. */
     int rc = SSL_read(c.ssl, buf, sizeof buf);
     ck_assert_int_eq(rc, 0);

@@ -125,6 +125,20 @@ START_TEST(test_good_leaf_verifies)
 }
 END_TEST
 
+/* cert=NAME:expiring: verifies now, ends in 9.5 days (cert_days_left 9). */
+START_TEST(test_expiring_leaf)
+{
+    struct es_lableaf leaf = es_labcerts_leaf(certs, NAME, ES_CERT_EXPIRING, ES_KEY_ECDSA);
+    ck_assert_int_eq(verify(leaf, NAME), X509_V_OK);
+    ck_assert_int_eq(days_from_now(X509_get0_notBefore(leaf.cert)), -1);
+    int after = days_from_now(X509_get0_notAfter(leaf.cert));
+    ck_assert_int_ge(after, 9);
+    ck_assert_int_le(after, 10);
+    struct es_lableaf good = es_labcerts_leaf(certs, NAME, ES_CERT_GOOD, ES_KEY_ECDSA);
+    ck_assert_ptr_ne(good.cert, leaf.cert);
+}
+END_TEST
+
 START_TEST(test_san_is_the_name)
 {
     struct es_lableaf leaf = es_labcerts_leaf(certs, NAME, ES_CERT_GOOD, ES_KEY_ECDSA);
@@ -265,6 +279,7 @@ int main(void)
     tcase_add_test(tc, test_ca);
     tcase_add_test(tc, test_good_leaf_verifies);
     tcase_add_test(tc, test_san_is_the_name);
+    tcase_add_test(tc, test_expiring_leaf);
     tcase_add_test(tc, test_expired);
     tcase_add_test(tc, test_future);
     tcase_add_test(tc, test_wrong);

@@ -274,6 +274,28 @@ START_TEST(test_client_cert_dh)
 }
 END_TEST
 
+/* #16: fault=sni_router, max_hello=, http_status=, clock_skew= (signed). */
+START_TEST(test_probe_options)
+{
+    struct es_labspec *s = parse_ok("edge 127.0.0.1:8443 fault=sni_router\n"
+                                    "edge 127.0.0.2:8443 max_hello=1024 http_status=525\n"
+                                    "edge 127.0.0.3:8443 clock_skew=-120\n"
+                                    "edge 127.0.0.4:8443 clock_skew=3600 http_status=100\n"
+                                    "edge 127.0.0.5:8443\n");
+    const struct es_lab_edge *e = s->edges;
+    ck_assert_int_eq(e[0].fault, ES_FAULT_SNI_ROUTER);
+    ck_assert_uint_eq(e[1].max_hello, 1024);
+    ck_assert_uint_eq(e[1].http_status, 525);
+    ck_assert_int_eq(e[2].clock_skew_s, -120);
+    ck_assert_int_eq(e[3].clock_skew_s, 3600);
+    ck_assert_uint_eq(e[3].http_status, 100);
+    ck_assert_uint_eq(e[4].max_hello, 0); /* defaults: no limit, 200, no skew */
+    ck_assert_uint_eq(e[4].http_status, 0);
+    ck_assert_int_eq(e[4].clock_skew_s, 0);
+    es_labspec_free(s);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
     struct es_labspec *s = parse_ok("resolver r 127.0.0.9\nedge 127.0.0.1:8443\n");
@@ -313,13 +335,16 @@ START_TEST(test_cert_name_default)
                                     "edge 127.0.0.8:1\n"
                                     "edge 127.0.0.7:1\n"
                                     "edge 127.0.0.9:2 cert=explicit.test\n"
-                                    "edge 127.0.0.6:1 cert=:selfsigned\n");
+                                    "edge 127.0.0.6:1 cert=:selfsigned\n"
+                                    "edge 127.0.0.5:1 cert=x.test:expiring\n");
     ck_assert_str_eq(s->edges[0].cert_name, "a.test");
     ck_assert_str_eq(s->edges[1].cert_name, "b.test");
     ck_assert_str_eq(s->edges[2].cert_name, "c.test");
     ck_assert_str_eq(s->edges[3].cert_name, "explicit.test");
     ck_assert_str_eq(s->edges[4].cert_name, "edge.lab.test");
     ck_assert_int_eq(s->edges[4].cert_kind, ES_CERT_SELFSIGNED);
+    ck_assert_str_eq(s->edges[5].cert_name, "x.test");
+    ck_assert_int_eq(s->edges[5].cert_kind, ES_CERT_EXPIRING);
     es_labspec_free(s);
 }
 END_TEST
@@ -572,7 +597,7 @@ static const struct bad_case bad_cases[] = {
      "t.lab:1: ", "bad value 'dsa' for edge option 'key'; expected key=ecdsa|rsa"},
     {E "cert=shop.test:stale\n", 0, "t.lab:1: ",
      "bad value 'shop.test:stale' for edge option 'cert'; expected "
-     "cert=NAME[:expired|:future|:wrong|:selfsigned]"},
+     "cert=NAME[:expired|:future|:wrong|:selfsigned|:expiring]"},
     {E "cert=shop.test:\n", 0, "t.lab:1: ", "bad value 'shop.test:' for edge option 'cert'"},
     {E "cert=\n", 0, "t.lab:1: ", "bad value '' for edge option 'cert'"},
     {E "cert=bad..name\n", 0,
@@ -614,6 +639,21 @@ static const struct bad_case bad_cases[] = {
     {E "tls=1.3 dh=1024\n", 0,
      "t.lab:1: ", "dh=1024 needs TLS 1.2 or older in tls= (TLS 1.3 has no DHE suites)"},
     {E "dh=1024 dh=2048\n", 0, "t.lab:1: ", "edge option 'dh' given twice"},
+    {E "max_hello=63\n", 0, "t.lab:1: ",
+     "bad value '63' for edge option 'max_hello'; expected max_hello=BYTES, a whole number from 64 "
+     "to 65536"},
+    {E "max_hello=1k\n", 0, "t.lab:1: ", "bad value '1k' for edge option 'max_hello'"},
+    {E "http_status=99\n", 0, "t.lab:1: ",
+     "bad value '99' for edge option 'http_status'; expected http_status=N, an HTTP status from "
+     "100 to 599"},
+    {E "http_status=600\n", 0, "t.lab:1: ", "bad value '600' for edge option 'http_status'"},
+    {E "clock_skew=-\n", 0, "t.lab:1: ",
+     "bad value '-' for edge option 'clock_skew'; expected clock_skew=S, seconds from -315360000 "
+     "to 315360000"},
+    {E "clock_skew=--5\n", 0, "t.lab:1: ", "bad value '--5' for edge option 'clock_skew'"},
+    {E "clock_skew=315360001\n", 0, "t.lab:1: ",
+     "bad value '315360001' for edge option 'clock_skew'"},
+    {E "clock_skew=1.5\n", 0, "t.lab:1: ", "bad value '1.5' for edge option 'clock_skew'"},
     /* host */
     {R "host a.test\n", 0,
      "t.lab:2: ", "host needs a name and at least one rule; expected host NAME LABEL=IP[,IP...]"},
@@ -1017,6 +1057,7 @@ int main(void)
     tcase_add_test(tc, test_design_example);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_client_cert_dh);
+    tcase_add_test(tc, test_probe_options);
     tcase_add_test(tc, test_cert_name_default);
     tcase_add_test(tc, test_merge_hosts);
     tcase_add_test(tc, test_whitespace);

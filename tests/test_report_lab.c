@@ -237,8 +237,9 @@ START_TEST(test_exact_findings)
     char *s = summary(&found);
     ck_assert_str_eq(
         s,
-        /* 9 hosts asked, the dead resolver answered none: one finding, host * */
-        "dns|*||dns_timeout|||dead||9|9\n"
+        /* 9 hosts asked, the dead resolver answered none: one fleet finding,
+         * host *, which folds the 9 host findings; a and b answered them */
+        "dns|*||dns_timeout|||dead|a;b|9|9\n"
         /* 5 edges x 2 variants x 8 attempts = 80 verified handshakes; each bad
          * edge fails its 16 */
         "cert|cert.rl.test||verify expired|127.70.6.2|127.70.6.1|a|b|16|80\n"
@@ -338,8 +339,9 @@ START_TEST(test_dns_nxdomain)
 {
     size_t r = finding(&found, "dns", "nx.rl.test");
     ck_assert_str_eq(tl_cell(&found, r, "port"), "8443");
+    /* the address from the scan's resolver_addr column */
     ck_assert_str_eq(tl_cell(&found, r, "repro"),
-                     "dig nx.rl.test A  # through the resolver labelled b");
+                     "dig @127.70.53.2 -p 5353 nx.rl.test A  # the resolver labelled b");
     ck_assert_str_eq(tl_cell(&found, r, "explain"),
                      "this resolver says the name does not exist while others answer: a record "
                      "missing from that region's view");
@@ -502,7 +504,7 @@ START_TEST(test_shards_same_report)
     for (const char *c = whole; *c; c++)
         lines += *c == '\n';
     ck_assert_uint_eq(lines, 1 + 11);
-    ck_assert_ptr_nonnull(strstr(whole, "\ndns,*,,,dns_timeout,,,dead,,8,8,"));
+    ck_assert_ptr_nonnull(strstr(whole, "\ndns,*,,,dns_timeout,,,dead,a;b,8,8,"));
     ck_assert_ptr_nonnull(strstr(whole, "\nregion,region.rl.test,8443,\"tls1.3/h2,http1.1/sni\","
                                         "alert 70 protocol_version,127.70.4.3,"
                                         "127.70.4.1;127.70.4.2,b,a,1,3,"));

@@ -241,6 +241,10 @@ static int cmp_str(const void *a, const void *b)
 
 START_TEST(test_same_rows_without_fast_keys)
 {
+    if (!es_test_hooks()) { /* ES_TEST_TLS is a test hook (meson -Dtest_hooks=true) */
+        fprintf(stderr, "note: built without test hooks: cannot turn the fast decoding off\n");
+        return;
+    }
     struct tl_table a, b;
     unsetenv("ES_TEST_TLS");
     scan(&a, NULL);
@@ -282,7 +286,10 @@ START_TEST(test_version)
         return;
     setenv("ES_TEST_TLS", "provider_decode", 1);
     ck_assert_int_eq(tl_run(argv, NULL, &out, NULL, 10000), 0);
-    ck_assert_ptr_nonnull(strstr(out, "fast key decoding: off: disabled by ES_TEST_TLS"));
+    if (es_test_hooks())
+        ck_assert_ptr_nonnull(strstr(out, "fast key decoding: off: disabled by ES_TEST_TLS"));
+    else /* a user's build ignores the test hook */
+        ck_assert_msg(strstr(out, "fast key decoding: on"), "%s", out);
     free(out);
     unsetenv("ES_TEST_TLS");
 

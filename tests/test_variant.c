@@ -487,7 +487,7 @@ START_TEST(test_max)
     cfg.tls = (struct es_strlist){tls2, 2, 2};
     ck_assert(!es_variants_build(&cfg, &v, &n, err, sizeof err));
     ck_assert_str_eq(err, "the variant matrix has 8192 variants; the limit is 4096 (give fewer "
-                          "--tls, --alpn, --sni, --ciphers, --ciphersuites or --groups values)");
+                          "--tls, --alpn, --sni, --ciphers, --ciphersuites, --groups or --hello values)");
 }
 END_TEST
 

@@ -17,6 +17,7 @@ enum es_command {
     ES_CMD_BENCH = 1u << 2,
     ES_CMD_LAB = 1u << 3,
     ES_CMD_DEMO = 1u << 4,
+    ES_CMD_ENUM = 1u << 5,
 };
 
 /* A repeatable option's values, in command-line order. */
@@ -37,9 +38,10 @@ struct es_config {
     uint64_t port;
     struct es_strlist resolvers;
     const char *family; /* "4" | "6" | "both" */
-    struct es_strlist tls, alpn, sni, ciphers, ciphersuites, groups;
+    struct es_strlist tls, alpn, sni, ciphers, ciphersuites, groups, hello;
     uint64_t repeat;
     bool h2_check;
+    const char *http_check; /* --http-check PATH; NULL = off */
     const char *ca_file;
     bool no_verify;
     uint64_t timeout_ms, connect_timeout_ms, dns_timeout_ms, dns_retries;
@@ -52,14 +54,21 @@ struct es_config {
     const char *keylog;
     bool progress, quiet, dry_run;
 
+    /* enum */
+    bool per_host;
+
     /* report */
     uint64_t min_repeat;
+    uint64_t expiry_days; /* --expiry-days: `expiry` findings within this many days */
     const char *fail_on;
     bool skip_bad_rows;
+    bool by_host;                /* --by-host: list the host findings fleet findings fold */
+    struct es_strlist baseline; /* --baseline FILE, repeatable */
 
     /* bench */
     uint64_t handshakes, duration_s;
     const char *bench_tls;
+    const char *bench_hello;
 
     /* lab */
     const char *state_dir;

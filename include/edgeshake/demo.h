@@ -1,6 +1,7 @@
 /* demo.h - `edgeshake demo [--out DIR]`: start the built-in lab (data/demo.lab,
  * compiled into the binary), scan it with a matrix that finds every planted
- * fault, write scan.csv, report.txt and report.html into DIR, print the report. */
+ * fault, enumerate what every edge accepts, write scan.csv, enum.csv, report.txt and
+ * report.html into DIR, print the report (with the drift findings of enum.csv). */
 #ifndef EDGESHAKE_DEMO_H
 #define EDGESHAKE_DEMO_H
 

@@ -36,7 +36,9 @@
  *  - Failures are data (tokens of token.h, stage `connect` before TLS):
  *    refused -> connect_error/connection_refused, ENETUNREACH ->
  *    connect_error/network_unreachable, EHOSTUNREACH -> host_unreachable,
- *    reset during connect -> connection_reset, anything else at connect
+ *    a reset as the connect completes (the server accepted, then reset at
+ *    once) -> tls_error/connection_reset at stage client_hello, the same as
+ *    a reset after the ClientHello went out, anything else at connect
  *    (EACCES from a firewall, say) -> connect_failed; during TLS, resets and
  *    EOF go to the TLS probe (tlsprobe.h), which names them. Local resource trouble is never a
  *    failed probe: EMFILE/ENFILE/ENOBUFS/ENOMEM at socket, EADDRNOTAVAIL/
@@ -48,12 +50,23 @@
  *  - Rows. Each row is formatted (es_row_format) into the worker's buffer,
  *    which goes to the writer every ES_WRITER_BATCH_BYTES or 100 ms. At the
  *    end the engine checks rows == planned and says so on stderr.
- *  - Operations. A status line on stderr once a second (cfg->progress, or
- *    stderr is a TTY, and not cfg->quiet). SIGINT/SIGTERM while running:
- *    start nothing new, let the probes in flight finish or time out, flush,
- *    and return ES_ENGINE_INTERRUPTED; the probes that never started have
- *    no rows and the summary says how many. A second signal kills the process
- *    at once. RLIMIT_NOFILE is raised to its hard limit; when that is still
+ *  - Operations. A status line on stderr (cfg->progress, or stderr is a
+ *    TTY, and not cfg->quiet): on a terminal once a second, rewritten in
+ *    place and cut to the terminal's width; otherwise a plain line every
+ *    10 s. The rate is smoothed (EWMA over 1 s samples, a few seconds'
+ *    memory), and so is the ETA, shown once the input has ended. SIGINT/SIGTERM while running:
+ *    start nothing new, give the probes in flight at most 1 s more whatever
+ *    --timeout is (then they are closed without a row), flush, and return
+ *    ES_ENGINE_INTERRUPTED; the probes without a row count in not_run and
+ *    the summary says how many. A second signal: the same at once
+ *    (es_engine_signals_install).
+ *  - Slow output. Workers hand rows over without waiting
+ *    (es_writer_try_submit): when the writer's queue is full, a worker keeps
+ *    its rows, starts no probe, and goes on running the probes in flight, so
+ *    their times and deadlines are the network's, never the disk's or the
+ *    pipe reader's. Workers never exit the process: ring and loop failures
+ *    reach the main thread (ES_ENGINE_FAILED, after the rows are handed
+ *    over). RLIMIT_NOFILE is raised to its hard limit; when that is still
  *    short of -c, -c is lowered with a warning.
  *
  *  - The loop. Each iteration waits once, takes in every completion the
@@ -77,6 +90,7 @@
 #ifndef EDGESHAKE_ENGINE_H
 #define EDGESHAKE_ENGINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,7 +137,7 @@ enum es_engine_status {
 };
 
 struct es_engine_result {
-    uint64_t planned;     /* edges x variants x repeat */
+    uint64_t planned;     /* edges x variants x repeat (see only_variant) */
     uint64_t rows;        /* rows handed to the writer (or on_row) */
     uint64_t ok, failed;  /* rows with status ok / any other status */
     uint64_t not_run;     /* planned - rows: probes that never started (interrupted) */
@@ -161,7 +175,8 @@ struct es_engine_result {
  *
  * es_engine_wait(eng, res) joins the workers, prints the summary, checks
  * rows == planned and frees the engine (eng is gone afterwards). planned =
- * sum over the added edges of variants x repeat. Returns what es_engine_run
+ * sum over the added edges of variants x repeat (repeat for an edge with
+ * only_variant: enum's explicit probes, probe-t.h). Returns what es_engine_run
  * returns and fills *res the same way. */
 struct es_engine *es_engine_start(const struct es_engine_params *p, struct es_engine_result *res);
 int es_engine_add_edges(struct es_engine *eng, const struct es_edge *edges, size_t n);
@@ -178,19 +193,62 @@ enum es_engine_status es_engine_wait(struct es_engine *eng, struct es_engine_res
  * es_engine_exit_code(). */
 enum es_engine_status es_engine_run(const struct es_engine_params *p, struct es_engine_result *res);
 
+/* SIGINT/SIGTERM for the whole command, from its first line (scan calls it
+ * before reading anything): the engine then keeps these handlers, and a
+ * signal that came before es_engine_start is respected (nothing starts).
+ * First signal: stop starting probes; those in flight get at most 1 s more,
+ * then are closed without a row (not_run). Second: stop at once (probes in
+ * flight closed, rows handed over, the caller closes its writer and exits
+ * 130). Third: the default action. Without this call, the engine installs
+ * the same handlers from start to wait and restores the old ones. */
+void es_engine_signals_install(void);
+/* The first signal received since es_engine_signals_install (or the
+ * engine's start), 0 = none: the caller's loops (DNS) stop on it. */
+int es_engine_interrupted(void);
+/* The same as a flag that the handler sets (for loops that take a
+ * `volatile sig_atomic_t *stop`, such as the pipeline's). */
+volatile sig_atomic_t *es_engine_stop_flag(void);
+/* True after the second signal: stop at once. */
+bool es_engine_stop_now(void);
+
+/* ---- the status line (engine_status.c), exposed for the tests ---- */
+struct es_status {
+    uint64_t done, planned, ok, failed, inflight;
+    double rate;        /* probes/s, smoothed */
+    bool planned_final; /* the input has ended: planned will not grow (ETA shown) */
+};
+/* Writes the status line for s into buf (len bytes, NUL-terminated) in at
+ * most width - 1 columns (0 = no limit), dropping details until it fits;
+ * no escape codes. Returns its length. */
+size_t es_status_line(char *buf, size_t len, const struct es_status *s, unsigned width);
+
 /* DONE -> 0, INTERRUPTED -> 130, FAILED -> 1 (DESIGN §3.1). */
 int es_engine_exit_code(enum es_engine_status st);
 
 /* Checks that this process can set up an io_uring ring. Returns 0, or -errno
  * with one line in msg naming the cause and the fix (see es_uring_explain).
  * Cheap; the scan command calls it before resolving anything. The test hook
- * ES_TEST_URING_FAIL=EPERM|ENOSYS|ENOMEM|EINVAL in the environment makes every
- * ring set-up fail that way. */
+ * ES_TEST_URING_FAIL=EPERM|ENOSYS|ENOMEM|EINVAL[:DISABLED] in the environment
+ * makes every ring set-up fail that way, in builds with test hooks only
+ * (es_test_env, util.h). */
 int es_engine_check_uring(char *msg, size_t len);
 
-/* The message for an io_uring set-up failure err (positive errno), given the
- * value of /proc/sys/kernel/io_uring_disabled (-1 = unreadable). */
-void es_uring_explain(int err, int disabled, char *msg, size_t len);
+/* What the message for an io_uring set-up failure depends on. */
+struct es_uring_host {
+    int disabled;     /* /proc/sys/kernel/io_uring_disabled; -1 = unreadable */
+    int kernel_major; /* uname release, e.g. 6.1; 0 = unknown */
+    int kernel_minor;
+    int seccomp; /* "Seccomp:" of /proc/self/status: 0 none, 1 strict,
+                    2 filter; -1 = unknown */
+};
+
+/* The message for an io_uring set-up failure err (positive errno) on host h.
+ * ENOSYS on a kernel >= 5.19 (which has io_uring) under a seccomp filter
+ * names the seccomp profile (Podman's default profile answers ENOSYS), not a
+ * kernel without io_uring. */
+void es_uring_explain(int err, const struct es_uring_host *h, char *msg, size_t len);
+/* Reads h from this machine (uname, /proc). */
+void es_uring_host_read(struct es_uring_host *h);
 
 /* ---- user_data: {op:8 | generation:24 | slot:32} --------------------------
  * Exposed for the tests. A slot's generation changes with every probe it
@@ -205,6 +263,8 @@ enum es_op {
     ES_OP_RECV,
     ES_OP_CANCEL, /* IORING_OP_ASYNC_CANCEL of one of the above */
     ES_OP_CLOSE,
+    ES_OP_PAUSE, /* IORING_OP_TIMEOUT: between the two segments of a --hello pq|split
+                    ClientHello (tlsprobe.h es_tlsprobe_paused) */
     ES_OP_COUNT
 };
 

@@ -24,6 +24,10 @@ enum es_lab_fault {
     ES_FAULT_CLOSE,     /* accept, then close at once without reading (FIN first) */
     ES_FAULT_HUGECHAIN, /* a real handshake whose Certificate message carries a chain
                            of megabytes (labedge.c: HUGECHAIN_CERTS x ~8 KB) */
+    ES_FAULT_SNI_ROUTER, /* a naive SNI router in front of a normal edge: reads the
+                            ClientHello from the first TCP segment only (one recv) and
+                            resets when that holds part of a ClientHello without its
+                            SNI host name (a whole one without SNI is routed) */
 };
 
 enum es_lab_certkind {
@@ -32,6 +36,7 @@ enum es_lab_certkind {
     ES_CERT_FUTURE,     /* notBefore in the future */
     ES_CERT_WRONG,      /* a valid leaf for another name ("wrong.NAME.invalid") */
     ES_CERT_SELFSIGNED, /* leaf for the name, signed by itself */
+    ES_CERT_EXPIRING,   /* valid now, notAfter in 9.5 days (cert_days_left 9) */
 };
 
 enum es_lab_keykind { ES_KEY_ECDSA = 0, ES_KEY_RSA };
@@ -77,6 +82,10 @@ struct es_lab_edge {
     unsigned dh_bits; /* dh=1024|2048: TLS <= 1.2 DHE with that prime (1024: RFC 2409's
                          Oakley group 2, 2048: RFC 7919's ffdhe2048); 0 = no DHE. Implies
                          key=rsa and, without ciphers=, the DHE suites only */
+    unsigned max_hello; /* max_hello=BYTES: reset a ClientHello record longer than this
+                           (header included); 0 = no limit */
+    unsigned http_status; /* http_status=N: the status of every HTTP response; 0 = 200 */
+    long clock_skew_s;    /* clock_skew=S: the Date the edge sends is off by S seconds */
     char *subject_o; /* subject_o=: an O= attribute added to the leaf's subject after CN,
                         percent-decoded: 1..64 bytes of UTF-8, any byte but NUL (commas,
                         quotes, '<', newlines: a hostile subject); NULL = none */

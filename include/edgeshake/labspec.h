@@ -3,7 +3,7 @@
  * Line format, '#' comments, one declaration per line:
  *   resolver LABEL ADDR[:PORT] [fault=drop|servfail|refused]
  *   host NAME LABEL=IP[,IP...]|nxdomain|servfail|refused|drop ... [ecs:SUBNET/LEN=IP[,IP...]]
- *   edge ADDR:PORT [cert=NAME[:expired|:future|:wrong|:selfsigned]] [key=ecdsa|rsa]
+ *   edge ADDR:PORT [cert=NAME[:expired|:future|:wrong|:selfsigned|:expiring]] [key=ecdsa|rsa]
  *        [tls=1.0,1.1,1.2,1.3] [ciphers=S] [ciphersuites=S] [groups=S] [alpn=LIST|none]
  *        [alpn_strict=yes|no] [sni=strict|any] [h2=ok|broken] [delay=MS] [flaky=P]
  *        [fault=refuse|blackhole|reset|garbage|http|drip|close|hugechain]

@@ -22,6 +22,8 @@ struct es_edge {
     const char *ecs;       /* interned ";"-joined ECS subnets of those resolvers, "" = none */
     const char *resolver_addr; /* ";"-joined ADDR:PORT of those resolvers; NULL/"" = none */
     double dns_ms;         /* fastest resolution that returned it; <0 = n/a (IP targets) */
+    uint32_t only_variant; /* 0: every variant of the run (the matrix); k > 0: only variant
+                              k - 1, one probe per attempt (enum's explicit probes) */
 };
 
 struct es_probe {

@@ -25,7 +25,8 @@ struct es_scanread *es_scanread_open(const char *path, const char *const *want,
                                      size_t errlen);
 /* Reads the next record. Returns 1 with fields ready, 0 at the end, -1 on a
  * malformed record with "FILE:LINE: what is wrong" in err (the reader has
- * skipped to the next line, so the caller may go on). */
+ * skipped to the next line, so the caller may go on), -2 when reading the
+ * file failed (ferror; "FILE:LINE: read error: cause" in err; do not go on). */
 int es_scanread_next(struct es_scanread *r, char *err, size_t errlen);
 /* Field i of the current record (NUL-terminated, "" when absent or empty).
  * Valid until the next es_scanread_next. */
@@ -33,5 +34,12 @@ const char *es_scanread_field(const struct es_scanread *r, size_t i);
 /* Line number where the current record started. */
 unsigned long es_scanread_line(const struct es_scanread *r);
 void es_scanread_close(struct es_scanread *r);
+
+/* Parses line[0..len) (modified in place; line[len] must be writable) as one
+ * flat JSON object, the parser of JSONL scan files: fields[i] = the value of
+ * key want[i] ("" when absent), pointing into line. Returns 1, or -1 with
+ * the reason in err. */
+int es_scanread_json_line(char *line, size_t len, const char *const *want, size_t nwant,
+                          const char **fields, char *err, size_t errlen);
 
 #endif

@@ -48,6 +48,13 @@ struct es_probe_ref {
     uint32_t attempt;
 };
 
+/* The probes of edge e in a run of nvariants variants and repeat attempts:
+ * nvariants x repeat, or repeat for an edge with only_variant. */
+static inline uint64_t es_edge_probes(const struct es_edge *e, size_t nvariants, uint64_t repeat)
+{
+    return (e->only_variant ? 1 : (uint64_t)nvariants) * repeat;
+}
+
 /* ---- dealing ---------------------------------------------------------- */
 
 /* The worker (0..nworkers-1) that runs every probe to ip: with every probe

@@ -60,6 +60,7 @@ struct es_tls_opts {
     const char *ca_file; /* NULL = the system store */
     bool no_verify;      /* verify column = "off", no chain building */
     bool h2_check;       /* after ALPN h2: preface + SETTINGS, wait for the server's SETTINGS */
+    const char *http_path; /* --http-check: one GET of this path after the handshake; NULL = off */
     const char *keylog;  /* NSS key log file, NULL = off */
 };
 
@@ -143,6 +144,18 @@ const char *es_tls_keydecode_text(enum es_tls_keydecode st);
  * a result is reused. */
 #define ES_TLS_VERIFY_CACHE_SIZE  4096
 #define ES_TLS_VERIFY_CACHE_TTL_S 600
+/* Idle SSL objects a set keeps for its next probes (es_tlsprobe_end resets
+ * one with SSL_clear and keeps it, instead of SSL_free; es_tlsprobe_start
+ * takes one for the same SSL_CTX before making a new one). Nothing of the
+ * last connection is carried over: see ssl_give in tlsprobe.c. */
+#define ES_TLS_SSL_POOL 64
+/* SSL objects of this set made by SSL_new so far, and taken from its pool. */
+uint64_t es_tls_ctxset_ssl_new(const struct es_tls_ctxset *set);
+uint64_t es_tls_ctxset_ssl_reused(const struct es_tls_ctxset *set);
+/* Send buffers this set has allocated: a probe borrows one only while it has
+ * bytes to send, so this is the most probes that were sending at once, not
+ * the number waiting. */
+size_t es_tls_ctxset_send_buffers(const struct es_tls_ctxset *set);
 /* Chain verifications this set has actually run (cache misses). */
 uint64_t es_tls_ctxset_verifications(const struct es_tls_ctxset *set);
 
@@ -172,7 +185,8 @@ enum es_tls_want {
  * them without waiting, then close. Later calls of input/eof/reset/timeout
  * are no-ops that return ES_TLS_DONE. */
 
-/* Starts a probe: new SSL for variant p->variant with SNI by mode; produces
+/* Starts a probe: an SSL for variant p->variant (reset from the set's pool,
+ * or new) with SNI by mode; produces
  * the ClientHello (see es_tlsprobe_pending). The probe memory is owned by the
  * caller (es_tlsprobe_size() bytes, e.g. in a slot pool). Returns ES_TLS_WANT_IO,
  * or ES_TLS_DONE on a local failure. */
@@ -184,6 +198,18 @@ enum es_tls_want es_tlsprobe_start(struct es_tlsprobe *tp, struct es_tls_ctxset 
 /* Bytes waiting to be sent: *data stays valid until es_tlsprobe_sent. */
 size_t es_tlsprobe_pending(struct es_tlsprobe *tp, const uint8_t **data);
 void es_tlsprobe_sent(struct es_tlsprobe *tp, size_t n);
+/* Two-segment ClientHellos (--hello pq|split, hello.h). es_tlsprobe_pending
+ * hands out the first flight only up to the cut, then nothing until
+ * es_tlsprobe_resume:
+ *   more    the bytes pending now end before the cut: send them with
+ *           MSG_MORE, so that they leave in one segment with the rest of the
+ *           first segment (the probe's send buffer is smaller than a pq cut);
+ *   paused  the first segment is sent: wait ES_HELLO_PAUSE_MS (so that it
+ *           arrives alone, also on loopback), then resume and send the rest.
+ * Plain ClientHellos are never paused. */
+bool es_tlsprobe_more(const struct es_tlsprobe *tp);
+bool es_tlsprobe_paused(const struct es_tlsprobe *tp);
+void es_tlsprobe_resume(struct es_tlsprobe *tp);
 /* Feeds bytes received from the peer and advances the handshake:
  * es_tlsprobe_push then es_tlsprobe_step. */
 enum es_tls_want es_tlsprobe_input(struct es_tlsprobe *tp, const uint8_t *data, size_t len,
@@ -213,17 +239,21 @@ uint64_t es_tlsprobe_wait_until(const struct es_tlsprobe *tp);
 #define ES_TLS_POST_GRACE_RTTS   4
 #define ES_TLS_POST_GRACE_MIN_MS 250
 #define ES_TLS_POST_GRACE_MAX_MS 2000
-/* The peer closed (EOF), reset the connection, or the deadline passed. */
-enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp);
-enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp);
+/* The peer closed (EOF), reset the connection, or the deadline passed, at
+ * now_ns: the caller's clock, the one its row's total_ms comes from, so that
+ * connect_ms + handshake_ms <= total_ms on every row. */
+enum es_tls_want es_tlsprobe_eof(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_reset(struct es_tlsprobe *tp, uint64_t now_ns);
+enum es_tls_want es_tlsprobe_timeout(struct es_tlsprobe *tp, uint64_t now_ns);
 /* Fills sni, status, error, alert*, stage, tls_version, cipher, kx_group,
- * kx_bits, alpn, verify, cert_* (chain_len too), ocsp_stapled, h2 and
+ * kx_bits, alpn, verify, cert_* (chain_len too), ocsp_stapled, h2,
+ * hello_bytes, http_status, http_server, clock_skew_s, h3_advertised and
  * handshake_ms (from es_tlsprobe_start to the end of the handshake, ok or
  * failed, or to a post_handshake alert). Strings point into tp or are static
  * and stay valid until es_tlsprobe_end. Only after ES_TLS_DONE. */
 void es_tlsprobe_fill_row(struct es_tlsprobe *tp, struct es_row *row);
-/* Frees the SSL and everything the probe holds; tp may then be started again. */
+/* Ends the probe: its SSL goes back to the set's pool, reset (ES_TLS_SSL_POOL),
+ * or is freed; tp may then be started again. */
 void es_tlsprobe_end(struct es_tlsprobe *tp);
 
 #endif

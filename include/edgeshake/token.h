@@ -65,6 +65,7 @@ extern const char es_tok_finished[];       /* handshake complete */
 extern const char es_tok_post_handshake[]; /* TLS 1.3: a fatal alert after the handshake
                                               completed (certificate_required) */
 extern const char es_tok_h2[];             /* the --h2-check ran (ok or not) */
+extern const char es_tok_http[];           /* the --http-check GET went out */
 
 /* verify (besides ok) */
 extern const char es_tok_expired[];

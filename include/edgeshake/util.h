@@ -36,6 +36,14 @@ void es_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* es_warn then exit(code). */
 _Noreturn void es_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Test hooks (ES_TEST_URING_FAIL, ES_TEST_ENGINE, ES_TEST_TLS, ES_LAB_BIN):
+ * the value of environment variable name in a build configured with
+ * -Dtest_hooks=true (./dev test), and always NULL otherwise, so that a user's
+ * build never changes behaviour because of a stray variable. */
+const char *es_test_env(const char *name);
+/* True when this build has the test hooks. */
+bool es_test_hooks(void);
+
 /* Monotonic clock in ms and ns; wall clock in ms since the epoch. */
 uint64_t es_now_ms(void);
 uint64_t es_now_ns(void);

@@ -1,10 +1,13 @@
 /* variant-t.h - one ClientHello variant: a cell of the matrix
- * --tls x --alpn x --sni x --ciphers x --ciphersuites x --groups (DESIGN §3.1). */
+ * --tls x --alpn x --sni x --ciphers x --ciphersuites x --groups x --hello
+ * (DESIGN §3.1). */
 #ifndef EDGESHAKE_VARIANT_T_H
 #define EDGESHAKE_VARIANT_T_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "edgeshake/hello-t.h"
 
 enum es_sni_mode {
     ES_SNI_HOST = 0, /* send the target's host name (none for IP targets) */
@@ -27,6 +30,7 @@ struct es_variant {
     const char *groups;       /* NULL = default */
     const char *ciphers_offered; /* the ciphers_offered column: the strings as given, "" = default */
     const char *groups_offered;  /* the groups_offered column, "" = default */
+    enum es_hello_shape hello;   /* --hello; the hello column is es_hello_name(hello) */
 };
 
 #endif

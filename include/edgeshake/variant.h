@@ -1,10 +1,10 @@
 /* variant.h - the ClientHello variant matrix (DESIGN §3.1, issue 4 item 2).
  *
  * The matrix is the cross product
- *     --tls x --alpn x --sni x --ciphers x --ciphersuites x --groups
- * nested in that order (--tls outermost, --groups innermost), with defaults
- * for empty lists: --tls 1.2 and 1.3, --alpn h2,http/1.1, --sni host, and
- * OpenSSL's defaults for ciphers, suites and groups. Repeated values (the
+ *     --tls x --alpn x --sni x --ciphers x --ciphersuites x --groups x --hello
+ * nested in that order (--tls outermost, --hello innermost), with defaults
+ * for empty lists: --tls 1.2 and 1.3, --alpn h2,http/1.1, --sni host,
+ * --hello plain, and OpenSSL's defaults for ciphers, suites and groups. Repeated values (the
  * same --tls twice, the same --alpn string twice, --sni NAME in two cases)
  * collapse into one.
  *
@@ -24,11 +24,13 @@
  *    the old versions.
  *
  * Names are stable and written in the variant column:
- *     tls<V>/<alpn>/<sni>[/c:CIPHERS][/cs:SUITES][/g:GROUPS]
+ *     tls<V>/<alpn>/<sni>[/c:CIPHERS][/cs:SUITES][/g:GROUPS][/pq|/split]
  * <alpn> is the --alpn list with '/' removed ("h2,http1.1") or "none"; <sni>
  * is "sni" (the target's host), "nosni", or "sni:NAME"; "/c:" appears on
  * TLS <= 1.2 variants when --ciphers is given, "/cs:" on TLS 1.3 variants
- * when --ciphersuites is given, "/g:" when --groups is given.
+ * when --ciphersuites is given, "/g:" when --groups is given; "/pq" or
+ * "/split" ends the name of those ClientHello shapes (plain adds nothing, so
+ * names from before --hello are unchanged).
  *
  * Checked at start-up; each error is one message in err and a false return
  * (the caller prints it and exits 2):

@@ -124,6 +124,15 @@ void es_row_format(struct es_rowbuf *buf, enum es_format fmt, const struct es_ro
  * nothing for JSONL. Not counted in buf->rows. */
 void es_row_header(struct es_rowbuf *buf, enum es_format fmt);
 
+/* Rows of other files in this file's encoding (the enum rows of enum.h):
+ * append cells in column order, key = the column name (JSONL), first = the
+ * row's first cell, then es_cell_end (counts the row). Strings are escaped
+ * and quoted as above; NULL or "" is an empty cell (null), as is v < 0. */
+void es_cell_str(struct es_rowbuf *b, enum es_format fmt, const char *key, const char *s,
+                 bool first);
+void es_cell_num(struct es_rowbuf *b, enum es_format fmt, const char *key, long v, bool first);
+void es_cell_end(struct es_rowbuf *b, enum es_format fmt);
+
 /* Cell formatters, exposed for the tests and the report. Each writes the
  * text without a NUL and returns its length. */
 #define ES_TIME_LEN 24 /* "2026-11-23T10:34:56.789Z" */
@@ -158,6 +167,12 @@ struct es_writer *es_writer_fdopen(int fd, const char *name, enum es_format fmt,
  * scan). An empty batch is not queued. Returns 0, or the sticky -errno of an
  * earlier write error, in which case the rows are dropped (not counted). */
 int es_writer_submit(struct es_writer *w, struct es_rowbuf *batch);
+/* es_writer_submit without the wait: -EAGAIN (and *batch untouched) when the
+ * queue is full. Workers use it, so that a slow output never stalls their
+ * loop: they keep the rows and stop starting probes until it takes them. */
+int es_writer_try_submit(struct es_writer *w, struct es_rowbuf *batch);
+/* Test hook: at most n batches queued (n >= 1; the default is 32). */
+void es_writer_set_queue_cap(struct es_writer *w, unsigned n);
 /* Waits until every batch submitted so far has been written. Returns 0 or
  * the sticky -errno. */
 int es_writer_flush(struct es_writer *w);
