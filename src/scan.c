@@ -366,9 +366,14 @@ int es_scan_main(const struct es_config *cfg)
 
     s.format = es_format_from_name(cfg->output, cfg->format);
     s.writer = es_writer_open(cfg->output, s.format, err, sizeof err);
-    if (!s.writer)
+    if (!s.writer) {
+        /* freed before exit: pl is only in a register, LeakSanitizer saw a leak */
+        es_pipeline_free(pl);
+        es_target_reader_free(rd);
         es_die(ES_EXIT_RUNTIME, "%s", err);
+    }
 
+    int status = ES_EXIT_OK;
     struct es_engine_result res;
     memset(&res, 0, sizeof res);
     if (!cfg->dry_run) {
@@ -382,10 +387,10 @@ int es_scan_main(const struct es_config *cfg)
         s.engine = es_engine_start(&ep, &res);
         if (!s.engine) { /* the message is printed */
             es_writer_close(s.writer, NULL, err, sizeof err);
-            return ES_EXIT_RUNTIME;
+            status = ES_EXIT_RUNTIME;
+            goto out;
         }
     }
-    int status = ES_EXIT_OK;
     enum es_pipeline_status ps = es_pipeline_run(pl, err, sizeof err);
     flush_rows(&s, true);
     bool bad_input = false, failed = false;
@@ -442,6 +447,7 @@ int es_scan_main(const struct es_config *cfg)
         did_not_run = want > rows ? want - rows : 0;
     }
     write_meta(&s, start_ms, s.planned, rows, did_not_run, status);
+out:
     es_pipeline_free(pl);
     es_target_reader_free(rd);
     es_edges_free(s.edges);
