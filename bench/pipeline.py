@@ -21,7 +21,9 @@ plus a resolver that drops every query and a wildcard host (`host
      (default 5,000), scanned to the end through eu, us (the baseline) and
      through eu, us, dead (--dns-timeout 1000 --dns-retries 1: a 2 s
      deadline): the same probes, plus one dns_timeout row per host; the
-     slowdown is (wall with dead - the deadline) / wall without;
+     slowdown is (wall with dead - the deadline) / wall without, and, steady
+     under other work on a shared machine, the ratio of the CPU both runs
+     took (client + lab: the cores are the limit of these runs);
   4. peak RSS of --dry-run scans of PIPE_RSS names (default "1000000
      10000000") streamed on stdin through one resolver and the wildcard host
      (two edges each), rows to /dev/null; peak RSS from wait4(2).
