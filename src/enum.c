@@ -369,8 +369,10 @@ int es_enum_main(const struct es_config *cfg)
         es_usage_error("%s", err);
     case ES_PIPELINE_FAILED: es_die(ES_EXIT_RUNTIME, "%s", err);
     }
-    /* Rows in (host, port, ip) order, as scan's plan had them. */
-    qsort(c.edges, c.nedges, sizeof *c.edges, cmp_edge);
+    /* Rows in (host, port, ip) order, as scan's plan had them (none, and
+     * c.edges NULL, when interrupted before the first answer). */
+    if (c.nedges)
+        qsort(c.edges, c.nedges, sizeof *c.edges, cmp_edge);
     size_t nedges = c.nedges;
     const struct es_edge *edges = c.edges;
     uint64_t handshakes = 0, rounds = 0, shared = 0;

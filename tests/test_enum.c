@@ -10,10 +10,18 @@
  *    every edge's sets equal what its spec line says, and for the edges on
  *    OpenSSL defaults, what a brute-force scan (one variant per cipher, suite
  *    and group) finds; sharing and --per-host; JSONL; --dry-run. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "edgeshake/engine.h"
 #include "edgeshake/enum.h"
@@ -973,6 +981,81 @@ START_TEST(test_drift_lab)
 }
 END_TEST
 
+/* SIGINT while the only resolver stays silent, before any edge: exit 130,
+ * the header alone, and the summary says so. (enum sorted its edges with
+ * qsort(NULL, 0, ...) then: undefined behaviour, exit 1 under UBSan.) The
+ * resolver is a socket of this test that never answers; the signal goes
+ * once the query has reached it, so the command is in its DNS loop. */
+START_TEST(test_interrupted_before_edges)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5353)};
+    inet_pton(AF_INET, "127.140.57.1", &sa.sin_addr);
+    ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind 127.140.57.1:5353");
+    char *dir = tl_tmpdir(), *out, *errpath;
+    ck_assert(asprintf(&out, "%s/out.csv", dir) > 0);
+    ck_assert(asprintf(&errpath, "%s/stderr", dir) > 0);
+    const char *argv[] = {tl_bin(),
+                          "enum",
+                          "-r",
+                          "silent=127.140.57.1:5353",
+                          "--dns-timeout",
+                          "30000",
+                          "-p",
+                          "8443",
+                          "-o",
+                          out,
+                          "a.enum.test",
+                          NULL};
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, 30000);
+    kill(pid, ready > 0 ? SIGINT : SIGKILL);
+    int status = 0, waited = 0;
+    for (int i = 0; i < 3000 && !waited; i++)
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            waited = 1;
+        else
+            usleep(10000);
+    if (!waited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    char *err = tl_read_file(errpath, NULL);
+    ck_assert_msg(ready > 0, "no DNS query within 30 s: %s", err);
+    ck_assert_msg(waited, "enum did not stop within 30 s of SIGINT: %s", err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "enum: status 0x%x: %s",
+                  (unsigned)status, err);
+    ck_assert_msg(strstr(err, ": 0 edges, 0 handshakes in 0 rounds") &&
+                      strstr(err, "; interrupted\n"),
+                  "%s", err);
+    char *csv = tl_read_file(out, NULL);
+    ck_assert_ptr_nonnull(csv);
+    struct tl_table t;
+    tl_table_parse(&t, csv);
+    ck_assert_uint_eq(t.nrows, 0);
+    ck_assert_uint_eq(t.ncols, ES_ENUM_NCOLUMNS);
+    tl_table_free(&t);
+    free(err);
+    free(out);
+    free(errpath);
+    tl_rmtree(dir);
+    free(dir);
+    close(fd);
+}
+END_TEST
+
 static Suite *enum_suite(void)
 {
     Suite *s = suite_create("enum");
@@ -988,6 +1071,7 @@ static Suite *enum_suite(void)
     tcase_add_test(e, test_sharing);
     tcase_add_test(e, test_dry_run);
     tcase_add_test(e, test_drift_lab);
+    tcase_add_test(e, test_interrupted_before_edges);
     tcase_set_timeout(e, 120);
     suite_add_tcase(s, e);
     TCase *l = tcase_create("lab");
