@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +156,23 @@ START_TEST(test_meta_complete)
 }
 END_TEST
 
-/* Runs edgeshake ARGS (stdout and stderr to /dev/null), sends SIGINT after
- * ms milliseconds, and returns the exit status (killed after 30 s). */
+/* True once process pid catches sig (SigCgt of /proc/PID/status). */
+static bool catches(pid_t pid, int sig)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *st = tl_read_file(path, NULL);
+    const char *l = st ? strstr(st, "\nSigCgt:") : NULL;
+    bool yes = l && (strtoull(l + 8, NULL, 16) >> (sig - 1) & 1);
+    free(st);
+    return yes;
+}
+
+/* Runs edgeshake ARGS (stdout and stderr to /dev/null), sends SIGINT ms
+ * milliseconds after it has set up its SIGINT handler (a fixed delay from
+ * the start could come before that in a slow build: the default action then
+ * kills the process and no meta file is written), and returns the exit
+ * status (killed after 30 s). */
 static int run_and_interrupt(const char *const *args, int ms)
 {
     const char *argv[40] = {tl_bin()};
@@ -164,6 +180,11 @@ static int run_and_interrupt(const char *const *args, int ms)
     for (; *args; args++)
         argv[n++] = *args;
     argv[n] = NULL;
+    /* The child starts without a SIGINT handler, so that SigCgt shows
+     * edgeshake's alone. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGINT, &dfl, &old);
     pid_t pid = fork();
     ck_assert(pid >= 0);
     if (pid == 0) {
@@ -174,6 +195,9 @@ static int run_and_interrupt(const char *const *args, int ms)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    sigaction(SIGINT, &old, NULL);
+    for (int i = 0; i < 6000 && !catches(pid, SIGINT); i++)
+        usleep(5000);
     usleep((useconds_t)ms * 1000);
     kill(pid, SIGINT);
     int status = 0;
