@@ -415,8 +415,10 @@ START_TEST(test_fleet)
             tl_cell(&t, r, "failure"));
         char n[32];
         snprintf(n, sizeof n, "%lu", b->hosts);
-        ck_assert_str_eq(tl_cell(&t, r, "hosts_failing"), n);
-        ck_assert_str_eq(tl_cell(&t, r, "hosts_total"), n);
+        ck_assert_msg(!strcmp(tl_cell(&t, r, "hosts_failing"), n) &&
+                          !strcmp(tl_cell(&t, r, "hosts_total"), n),
+                      "%s %s: hosts_failing %s, hosts_total %s, want %s", b->kind, ip,
+                      tl_cell(&t, r, "hosts_failing"), tl_cell(&t, r, "hosts_total"), n);
     }
     tl_table_free(&t);
     /* JSON and text say the same; --by-host lists the folded host findings */
